@@ -1,0 +1,81 @@
+"""The ``localrouter`` command line: argument parsing only; each command lives in ``commands/``.
+
+Imports are lazy: ``localrouter validate`` must not pay for the server's imports.
+Exit codes: 0 ok, 1 a check failed, 2 usage (bad arguments, missing config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "validate": "localrouter.commands.validate",
+    "check": "localrouter.commands.validate",
+    "explain": "localrouter.commands.explain",
+    "diff": "localrouter.commands.diff",
+    "schema": "localrouter.commands.schema",
+    "init": "localrouter.commands.init",
+    "migrate": "localrouter.commands.migrate",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file or directory")
+    p = argparse.ArgumentParser(
+        prog="localrouter",
+        description="LocalRouter: a local LLM gateway compiled from YAML.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    v = sub.add_parser("validate", parents=[common], help="compile the config and run its tests")
+    v.add_argument("path", nargs="?", metavar="PATH", help="config file or directory")
+    v.add_argument("--format", choices=["text", "concise", "json", "github"], default="text")
+    v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    c = sub.add_parser("check", parents=[common], help="run only the config's routing tests")
+    c.add_argument("path", nargs="?", metavar="PATH")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+
+    e = sub.add_parser("explain", parents=[common], help="show a routing decision, dry")
+    e.add_argument("--client", required=True)
+    e.add_argument("--model", help="the request's model (default: auto)")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--prompt", help="a user message to estimate the request's facts from")
+    g.add_argument("--request", metavar="FILE.json", help="an OpenAI request body")
+    e.add_argument("--format", choices=["text", "json"], default="text")
+
+    d = sub.add_parser("diff", parents=[common], help="compare the tables of two configs")
+    d.add_argument("old")
+    d.add_argument("new")
+    d.add_argument("--format", choices=["text", "json"], default="text")
+
+    sub.add_parser("schema", parents=[common], help="print the config's JSON Schema")
+
+    i = sub.add_parser("init", parents=[common], help="write a commented starter config")
+    i.add_argument("path", nargs="?", default="routers.yaml")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    m = sub.add_parser("migrate", parents=[common], help="rewrite a version-1 config as version 2")
+    m.add_argument("path")
+    m.add_argument("-o", "--output", help="write here ('-' for stdout) instead of in place")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command])
+    code: int = module.run(args)
+    return code
+
+
+def entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

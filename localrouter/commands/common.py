@@ -1,0 +1,41 @@
+"""Helpers every command shares: find the config, build it, print diagnostics."""
+
+from __future__ import annotations
+
+import os
+import sys
+from argparse import Namespace
+from pathlib import Path
+from typing import TextIO
+
+from localrouter.compiler.build import BuildResult, build
+from localrouter.config.source import find_default_config
+from localrouter.diagnostics import RENDERERS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def config_path(args: Namespace, positional: str | None = None) -> Path:
+    return find_default_config(positional or getattr(args, "config", None), os.environ)
+
+
+def load(args: Namespace, positional: str | None = None, *, strict: bool = False) -> BuildResult:
+    return build(config_path(args, positional), strict=strict)
+
+
+def not_found(result: BuildResult) -> bool:
+    return result.table is None and any(
+        d.code == "LR501" and d.span is None for d in result.diagnostics
+    )
+
+
+def print_diagnostics(result: BuildResult, fmt: str = "text", out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if result.diagnostics:
+        out.write(RENDERERS[fmt](list(result.diagnostics), result.files))
+
+
+def fail_build(result: BuildResult, fmt: str = "text") -> int:
+    """Print why a config did not build; the exit code to return."""
+    print_diagnostics(result, fmt if fmt in RENDERERS else "text")
+    return EXIT_USAGE if not_found(result) else EXIT_FAILED

@@ -1,0 +1,455 @@
+"""Meaning checks on a schema-valid config: references, units, names, keys and policy lints.
+
+:func:`check` returns every diagnostic it finds and never raises. CEL expressions are compiled
+(and their diagnostics produced) by the compiler, which has to compile them anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from localrouter.compiler.table import ModelInfo
+from localrouter.config.provider_types import TYPES
+from localrouter.config.refs import ModelRef, parse_ref
+from localrouter.config.schema_check import did_you_mean
+from localrouter.config.source import PathKey, SpanIndex
+from localrouter.config.spec import (
+    BCRYPT_HASH,
+    LIMIT_METRICS,
+    NAME_PATTERN,
+    SECRET_REF,
+    ConfigSpec,
+    LimitSpec,
+)
+from localrouter.diagnostics import Diagnostic, error, warning
+
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW_S = 366 * 86400
+
+
+def window_seconds(per: str) -> int:
+    return int(per[:-1]) * _UNIT_S[per[-1]]
+
+
+def limit_metric(limit: LimitSpec) -> tuple[str, float] | None:
+    set_ = [(m, getattr(limit, m)) for m in LIMIT_METRICS if getattr(limit, m) is not None]
+    return set_[0] if len(set_) == 1 else None
+
+
+class _Checker:
+    def __init__(
+        self,
+        config: ConfigSpec,
+        spans: SpanIndex,
+        catalog: dict[str, tuple[ModelInfo, ...]],
+        broken: set[tuple[str, str]],
+    ) -> None:
+        self.c = config
+        self.spans = spans
+        self.catalog = catalog
+        self.broken = broken
+        self.out: list[Diagnostic] = []
+
+    # ---------------------------------------------------------------- helpers
+    def err(
+        self, code: str, msg: str, path: PathKey, help: str | None = None, *, key: bool = False
+    ) -> None:
+        self.out.append(error(code, msg, self.spans.span(path, key=key), help))
+
+    def warn(
+        self, code: str, msg: str, path: PathKey, help: str | None = None, *, key: bool = False
+    ) -> None:
+        self.out.append(warning(code, msg, self.spans.span(path, key=key), help))
+
+    def defined_at(self, path: PathKey) -> str:
+        span = self.spans.key_span(path)
+        return f" (defined at {span})" if span else ""
+
+    def suggest(self, word: str, choices: Iterable[str], section: str) -> str | None:
+        choices = [*choices, *(n for s, n in self.broken if s == section)]
+        guess = did_you_mean(word, choices)
+        if guess:
+            return f"did you mean '{guess}'?{self.defined_at((section, guess))}"
+        if choices:
+            return f"defined {section}: {', '.join(sorted(choices)[:12])}"
+        return f"no {section} are defined"
+
+    # ---------------------------------------------------------------- checks
+    def run(self) -> list[Diagnostic]:
+        c = self.c
+        import re
+
+        name_re = re.compile(NAME_PATTERN)
+        for section in ("providers", "strategies", "clients", "mcp_servers"):
+            for name in getattr(c, section):
+                if not name_re.match(name):
+                    self.err(
+                        "LR304",
+                        f"invalid name '{name}' in {section}",
+                        (section, name),
+                        "names use letters, digits, '.', '_' and '-' (no '/'), at most 64",
+                        key=True,
+                    )
+        for pname, p in c.providers.items():
+            self.provider(pname, p)
+        for sname in c.strategies:
+            self.strategy(sname)
+        self.clients()
+        for i, t in enumerate(c.tests):
+            if t.client not in c.clients and ("clients", t.client) not in self.broken:
+                self.err(
+                    "LR319",
+                    f"test '{t.name}' names unknown client '{t.client}'",
+                    ("tests", i, "client"),
+                    self.suggest(t.client, c.clients, "clients"),
+                )
+        for mname, m in c.mcp_servers.items():
+            if m.transport == "stdio" and not m.command:
+                self.err(
+                    "LR321",
+                    f"MCP server '{mname}' (stdio) needs `command`",
+                    ("mcp_servers", mname),
+                    "e.g. command: [mcp-server-time]",
+                    key=True,
+                )
+            if m.transport == "streamable_http" and not m.url:
+                self.err(
+                    "LR321",
+                    f"MCP server '{mname}' (streamable_http) needs `url`",
+                    ("mcp_servers", mname),
+                    "e.g. url: http://127.0.0.1:8931/mcp",
+                    key=True,
+                )
+            for h, v in m.headers.items():
+                self.secret(v, ("mcp_servers", mname, "headers", h), literal_ok=True)
+        return self.out
+
+    def secret(self, value: str, path: PathKey, *, literal_ok: bool = False) -> None:
+        if SECRET_REF.match(value):
+            return
+        if "${" in value:
+            self.err(
+                "LR503",
+                "malformed secret reference",
+                path,
+                "write ${env:NAME} or ${keyring:NAME} (NAME: letters, digits, '_', '.', '-')",
+            )
+        elif not literal_ok:
+            self.warn(
+                "LR502",
+                "literal secret in the config",
+                path,
+                "store it with `localrouter secrets set` and write ${keyring:NAME}, "
+                "or use ${env:NAME}",
+            )
+
+    def url(self, value: str, path: PathKey) -> None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.err(
+                "LR307",
+                f"'{value}' is not an http(s) URL",
+                path,
+                "e.g. http://localhost:11434 or https://api.example.com/v1",
+            )
+
+    def provider(self, pname: str, p: object) -> None:
+        from localrouter.config.spec import ProviderSpec
+
+        assert isinstance(p, ProviderSpec)
+        base = ("providers", pname)
+        t = TYPES[p.type]
+        if p.base_url is not None:
+            self.url(p.base_url, (*base, "base_url"))
+        elif t.default_base_url is None and p.type != "mock":
+            self.err(
+                "LR307",
+                f"provider '{pname}' of type {p.type} needs a `base_url`",
+                base,
+                "e.g. base_url: https://api.groq.com/openai/v1",
+                key=True,
+            )
+        if p.api_key is not None:
+            self.secret(p.api_key, (*base, "api_key"))
+        elif t.needs_key:
+            self.warn(
+                "LR506",
+                f"provider '{pname}' ({p.type}) has no `api_key`",
+                base,
+                f"add api_key: ${{keyring:{pname}}} (`localrouter secrets set {pname}`)",
+                key=True,
+            )
+        for h, v in p.headers.items():
+            self.secret(v, (*base, "headers", h), literal_ok=True)
+        self.limits(p.limits, (*base, "limits"))
+
+    def limits(self, limits: Sequence[LimitSpec], path: PathKey) -> None:
+        for i, lim in enumerate(limits):
+            n = sum(getattr(lim, m) is not None for m in LIMIT_METRICS)
+            if n != 1:
+                self.err(
+                    "LR311",
+                    f"a limit takes exactly one metric, this one has {n}",
+                    (*path, i),
+                    f"one of {', '.join(LIMIT_METRICS)} per entry; add another entry for another",
+                )
+            if window_seconds(lim.per) > MAX_WINDOW_S:
+                self.err(
+                    "LR312",
+                    f"window '{lim.per}' is longer than 366d",
+                    (*path, i, "per"),
+                    "use at most 366d (or 52w written as 364d)",
+                )
+
+    def refs(
+        self, refs: Sequence[str], path: PathKey, *, check_models: bool = True
+    ) -> list[tuple[int, ModelRef]]:
+        out = []
+        seen: dict[str, int] = {}
+        for i, text in enumerate(refs):
+            ref = parse_ref(text)
+            if isinstance(ref, str):
+                self.err("LR306", ref, (*path, i))
+                continue
+            if text in seen:
+                self.warn(
+                    "LR317",
+                    f"'{text}' is listed twice",
+                    (*path, i),
+                    f"it already stands at position {seen[text] + 1}; remove one",
+                )
+            seen.setdefault(text, i)
+            out.append((i, ref))
+            if ref.provider and not any(ch in ref.provider for ch in "*?["):
+                if ("providers", ref.provider) in self.broken:
+                    continue
+                if ref.provider not in self.c.providers:
+                    self.err(
+                        "LR302",
+                        f"unknown provider '{ref.provider}'",
+                        (*path, i),
+                        self.suggest(ref.provider, self.c.providers, "providers"),
+                    )
+                    continue
+            if check_models:
+                self.model_exists(ref, (*path, i))
+        return out
+
+    def model_exists(self, ref: ModelRef, path: PathKey) -> None:
+        all_models = [m for ms in self.catalog.values() for m in ms]
+        if any(ref.matches(m.id) for m in all_models):
+            return
+        discovering = [n for n, p in self.c.providers.items() if p.discover and p.type != "mock"]
+        reachable = [n for n in discovering if ref.provider in ("", n) or ref.is_glob]
+        if not ref.is_glob and ref.provider in self.c.providers:
+            known = [m.name for m in self.catalog.get(ref.provider, ())]
+            guess = did_you_mean(ref.model, known)
+            hint = f"did you mean '{ref.provider}/{guess}'?" if guess else None
+            if ref.provider not in discovering:
+                self.err(
+                    "LR305",
+                    f"provider '{ref.provider}' has no model '{ref.model}'",
+                    path,
+                    hint or f"its models: {', '.join(known) or 'none'}",
+                )
+            elif guess:
+                self.warn(
+                    "LR305",
+                    f"'{ref.model}' is not in provider '{ref.provider}''s static catalog",
+                    path,
+                    hint,
+                )
+            return
+        if ref.is_glob:
+            self.warn(
+                "LR305",
+                f"'{ref.text}' matches no model in the static catalog",
+                path,
+                "discovery may fill it at run time"
+                if reachable
+                else "list the models under the provider's `models:`",
+            )
+
+    def strategy(self, sname: str) -> None:
+        s = self.c.strategies[sname]
+        base = ("strategies", sname)
+        if not s.models and not s.routes:
+            self.err(
+                "LR313",
+                f"strategy '{sname}' lists no models",
+                base,
+                'add `models: ["provider/*"]` or routes',
+                key=True,
+            )
+        refs = self.refs(s.models, (*base, "models"))
+        self.refs(s.exclude, (*base, "exclude"), check_models=False)
+        route_names: dict[str, int] = {}
+        for ri, r in enumerate(s.routes):
+            rpath = (*base, "routes", ri)
+            refs += self.refs(r.models, (*rpath, "models"))
+            self.refs(r.exclude, (*rpath, "exclude"), check_models=False)
+            rname = r.name or f"route-{ri + 1}"
+            if rname in route_names:
+                self.err(
+                    "LR322",
+                    f"two routes named '{rname}'",
+                    (*rpath, "name"),
+                    f"route {route_names[rname] + 1} has that name already",
+                )
+            route_names.setdefault(rname, ri)
+        if (
+            s.params_b
+            and s.params_b.min is not None
+            and s.params_b.max is not None
+            and s.params_b.min > s.params_b.max
+        ):
+            self.err("LR320", "params_b min is larger than max", (*base, "params_b"))
+        lo, hi = s.fallback.backoff_ms
+        if lo > hi:
+            self.err(
+                "LR323",
+                "backoff_ms is [min, max]: min is larger than max",
+                (*base, "fallback", "backoff_ms"),
+            )
+        self.limits(s.limits, (*base, "limits"))
+        for i, m in enumerate(s.mcp_servers):
+            if m not in self.c.mcp_servers:
+                self.err(
+                    "LR318",
+                    f"unknown MCP server '{m}'",
+                    (*base, "mcp_servers", i),
+                    self.suggest(m, self.c.mcp_servers, "mcp_servers"),
+                )
+        if s.privacy == "local_only":
+            self.privacy(sname, refs)
+
+    def privacy(self, sname: str, refs: list[tuple[int, ModelRef]]) -> None:
+        for path_i, ref in refs:
+            for pname, p in self.c.providers.items():
+                models = self.catalog.get(pname, ())
+                reach = [m for m in models if ref.matches(m.id) and m.kind != "local"]
+                provider_kind = models[0].kind if models else (p.kind or "api")
+                if (
+                    not reach
+                    and p.discover
+                    and provider_kind != "local"
+                    and (
+                        ref.provider == pname
+                        or (ref.is_glob and parse_ref(f"{pname}/x") and _provider_glob(ref, pname))
+                    )
+                ):
+                    reach = [ModelInfo(pname, "*", provider_kind)]
+                if reach:
+                    path = self._ref_path(sname, ref.text)
+                    self.err(
+                        "LR314",
+                        f"strategy '{sname}' is local_only but '{ref.text}' can reach "
+                        f"non-local model '{reach[0].id}'",
+                        path or ("strategies", sname, "privacy"),
+                        "narrow the reference to local providers (e.g. ollama/*)",
+                    )
+                    break
+            del path_i
+
+    def _ref_path(self, sname: str, text: str) -> PathKey | None:
+        s = self.c.strategies[sname]
+        if text in s.models:
+            return ("strategies", sname, "models", s.models.index(text))
+        for ri, r in enumerate(s.routes):
+            if text in r.models:
+                return ("strategies", sname, "routes", ri, "models", r.models.index(text))
+        return None
+
+    def clients(self) -> None:
+        prefixes: dict[str, str] = {}
+        for cname, cl in self.c.clients.items():
+            base = ("clients", cname)
+            if (cl.strategy is None) == (cl.model is None):
+                self.err(
+                    "LR308",
+                    f"client '{cname}' needs exactly one of `strategy` or `model`",
+                    base,
+                    "e.g. strategy: minimum-cost",
+                    key=True,
+                )
+            if (
+                cl.strategy is not None
+                and cl.strategy not in self.c.strategies
+                and ("strategies", cl.strategy) not in self.broken
+            ):
+                self.err(
+                    "LR301",
+                    f"unknown strategy '{cl.strategy}'",
+                    (*base, "strategy"),
+                    self.suggest(cl.strategy, self.c.strategies, "strategies"),
+                )
+            if cl.model is not None:
+                got = self.refs([cl.model], (*base, "model"))
+                if got and got[0][1].is_glob:
+                    self.err(
+                        "LR306",
+                        "a client's `model` is one model, not a glob",
+                        (*base, "model"),
+                        "use a strategy for several models",
+                    )
+            if not BCRYPT_HASH.match(cl.key_hash):
+                self.err(
+                    "LR310",
+                    "key_hash is not a bcrypt hash",
+                    (*base, "key_hash"),
+                    "`localrouter keys create` writes key_prefix and key_hash",
+                )
+            if cl.key_prefix in prefixes:
+                other = prefixes[cl.key_prefix]
+                self.err(
+                    "LR309",
+                    f"key_prefix '{cl.key_prefix}' is already client '{other}'s",
+                    (*base, "key_prefix"),
+                    f"rotate one of the keys (`localrouter keys rotate {cname}`)",
+                )
+            prefixes.setdefault(cl.key_prefix, cname)
+            self.limits(cl.limits, (*base, "limits"))
+            if cl.strategy in self.c.strategies:
+                self.looser(cname, cl.limits, self.c.strategies[cl.strategy].limits, cl.strategy)
+
+    def looser(
+        self, cname: str, mine: Sequence[LimitSpec], theirs: Sequence[LimitSpec], sname: str
+    ) -> None:
+        shared = {}
+        for lim in theirs:
+            m = limit_metric(lim)
+            if m:
+                shared[(m[0], window_seconds(lim.per))] = (m[1], lim.per)
+        for i, lim in enumerate(mine):
+            m = limit_metric(lim)
+            if not m:
+                continue
+            other = shared.get((m[0], window_seconds(lim.per)))
+            if other and m[1] > other[0]:
+                self.warn(
+                    "LR315",
+                    f"client limit {m[1]:g} {m[0]} per {lim.per} is looser than strategy "
+                    f"'{sname}''s {other[0]:g} per {other[1]}",
+                    ("clients", cname, "limits", i),
+                    "the strategy's limit is shared by all its clients, so this one never binds",
+                )
+
+
+def _provider_glob(ref: ModelRef, pname: str) -> bool:
+    import fnmatch
+
+    if ref.provider:
+        return fnmatch.fnmatchcase(pname, ref.provider)
+    return ref.matches(f"{pname}/x") or ref.text.startswith("*")
+
+
+def check(
+    config: ConfigSpec,
+    spans: SpanIndex,
+    catalog: dict[str, tuple[ModelInfo, ...]],
+    broken: set[tuple[str, str]] | None = None,
+) -> list[Diagnostic]:
+    """Every meaning problem in ``config``; never raises. ``broken`` names entries the schema
+    check already rejected: references to them are not reported again."""
+    return _Checker(config, spans, catalog, broken or set()).run()
