@@ -47,12 +47,12 @@ def generate(providers: int = 200, models_per: int = 10, clients: int = 500,
         out.append(f"  s{s}:")
         out.append(f"    models: [\"p{s}/*\", \"p{s + 50}/*\", \"p{s + 100}/model-1-*\"]")
         out.append("    order: [lowest_cost, local_first]")
-        out.append("    filter: 'model.context_window >= request.estimated_tokens'")
+        out.append(f"    filter: 'model.context_window >= request.estimated_tokens + {s}'")
         out.append("    routes:")
         for r in range(per_strategy):
             out.append(f"      - name: r{r}")
             out.append(f"        when: 'request.complexity >= 0.{r + 5} || "
-                       f"(request.has_tools && \"t{r}\" in request.tags)'")
+                       f"(request.has_tools && \"s{s}t{r}\" in request.tags)'")
             out.append(f"        models: [\"p{(s + r) % providers}/*\"]")
             out.append("        order: [highest_quality]")
         out.append("    limits:")

@@ -27,11 +27,16 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:
-    from localrouter.compiler.build import BuildResult, build
-    from localrouter.compiler.table import RoutingTable
-    from localrouter.diagnostics import Diagnostic, Severity, Span
-    from localrouter.routing.facts import NowFacts, RequestFacts
-    from localrouter.routing.route import Decision, route
+    from localrouter.compiler.build import BuildResult as BuildResult
+    from localrouter.compiler.build import build as build
+    from localrouter.compiler.table import RoutingTable as RoutingTable
+    from localrouter.diagnostics import Diagnostic as Diagnostic
+    from localrouter.diagnostics import Severity as Severity
+    from localrouter.diagnostics import Span as Span
+    from localrouter.routing.facts import NowFacts as NowFacts
+    from localrouter.routing.facts import RequestFacts as RequestFacts
+    from localrouter.routing.route import Decision as Decision
+    from localrouter.routing.route import route as route
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from localrouter.compiler.build import BuildResult, build
-from localrouter.config.source import find_default_config
+from localrouter.config.locate import find_default_config
 from localrouter.diagnostics import RENDERERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -31,10 +31,10 @@ from localrouter.compiler.table import (
     Strategy,
 )
 from localrouter.config.provider_types import TYPES, default_kind
-from localrouter.config.refs import ModelRef, expand, parse_ref
-from localrouter.config.semantic import limit_metric, window_seconds
+from localrouter.config.refs import CatalogIndex, ModelRef, expand, parse_ref
 from localrouter.config.source import PathKey, SpanIndex
 from localrouter.config.spec import ConfigSpec, LimitSpec, ParamsRange, secret_ref
+from localrouter.config.units import limit_metric, window_seconds
 from localrouter.diagnostics import Diagnostic, Span, error, has_errors, warning
 from localrouter.routing.order import sort_candidates
 
@@ -73,6 +73,8 @@ class _Compiler:
         self.c = config
         self.catalog = catalog
         self.all_models = [m for ms in catalog.values() for m in ms]
+        self.index = CatalogIndex(self.all_models)
+        self._cel_cache: dict[tuple[str, Scope], Predicate | tuple[CelProblem, ...]] = {}
         self.spans = spans or SpanIndex()
         self.diagnostics: list[Diagnostic] = []
         self.kinds = {
@@ -80,7 +82,9 @@ class _Compiler:
         }
 
     def predicate(self, source: str, scope: Scope, path: PathKey) -> Predicate | None:
-        got = compile_predicate(source, scope)
+        got = self._cel_cache.get((source, scope))
+        if got is None:  # predicates are immutable: one compile per distinct expression
+            got = self._cel_cache[(source, scope)] = compile_predicate(source, scope)
         if isinstance(got, Predicate):
             return got
         for problem in got:
@@ -118,7 +122,7 @@ class _Compiler:
     ) -> Route:
         refs = [r for r in map(parse_ref, models) if isinstance(r, ModelRef)]
         ex = [r for r in map(parse_ref, exclude) if isinstance(r, ModelRef)]
-        picked = expand(refs, self.all_models, self.listed(refs))
+        picked = expand(refs, self.index, self.listed(refs))
         kept: list[ModelInfo] = []
         left_out: list[tuple[str, str]] = []
         for m in picked:

@@ -55,10 +55,10 @@ class ModelInfo:
     capabilities: tuple[str, ...] = ("chat",)
     quality: float | None = None
     source: str = "static"  # static | discovered | listed (named in a strategy, not in the catalog)
+    id: str = field(init=False, compare=False)  # "provider/name", computed once
 
-    @property
-    def id(self) -> str:
-        return f"{self.provider}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", f"{self.provider}/{self.name}")
 
     @property
     def price_per_mtok(self) -> float | None:

@@ -28,6 +28,7 @@ Path = tuple[str | int, ...]
 
 V1_ONLY_KEYS = frozenset({"routers", "api_keys", "settings", "rate_limiters"})
 BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
+KEY_PREFIX = re.compile(r"^lr-[A-Za-z0-9_-]{8}$")
 SECRET_REF = re.compile(r"^\$\{(env|keyring):[A-Za-z_][A-Za-z0-9_.\-]*\}$")
 _SALT_KEY = b"localrouter/migrate-v1/bcrypt-salt"
 _B64 = str.maketrans(
@@ -133,7 +134,7 @@ def _seconds(value: Any) -> int | None:
         unit = m.group(2) if m else ""
         unit = unit[:-1] if len(unit) > 2 and unit not in _UNITS and unit[-1] == "s" else unit
         return int(m.group(1) or 1) * _UNITS[unit] if m and unit in _UNITS else None
-    if not _number(value) or not math.isfinite(value) or value != int(value):
+    if not _number(value) or (isinstance(value, float) and not value.is_integer()):
         return None
     return int(value)
 
@@ -375,7 +376,7 @@ class _Migration:
         bounds: dict[str, float] = {}
         for key, bound in (("min_parameters", "min"), ("max_parameters", "max")):
             v = sel.get(key)
-            if _number(v) and 0 <= v < math.inf:
+            if _number(v) and 0 <= v < 1e18:
                 bounds[bound] = v / 1e9 if v >= 1e6 else v  # the seed counted parameters
         if bounds:
             out["params_b"] = bounds
@@ -384,23 +385,25 @@ class _Migration:
         where, out = f"api key '{name}'", dict[str, Any]()
         key = next((item[k] for k in _KEY_FIELDS if isinstance(item.get(k), str)), "")
         stored, key = (key, "") if BCRYPT_HASH.match(key) else (item.get("key_hash"), key)
-        if key:
-            try:
-                out["key_prefix"], out["key_hash"] = key[:11], _hash_key(key)
+        hashed = isinstance(stored, str) and BCRYPT_HASH.match(stored) is not None
+        if key and not KEY_PREFIX.match(key[:11]):
+            self.note(f"{where}: version 2 only accepts `lr-` keys; this one is not kept")
+        elif key:
+            try:  # a hash the seed stored is kept; a plaintext key is hashed here
+                out["key_prefix"], out["key_hash"] = key[:11], stored if hashed else _hash_key(key)
             except ValueError:
                 self.note(f"{where}: the key cannot be bcrypt-hashed (more than 72 bytes)")
-            if not key.startswith("lr-"):
-                self.note(f"{where}: not an `lr-` key; `localrouter keys rotate {name}` it")
-        elif isinstance(stored, str) and BCRYPT_HASH.match(stored):
-            out["key_hash"] = stored
+        elif hashed:
             if isinstance(item.get("key_prefix"), str):
                 out["key_prefix"] = item["key_prefix"]
             else:
                 self.note(f"{where}: only a hash was stored; add `key_prefix:` (the first 11 "
                           f"characters of the key) to client '{name}'")  # fmt: skip
+            out["key_hash"] = stored
+        elif stored is not None:
+            self.note(f"{where}: key_hash is not a bcrypt hash; not copied")
         else:
-            self.note(f"{where}: no plaintext key or bcrypt key_hash in the config (the seed "
-                      f"kept keys in its keychain)")  # fmt: skip
+            self.note(f"{where}: no key in the config (the seed kept keys in its keychain)")
         target = self.target(item, where)
         if "key_hash" not in out:
             self.gone.add(("clients", name))

@@ -68,9 +68,29 @@ def parse_ref(text: str) -> ModelRef | str:
     return ModelRef(text, provider, model, re.compile(fnmatch.translate(text)))
 
 
+class CatalogIndex:
+    """Models sorted by id, indexed by provider and id, built once per compile."""
+
+    def __init__(self, models: Iterable[ModelInfo]) -> None:
+        self.models = sorted(models, key=lambda m: m.id)
+        self.by_id = {m.id: m for m in self.models}
+        self.by_provider: dict[str, list[ModelInfo]] = {}
+        for m in self.models:
+            self.by_provider.setdefault(m.provider, []).append(m)
+
+    def scope(self, ref: ModelRef) -> list[ModelInfo]:
+        """The models a reference can match at all (its provider's, unless that is a glob)."""
+        if ref.provider and not is_glob(ref.provider):
+            return self.by_provider.get(ref.provider, [])
+        return self.models
+
+    def match(self, ref: ModelRef) -> list[ModelInfo]:
+        return [m for m in self.scope(ref) if ref.pattern.fullmatch(m.id)]
+
+
 def expand(
     refs: Sequence[ModelRef],
-    catalog: Iterable[ModelInfo],
+    catalog: CatalogIndex,
     listed: dict[str, ModelInfo] | None = None,
 ) -> list[ModelInfo]:
     """The models ``refs`` select, in reference order, each once.
@@ -78,16 +98,13 @@ def expand(
     A glob selects catalog models (sorted by id); an exact reference selects its model, taken from
     ``listed`` when the catalog does not have it (the provider may still serve it).
     """
-    models = sorted(catalog, key=lambda m: m.id)
-    by_id = {m.id: m for m in models}
     out: dict[str, ModelInfo] = {}
     for ref in refs:
         if ref.is_glob:
-            for m in models:
-                if m.id not in out and ref.matches(m.id):
-                    out[m.id] = m
+            for m in catalog.match(ref):
+                out.setdefault(m.id, m)
         else:
-            m_exact = by_id.get(ref.text) or (listed or {}).get(ref.text)
-            if m_exact is not None and m_exact.id not in out:
-                out[m_exact.id] = m_exact
+            m_exact = catalog.by_id.get(ref.text) or (listed or {}).get(ref.text)
+            if m_exact is not None:
+                out.setdefault(m_exact.id, m_exact)
     return list(out.values())

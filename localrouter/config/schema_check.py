@@ -168,9 +168,7 @@ def _diagnose(err: ValidationError, spans: SpanIndex) -> list[Diagnostic]:
                 "LR205",
                 f"{where} has the wrong form: {_describe(err.instance)}",
                 spans.span(path),
-                _PATTERN_HELP.get(
-                    str(path[-1]) if path else "", f"expected to match {value}"
-                ),
+                _PATTERN_HELP.get(str(path[-1]) if path else "", f"expected to match {value}"),
             )
         ]
     if kind in (
@@ -199,8 +197,7 @@ def _diagnose(err: ValidationError, spans: SpanIndex) -> list[Diagnostic]:
         return [
             error(
                 "LR206",
-                f"{where} must be {bound} {value}{unit}; "
-                f"got {_describe(err.instance)}",
+                f"{where} must be {bound} {value}{unit}; got {_describe(err.instance)}",
                 spans.span(path),
             )
         ]

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from localrouter.compiler.table import ModelInfo
+from localrouter.config.lints import PolicyLints
 from localrouter.config.provider_types import TYPES
-from localrouter.config.refs import ModelRef, parse_ref
+from localrouter.config.refs import CatalogIndex, ModelRef, parse_ref
 from localrouter.config.schema_check import did_you_mean
 from localrouter.config.source import PathKey, SpanIndex
 from localrouter.config.spec import (
@@ -22,22 +23,11 @@ from localrouter.config.spec import (
     ConfigSpec,
     LimitSpec,
 )
+from localrouter.config.units import MAX_WINDOW_S, window_seconds
 from localrouter.diagnostics import Diagnostic, error, warning
 
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-MAX_WINDOW_S = 366 * 86400
 
-
-def window_seconds(per: str) -> int:
-    return int(per[:-1]) * _UNIT_S[per[-1]]
-
-
-def limit_metric(limit: LimitSpec) -> tuple[str, float] | None:
-    set_ = [(m, getattr(limit, m)) for m in LIMIT_METRICS if getattr(limit, m) is not None]
-    return set_[0] if len(set_) == 1 else None
-
-
-class _Checker:
+class _Checker(PolicyLints):
     def __init__(
         self,
         config: ConfigSpec,
@@ -49,6 +39,7 @@ class _Checker:
         self.spans = spans
         self.catalog = catalog
         self.broken = broken
+        self.index = CatalogIndex(m for ms in catalog.values() for m in ms)
         self.out: list[Diagnostic] = []
 
     # ---------------------------------------------------------------- helpers
@@ -237,8 +228,7 @@ class _Checker:
         return out
 
     def model_exists(self, ref: ModelRef, path: PathKey) -> None:
-        all_models = [m for ms in self.catalog.values() for m in ms]
-        if any(ref.matches(m.id) for m in all_models):
+        if any(ref.pattern.fullmatch(m.id) for m in self.index.scope(ref)):
             return
         discovering = [n for n, p in self.c.providers.items() if p.discover and p.type != "mock"]
         reachable = [n for n in discovering if ref.provider in ("", n) or ref.is_glob]
@@ -324,43 +314,6 @@ class _Checker:
         if s.privacy == "local_only":
             self.privacy(sname, refs)
 
-    def privacy(self, sname: str, refs: list[tuple[int, ModelRef]]) -> None:
-        for path_i, ref in refs:
-            for pname, p in self.c.providers.items():
-                models = self.catalog.get(pname, ())
-                reach = [m for m in models if ref.matches(m.id) and m.kind != "local"]
-                provider_kind = models[0].kind if models else (p.kind or "api")
-                if (
-                    not reach
-                    and p.discover
-                    and provider_kind != "local"
-                    and (
-                        ref.provider == pname
-                        or (ref.is_glob and parse_ref(f"{pname}/x") and _provider_glob(ref, pname))
-                    )
-                ):
-                    reach = [ModelInfo(pname, "*", provider_kind)]
-                if reach:
-                    path = self._ref_path(sname, ref.text)
-                    self.err(
-                        "LR314",
-                        f"strategy '{sname}' is local_only but '{ref.text}' can reach "
-                        f"non-local model '{reach[0].id}'",
-                        path or ("strategies", sname, "privacy"),
-                        "narrow the reference to local providers (e.g. ollama/*)",
-                    )
-                    break
-            del path_i
-
-    def _ref_path(self, sname: str, text: str) -> PathKey | None:
-        s = self.c.strategies[sname]
-        if text in s.models:
-            return ("strategies", sname, "models", s.models.index(text))
-        for ri, r in enumerate(s.routes):
-            if text in r.models:
-                return ("strategies", sname, "routes", ri, "models", r.models.index(text))
-        return None
-
     def clients(self) -> None:
         prefixes: dict[str, str] = {}
         for cname, cl in self.c.clients.items():
@@ -412,36 +365,6 @@ class _Checker:
             self.limits(cl.limits, (*base, "limits"))
             if cl.strategy in self.c.strategies:
                 self.looser(cname, cl.limits, self.c.strategies[cl.strategy].limits, cl.strategy)
-
-    def looser(
-        self, cname: str, mine: Sequence[LimitSpec], theirs: Sequence[LimitSpec], sname: str
-    ) -> None:
-        shared = {}
-        for lim in theirs:
-            m = limit_metric(lim)
-            if m:
-                shared[(m[0], window_seconds(lim.per))] = (m[1], lim.per)
-        for i, lim in enumerate(mine):
-            m = limit_metric(lim)
-            if not m:
-                continue
-            other = shared.get((m[0], window_seconds(lim.per)))
-            if other and m[1] > other[0]:
-                self.warn(
-                    "LR315",
-                    f"client limit {m[1]:g} {m[0]} per {lim.per} is looser than strategy "
-                    f"'{sname}''s {other[0]:g} per {other[1]}",
-                    ("clients", cname, "limits", i),
-                    "the strategy's limit is shared by all its clients, so this one never binds",
-                )
-
-
-def _provider_glob(ref: ModelRef, pname: str) -> bool:
-    import fnmatch
-
-    if ref.provider:
-        return fnmatch.fnmatchcase(pname, ref.provider)
-    return ref.matches(f"{pname}/x") or ref.text.startswith("*")
 
 
 def check(

@@ -18,24 +18,21 @@ Nothing here resolves a secret reference or reads the environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from localrouter.config.reader import MAX_DEPTH, MAX_FILE_BYTES, compose, read_text, too_deep
 from localrouter.diagnostics import Diagnostic, Span, error
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = 32
 MAX_NODES = 500_000
 MAX_FILES = 256
 
-NAMED_SECTIONS = frozenset({"providers", "strategies", "clients", "mcp_servers"})
-LIST_SECTIONS = frozenset({"tests"})
 
 _T = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_T}str", f"{_T}int", f"{_T}float", f"{_T}bool", f"{_T}null", f"{_T}timestamp"}
@@ -88,7 +85,11 @@ class SpanIndex:
         if loc is None:
             return self.span(path)
         v = loc.value
-        if loc.style in ("|", ">"):
+        if loc.style == ">":  # folding joins lines: point at the block's first line
+            ln = v.line + 1
+            c = self._block_indent.get(tuple(path), v.col)
+            return Span(v.file, ln, c, ln, c + length)
+        if loc.style == "|":
             # content starts on the line after the indicator, at the block's indentation
             indent = self._block_indent.get(tuple(path), v.col)
             ln = v.line + line
@@ -125,13 +126,43 @@ def _span(name: str, node: Node) -> Span:
 
 
 class _Walker:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, text: str = "") -> None:
         self.name = name
+        self.lines = text.splitlines()
         self.spans = SpanIndex()
         self.count = 0
         self.diagnostics: list[Diagnostic] = []
         self._constructor = YAML(typ="safe", pure=True).constructor
         self._stack: set[int] = set()
+
+    def expanded_size(self, root: Node) -> Diagnostic | None:
+        """Count the values the document expands to through aliases, per node once (memoised),
+        so an alias bomb is refused in time proportional to its text, not to its expansion."""
+        sizes: dict[int, int] = {}
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if id(node) in sizes:
+                continue
+            children: list[Node] = []
+            if isinstance(node, SequenceNode):
+                children = list(node.value)
+            elif isinstance(node, MappingNode):
+                children = [n for pair in node.value for n in pair]
+            if not done:
+                stack.append((node, True))
+                stack.extend((c, False) for c in children if id(c) not in sizes)
+                continue
+            sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[id(node)] > MAX_NODES:
+                return error(
+                    "LR103",
+                    f"document expands to more than {MAX_NODES:,} values",
+                    _span(self.name, node),
+                    "aliases (*name) that repeat large anchors multiply a document; "
+                    "write the values out or use fewer aliases",
+                )
+        return None
 
     def walk(self, node: Node, path: PathKey, depth: int) -> Any:
         self.count += 1
@@ -208,7 +239,10 @@ class _Walker:
         self.spans.entries[path] = loc
         if style in ("|", ">"):
             # the indentation of the block's first content line, 1-based
-            self.spans._block_indent[path] = (key.start_mark.column if key else 0) + 3
+            # the indentation of the block's first content line, 1-based
+            line = value.start_mark.line + 1
+            text = self.lines[line] if line < len(self.lines) else ""
+            self.spans._block_indent[path] = len(text) - len(text.lstrip(" ")) + 1
 
     def _mapping(self, node: MappingNode, path: PathKey, depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -245,9 +279,17 @@ class _Walker:
             child = (*path, key)
             self._record(child, value_node, key_node)
             out[key] = self.walk(value_node, child, depth + 1)
-        for source in merged:  # YAML merge keys: explicit keys win
-            for key, value in self._mapping(source, path, depth).items():
-                out.setdefault(key, value)
+        if merged:  # YAML merge keys: explicit keys (and their spans) win
+            n = len(path)
+            saved = {
+                p: loc
+                for p, loc in self.spans.entries.items()
+                if len(p) > n and p[:n] == path and p[n] in keys
+            }
+            for source in merged:
+                for key, value in self._mapping(source, path, depth).items():
+                    out.setdefault(key, value)
+            self.spans.entries.update(saved)
         return out
 
     def _merge_sources(self, node: Node) -> Iterator[MappingNode]:
@@ -267,22 +309,31 @@ class _Walker:
 
 def parse_text(text: str, name: str) -> tuple[Any, SpanIndex, list[Diagnostic]]:
     """Parse one YAML text. Returns (data or None on a fatal problem, spans, diagnostics)."""
-    yaml = YAML(typ="safe")
-    try:
-        node = yaml.compose(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        span = Span(name, mark.line + 1, mark.column + 1) if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        hint = None
-        if "\t" in text and "tab" in str(problem).lower():
-            hint = "YAML indentation uses spaces, not tabs"
-        return None, SpanIndex(), [error("LR101", f"invalid YAML: {problem}", span, hint)]
-    except YAMLError as exc:
-        return None, SpanIndex(), [error("LR101", f"invalid YAML: {exc}", Span(name, 1, 1))]
-    walker = _Walker(name)
+    deep = too_deep(text, name)
+    if deep is not None:
+        return None, SpanIndex(), [deep]
+    node, problem = compose(text, name)
+    if problem is not None:
+        return None, SpanIndex(), [problem]
+    walker = _Walker(name, text)
     if node is None:
         return {}, walker.spans, []
+    if isinstance(node, ScalarNode) and str(node.tag) == f"{_T}null":
+        return (
+            None,
+            walker.spans,
+            [
+                error(
+                    "LR108",
+                    "the file holds no config (its document is empty or null)",
+                    _span(name, node),
+                    "start with `version: 2`",
+                )
+            ],
+        )
+    too_big = walker.expanded_size(node)
+    if too_big is not None:
+        return None, walker.spans, [too_big]
     walker.spans.entries[()] = Located(_span(name, node))
     try:
         data = walker.walk(node, (), 0)
@@ -291,29 +342,6 @@ def parse_text(text: str, name: str) -> tuple[Any, SpanIndex, list[Diagnostic]]:
     except RecursionError:
         return None, walker.spans, [error("LR104", "nesting too deep", Span(name, 1, 1))]
     return data, walker.spans, walker.diagnostics
-
-
-def read_text(path: Path, name: str) -> tuple[str | None, list[Diagnostic]]:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, [
-                error(
-                    "LR107",
-                    f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit",
-                    Span(name, 1, 1),
-                    "split the config into several files in one directory",
-                )
-            ]
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [
-            error("LR501", f"cannot read config: {exc.strerror or exc}", Span(name, 1, 1))
-        ]
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        return None, [error("LR101", f"file is not UTF-8 ({exc.reason})", Span(name, 1, 1))]
 
 
 def config_files(path: Path) -> list[Path]:
@@ -374,110 +402,12 @@ def load(path: str | os.PathLike[str]) -> tuple[SourceDocument | None, list[Diag
     if len(parsed) == 1:
         data, spans = dict(parsed[0][1]), parsed[0][2]
     else:
-        data, spans = _merge(parsed, diagnostics)
+        from localrouter.config.merge import merge
+
+        data, spans = merge(parsed, diagnostics)
     base_dir = root if root.is_dir() else root.parent
     doc = SourceDocument(data, spans, texts, root, base_dir)
     return (doc if parsed or not files else None), diagnostics
 
 
-def _copy_spans(src: SpanIndex, dst: SpanIndex, prefix: PathKey, shift: int = 0) -> None:
-    n = len(prefix)
-    for p, loc in src.entries.items():
-        if p[:n] == prefix:
-            target = p
-            idx = p[n] if len(p) > n else None
-            if shift and isinstance(idx, int):
-                target = (*p[:n], idx + shift, *p[n + 1 :])
-            dst.entries[target] = loc
-            if p in src._block_indent:
-                dst._block_indent[target] = src._block_indent[p]
-
-
-def _merge(
-    parsed: list[tuple[str, dict[str, Any], SpanIndex]], diagnostics: list[Diagnostic]
-) -> tuple[dict[str, Any], SpanIndex]:
-    """Merge per-file documents section by section; report a name defined twice at both places."""
-    merged: dict[str, Any] = {}
-    spans = SpanIndex()
-    for _name, data, local in parsed:
-        for section, value in data.items():
-            first_key = spans.key_span((section,)) if section in merged else None
-            if section in NAMED_SECTIONS and isinstance(value, dict):
-                target = merged.setdefault(section, {})
-                if not isinstance(target, dict):
-                    continue
-                if (section,) not in spans.entries:
-                    _copy_spans(local, spans, (section,))
-                    for p in [p for p in spans.entries if len(p) > 1 and p[0] == section]:
-                        del spans.entries[p]
-                for item, item_value in value.items():
-                    here = local.key_span((section, item))
-                    if item in target:
-                        first = spans.key_span((section, item))
-                        kind = section[:-1].replace("_", " ")
-                        diagnostics.append(
-                            error(
-                                "LR303",
-                                f"{kind} '{item}' is defined in two files",
-                                here,
-                                f"first defined at {first}; rename or remove one of them",
-                            )
-                        )
-                        continue
-                    target[item] = item_value
-                    _copy_spans(local, spans, (section, item))
-            elif section in LIST_SECTIONS and isinstance(value, list):
-                existing = merged.setdefault(section, [])
-                if isinstance(existing, list):
-                    if (section,) not in spans.entries:
-                        spans.entries[(section,)] = local.entries[(section,)]
-                    n = len(existing)
-                    items = {p: loc for p, loc in local.entries.items() if len(p) > 1}
-                    _copy_spans(SpanIndex(items, local._block_indent), spans, (section,), n)
-                    existing.extend(value)
-            elif section == "version" and section in merged:
-                if merged[section] != value:
-                    diagnostics.append(
-                        error(
-                            "LR303",
-                            f"files disagree on version ({merged[section]!r} and {value!r})",
-                            local.span((section,)),
-                            f"the other file sets it at {spans.span((section,))}",
-                        )
-                    )
-            elif section in merged:
-                diagnostics.append(
-                    error(
-                        "LR303",
-                        f"section '{section}' is set in two files",
-                        local.key_span((section,)),
-                        f"first set at {first_key}; keep it in one file",
-                    )
-                )
-            else:
-                merged[section] = value
-                _copy_spans(local, spans, (section,))
-    return merged, spans
-
-
-def find_default_config(explicit: str | None, environ: Mapping[str, str]) -> Path:
-    """SPEC §1 lookup order: --config, $LOCALROUTER_CONFIG, ./routers.yaml, the user config dir."""
-    if explicit:
-        return Path(explicit)
-    env = environ.get("LOCALROUTER_CONFIG")
-    if env:
-        return Path(env)
-    local = Path("routers.yaml")
-    if local.exists():
-        return local
-    return user_config_dir(environ) / "routers.yaml"
-
-
-def user_config_dir(environ: Mapping[str, str]) -> Path:
-    import sys
-
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "LocalRouter"
-    if sys.platform == "win32":
-        return Path(environ.get("APPDATA", str(Path.home()))) / "LocalRouter"
-    return Path.home() / ".localrouter"
+__all__ = ["MAX_FILE_BYTES", "Located", "SourceDocument", "SpanIndex", "load", "parse_text"]
