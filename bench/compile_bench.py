@@ -1,4 +1,4 @@
-"""Compiler benchmark: a generated large config, each pipeline stage timed, and validate's wall time.
+"""Compiler benchmark: a generated large config, each stage timed, and validate's wall time.
 
 Run by hand (`make bench`), never in the test suite. Prints a markdown table for
 docs/performance.md. Generated config: 200 providers, 2,000 models, 500 clients, 200 CEL routes.
@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 HASH = "$2b$12$PmcTqb0wG9pwHVCaxTgxruh7koJgeUH5Y8ySfyUhspI77J2CV/cD6"
 
 
-def generate(providers: int = 200, models_per: int = 10, clients: int = 500,
-             routes: int = 200) -> str:
+def generate(
+    providers: int = 200, models_per: int = 10, clients: int = 500, routes: int = 200
+) -> str:
     out = ["version: 2", "providers:"]
     for p in range(providers):
         kind = "ollama" if p % 4 == 0 else "openai-compatible"
@@ -38,22 +39,26 @@ def generate(providers: int = 200, models_per: int = 10, clients: int = 500,
         out.append("    models:")
         for m in range(models_per):
             size = (7, 13, 34, 70, 8)[m % 5]
-            out.append(f"      model-{m}-{size}b: {{input_per_mtok: {0.1 * (m + 1):.2f}, "
-                       f"output_per_mtok: {0.3 * (m + 1):.2f}, context_window: "
-                       f"{8192 * (1 + m % 4)}, params_b: {size}, quality: {0.5 + m / 40:.3f}}}")
+            out.append(
+                f"      model-{m}-{size}b: {{input_per_mtok: {0.1 * (m + 1):.2f}, "
+                f"output_per_mtok: {0.3 * (m + 1):.2f}, context_window: "
+                f"{8192 * (1 + m % 4)}, params_b: {size}, quality: {0.5 + m / 40:.3f}}}"
+            )
     out.append("strategies:")
     per_strategy = max(1, routes // 50)
     for s in range(50):
         out.append(f"  s{s}:")
-        out.append(f"    models: [\"p{s}/*\", \"p{s + 50}/*\", \"p{s + 100}/model-1-*\"]")
+        out.append(f'    models: ["p{s}/*", "p{s + 50}/*", "p{s + 100}/model-1-*"]')
         out.append("    order: [lowest_cost, local_first]")
         out.append(f"    filter: 'model.context_window >= request.estimated_tokens + {s}'")
         out.append("    routes:")
         for r in range(per_strategy):
             out.append(f"      - name: r{r}")
-            out.append(f"        when: 'request.complexity >= 0.{r + 5} || "
-                       f"(request.has_tools && \"s{s}t{r}\" in request.tags)'")
-            out.append(f"        models: [\"p{(s + r) % providers}/*\"]")
+            out.append(
+                f"        when: 'request.complexity >= 0.{r + 5} || "
+                f'(request.has_tools && "s{s}t{r}" in request.tags)\''
+            )
+            out.append(f'        models: ["p{(s + r) % providers}/*"]')
             out.append("        order: [highest_quality]")
         out.append("    limits:")
         out.append("      - {cost_usd: 50, per: 30d}")
@@ -103,34 +108,45 @@ def main() -> None:
         catalog = build_catalog(config)
         sem_t, _, diags = timed(lambda: semantic.check(config, doc.spans, catalog), args.rounds)
         rows.append(("semantic checks", sem_t))
-        comp_t, _, result = timed(lambda: compile_config(config, catalog, spans=doc.spans),
-                                  args.rounds)
+        comp_t, _, result = timed(
+            lambda: compile_config(config, catalog, spans=doc.spans), args.rounds
+        )
         assert result.table is not None, result.diagnostics[:3]
         rows.append(("compile (table, CEL, sha)", comp_t))
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         exe = [sys.executable, "-m", "localrouter.cli", "validate"]
-        big_t, _, _ = timed(lambda: subprocess.run([*exe, str(path)], env=env,
-                                                   capture_output=True, check=False), 3)
+        big_t, _, _ = timed(
+            lambda: subprocess.run([*exe, str(path)], env=env, capture_output=True, check=False), 3
+        )
     demo = ROOT / "configs" / "demo.yaml"
     demo_t, demo_all, proc = timed(
         lambda: subprocess.run([*exe, str(demo)], env=env, capture_output=True, check=True),
-        max(args.rounds, 5))
+        max(args.rounds, 5),
+    )
     t = result.table
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; median of {args.rounds}")
-    print(f"generated config: {len(text):,} bytes, {len(t.providers)} providers, "
-          f"{len(t.models)} models, {len(t.clients)} clients, "
-          f"{sum(len(s.routes) for s in t.strategies.values())} CEL routes "
-          f"(+{sum(1 for s in t.strategies.values() if s.filter)} filters)\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; {time.strftime('%Y-%m-%d')}; median of {args.rounds}"
+    )
+    print(
+        f"generated config: {len(text):,} bytes, {len(t.providers)} providers, "
+        f"{len(t.models)} models, {len(t.clients)} clients, "
+        f"{sum(len(s.routes) for s in t.strategies.values())} CEL routes "
+        f"(+{sum(1 for s in t.strategies.values() if s.filter)} filters)\n"
+    )
     print("| stage | median |")
     print("|---|---|")
     for name, value in rows:
         print(f"| {name} | {value * 1000:.0f} ms |")
-    print(f"| **compile total (specs + semantic + compile)** | "
-          f"**{(spec_t + sem_t + comp_t) * 1000:.0f} ms** |")
+    print(
+        f"| **compile total (specs + semantic + compile)** | "
+        f"**{(spec_t + sem_t + comp_t) * 1000:.0f} ms** |"
+    )
     print(f"| `localrouter validate` on it, wall | {big_t * 1000:.0f} ms |")
-    print(f"| `localrouter validate configs/demo.yaml`, wall | {demo_t * 1000:.0f} ms "
-          f"(min {min(demo_all) * 1000:.0f}) |")
+    print(
+        f"| `localrouter validate configs/demo.yaml`, wall | {demo_t * 1000:.0f} ms "
+        f"(min {min(demo_all) * 1000:.0f}) |"
+    )
     del diags, proc
 
 

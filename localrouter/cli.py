@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     g = e.add_mutually_exclusive_group()
     g.add_argument("--prompt", help="a user message to estimate the request's facts from")
     g.add_argument("--request", metavar="FILE.json", help="an OpenAI request body")
+    e.add_argument(
+        "--now",
+        metavar="TIME",
+        help="evaluate `now` at this local time (ISO 8601, e.g. 2026-11-23T23:30) instead of now",
+    )
     e.add_argument("--format", choices=["text", "json"], default="text")
 
     d = sub.add_parser("diff", parents=[common], help="compare the tables of two configs")
@@ -61,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     m = sub.add_parser("migrate", parents=[common], help="rewrite a version-1 config as version 2")
-    m.add_argument("path")
+    m.add_argument("path", nargs="?", help="the version-1 config (default: --config)")
     m.add_argument("-o", "--output", help="write here ('-' for stdout) instead of in place")
     return p
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -46,6 +46,7 @@ class Diagnostic:
     span: Span | None = None
     help: str | None = None
     notes: tuple[str, ...] = field(default=())
+    redact: bool = False  # the span holds a secret: never print its text
 
     @property
     def is_error(self) -> bool:
@@ -55,7 +56,7 @@ class Diagnostic:
         """This diagnostic as an error (``--strict``)."""
         if self.is_error:
             return self
-        return Diagnostic(self.code, Severity.ERROR, self.message, self.span, self.help, self.notes)
+        return replace(self, severity=Severity.ERROR)
 
     def sort_key(self) -> tuple[str, int, int, str]:
         if self.span is None:
@@ -90,6 +91,8 @@ def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
 
 # ---------------------------------------------------------------- renderers
 
+MAX_SNIPPET = 120  # characters of a source line shown in a snippet
+
 
 def _head(d: Diagnostic) -> str:
     where = f"{d.span}: " if d.span else ""
@@ -122,9 +125,18 @@ def render_full(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | 
                 if d.span.end_line == d.span.line and d.span.end_col > d.span.col:
                     width = d.span.end_col - d.span.col
                 width = max(1, min(width, max(1, len(src) - d.span.col + 1)))
+                col = d.span.col
+                if d.redact:  # show where the secret is, never what it is
+                    src = src[: col - 1] + "*" * min(width, 8) + src[col - 1 + width :]
+                    width = min(width, 8)
+                if len(src) > MAX_SNIPPET:  # cut long lines around the caret
+                    start = max(0, min(col - 1 - MAX_SNIPPET // 2, len(src) - MAX_SNIPPET))
+                    src = ("…" if start else "") + src[start : start + MAX_SNIPPET] + "…"
+                    col = col - start + (1 if start else 0)
+                    width = min(width, MAX_SNIPPET - (col - 1))
                 out.append(f"{gutter} |")
                 out.append(f"{d.span.line} | {src}")
-                out.append(f"{gutter} | {' ' * (d.span.col - 1)}{'^' * width}")
+                out.append(f"{gutter} | {' ' * (col - 1)}{'^' * max(width, 1)}")
         for note in d.notes:
             out.append(f"note: {note}")
         if d.help:

@@ -82,8 +82,10 @@ def test_exit_codes(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     assert run_cli("validate", str(warn), "--strict").code == 1
 
 
-DEMO_WITH_LITERAL_KEY = (CONFIGS / "demo.yaml").read_text(encoding="utf-8").replace(
-    "    type: mock\n", "    type: mock\n    api_key: sk-not-a-reference\n"
+DEMO_WITH_LITERAL_KEY = (
+    (CONFIGS / "demo.yaml")
+    .read_text(encoding="utf-8")
+    .replace("    type: mock\n", "    type: mock\n    api_key: sk-not-a-reference\n")
 )
 
 
@@ -93,11 +95,24 @@ def test_explain_lists_candidates_and_reasons(tmp_path: Path) -> None:
     assert "route:      default" in result.out
     assert "1. mock/echo-small" in result.out
     body = tmp_path / "request.json"
-    body.write_text(json.dumps({"model": "auto", "tools": [{"type": "function", "function": {
-        "name": "f", "parameters": {"type": "object"}}}],
-        "messages": [{"role": "user", "content": "call f"}]}), encoding="utf-8")
-    hard = run_cli("explain", "--config", DEMO, "--client", "demo", "--format", "json",
-                   "--request", str(body))
+    body.write_text(
+        json.dumps(
+            {
+                "model": "auto",
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "f", "parameters": {"type": "object"}},
+                    }
+                ],
+                "messages": [{"role": "user", "content": "call f"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    hard = run_cli(
+        "explain", "--config", DEMO, "--client", "demo", "--format", "json", "--request", str(body)
+    )
     doc = json.loads(hard.out)
     assert doc["route"] == "hard"
     assert doc["candidates"] == ["mock/echo-large"]
@@ -106,8 +121,9 @@ def test_explain_lists_candidates_and_reasons(tmp_path: Path) -> None:
 
 
 def test_explain_named_model_not_allowed(write) -> None:  # type: ignore[no-untyped-def]
-    result = run_cli("explain", "--config", DEMO, "--client", "demo", "--model", "mock/echo",
-                     "--format", "json")
+    result = run_cli(
+        "explain", "--config", DEMO, "--client", "demo", "--model", "mock/echo", "--format", "json"
+    )
     doc = json.loads(result.out)
     assert doc["status"] == 404
     assert result.code == 1
@@ -117,9 +133,13 @@ def test_check_runs_the_config_tests(write) -> None:  # type: ignore[no-untyped-
     ok = run_cli("check", DEMO)
     assert ok.code == 0
     assert "2 passed, 0 failed" in ok.out
-    text = (CONFIGS / "demo.yaml").read_text(encoding="utf-8").replace(
-        "expect: {route: hard, first: mock/echo-large}",
-        "expect: {route: hard, first: mock/echo-small}",
+    text = (
+        (CONFIGS / "demo.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "expect: {route: hard, first: mock/echo-large}",
+            "expect: {route: hard, first: mock/echo-small}",
+        )
     )
     bad = run_cli("check", str(write(text)))
     assert bad.code == 1
@@ -133,15 +153,23 @@ def test_diff_equal_and_changed(write) -> None:  # type: ignore[no-untyped-def]
     same = run_cli("diff", DEMO, DEMO)
     assert same.code == 0 and "no routing changes" in same.out
     text = (CONFIGS / "demo.yaml").read_text(encoding="utf-8")
-    changed = write(text.replace("models: [mock/echo-small, mock/echo-large]",
-                                 "models: [mock/echo-large, mock/echo-small]")
-                    .replace("{requests: 600, per: 1m}", "{requests: 60, per: 1m}")
-                    .replace("expect: {route: default, first: mock/echo-small}",
-                             "expect: {route: default, first: mock/echo-large}"))
+    changed = write(
+        text.replace(
+            "models: [mock/echo-small, mock/echo-large]",
+            "models: [mock/echo-large, mock/echo-small]",
+        )
+        .replace("{requests: 600, per: 1m}", "{requests: 60, per: 1m}")
+        .replace(
+            "expect: {route: default, first: mock/echo-small}",
+            "expect: {route: default, first: mock/echo-large}",
+        )
+    )
     result = run_cli("diff", DEMO, str(changed))
     assert result.code == 1, result.out + result.err
-    assert ("client demo: route 'default': re-ordered mock/echo-small > mock/echo-large → "
-            "mock/echo-large > mock/echo-small") in result.out
+    assert (
+        "client demo: route 'default': re-ordered mock/echo-small > mock/echo-large → "
+        "mock/echo-large > mock/echo-small"
+    ) in result.out
     assert "client demo: limits ['600 requests/1m'] → ['60 requests/1m']" in result.out
 
 
@@ -154,6 +182,9 @@ def test_init_writes_a_config_that_validates(tmp_path: Path) -> None:
     text = target.read_text(encoding="utf-8")
     assert key not in text and key[:11] in text
     assert target.stat().st_mode & 0o777 == 0o600
+    assert "$schema=./localrouter.schema.json" in text
+    schema = json.loads((tmp_path / "localrouter.schema.json").read_text(encoding="utf-8"))
+    assert schema["title"] == "LocalRouter config"
     assert run_cli("validate", str(target), "--strict").code == 0
     assert run_cli("init", str(target)).code == 2  # never overwrites silently
 
@@ -165,11 +196,47 @@ def test_validate_does_not_import_the_server() -> None:
         "heavy = [m for m in ('quart', 'hypercorn', 'httpx') if m in sys.modules]\n"
         "print(heavy)\nsys.exit(rc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["validate", "--help"], ["explain", "--help"]])
 def test_help(argv: list[str]) -> None:
     assert run_cli(*argv).code == 0
+
+
+def test_diff_reports_a_strategy_no_client_uses(write) -> None:  # type: ignore[no-untyped-def]
+    text = (CONFIGS / "demo.yaml").read_text(encoding="utf-8")
+    changed = write(
+        text.replace(
+            '  maximum-performance:\n    models: ["mock/*"]',
+            '  maximum-performance:\n    models: ["mock/echo-large"]',
+        )
+    )
+    result = run_cli("diff", DEMO, str(changed))
+    assert result.code == 1
+    assert "strategy maximum-performance: route 'default': - mock/echo-small" in result.out
+
+
+def test_check_json_is_not_ok_when_a_test_fails(write) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        (CONFIGS / "demo.yaml")
+        .read_text(encoding="utf-8")
+        .replace("first: mock/echo-large}", "first: mock/echo-small}")
+    )
+    result = run_cli("check", str(write(text)), "--format", "json")
+    assert result.code == 1
+    assert json.loads(result.out)["ok"] is False
+    broken = run_cli(
+        "explain",
+        "--config",
+        str(write("version: 2\nservr: {}\n", "b.yaml")),
+        "--client",
+        "x",
+        "--format",
+        "json",
+    )
+    assert broken.code == 1
+    assert json.loads(broken.out)["diagnostics"][0]["code"] == "LR201"

@@ -53,8 +53,10 @@ def test_comments_and_layout_do_not_change_the_sha(tmp_path: Path) -> None:
     a = tmp_path / "a.yaml"
     a.write_text(text, encoding="utf-8")
     b = tmp_path / "b.yaml"
-    b.write_text("# another comment\n\n" + text.replace("  port: 3625", "  port:   3625  # same"),
-                 encoding="utf-8")
+    b.write_text(
+        "# another comment\n\n" + text.replace("  port: 3625", "  port:   3625  # same"),
+        encoding="utf-8",
+    )
     ta, tb = build(a).table, build(b).table
     assert ta is not None and tb is not None
     assert ta.sha256 == tb.sha256
@@ -69,9 +71,20 @@ def test_comments_and_layout_do_not_change_the_sha(tmp_path: Path) -> None:
 names = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
 price = st.one_of(st.none(), st.floats(0, 100, allow_nan=False).map(lambda x: round(x, 3)))
 order_keys = st.lists(
-    st.sampled_from(["lowest_cost", "highest_performance", "lowest_latency", "highest_quality",
-                     "local_first", "remote_first", "subscription_first", "api_first"]),
-    max_size=3, unique=True,
+    st.sampled_from(
+        [
+            "lowest_cost",
+            "highest_performance",
+            "lowest_latency",
+            "highest_quality",
+            "local_first",
+            "remote_first",
+            "subscription_first",
+            "api_first",
+        ]
+    ),
+    max_size=3,
+    unique=True,
 )
 
 
@@ -82,24 +95,36 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
     for p in draw(st.lists(names, min_size=1, max_size=4, unique=True)):
         models = {}
         for m in draw(st.lists(names, min_size=1, max_size=5, unique=True)):
-            models[m] = {"input_per_mtok": draw(price), "output_per_mtok": draw(price),
-                         "params_b": draw(st.sampled_from([None, 3, 7, 70]))}
+            models[m] = {
+                "input_per_mtok": draw(price),
+                "output_per_mtok": draw(price),
+                "params_b": draw(st.sampled_from([None, 3, 7, 70])),
+            }
             models[m] = {k: v for k, v in models[m].items() if v is not None}
             all_models.append(f"{p}/{m}")
-        providers[p] = {"type": draw(st.sampled_from(["mock", "ollama"])), "models": models,
-                        "discover": False}
+        providers[p] = {
+            "type": draw(st.sampled_from(["mock", "ollama"])),
+            "models": models,
+            "discover": False,
+        }
     refs = st.sampled_from([*all_models, "*", *(f"{p}/*" for p in providers)])
     strategies = {}
     for s in draw(st.lists(names, min_size=1, max_size=3, unique=True)):
-        strategies[s] = {"models": draw(st.lists(refs, min_size=1, max_size=4, unique=True)),
-                         "order": draw(order_keys)}
+        strategies[s] = {
+            "models": draw(st.lists(refs, min_size=1, max_size=4, unique=True)),
+            "order": draw(order_keys),
+        }
         if draw(st.booleans()):
-            strategies[s]["routes"] = [{"when": "request.has_tools || request.complexity > 0.5",
-                                        "models": [draw(refs)]}]
+            strategies[s]["routes"] = [
+                {"when": "request.has_tools || request.complexity > 0.5", "models": [draw(refs)]}
+            ]
     clients = {}
     for i, c in enumerate(draw(st.lists(names, max_size=3, unique=True))):
-        clients[c] = {"key_prefix": f"lr-{i:08d}", "key_hash": HASH,
-                      "strategy": draw(st.sampled_from(sorted(strategies)))}
+        clients[c] = {
+            "key_prefix": f"lr-{i:08d}",
+            "key_hash": HASH,
+            "strategy": draw(st.sampled_from(sorted(strategies))),
+        }
     return {"version": 2, "providers": providers, "strategies": strategies, "clients": clients}
 
 
@@ -122,21 +147,39 @@ def test_generated_configs_compile_deterministically(data: dict[str, Any]) -> No
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=False)
     | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=25,
 )
-sections = st.sampled_from(["version", "server", "providers", "strategies", "clients",
-                            "tests", "health", "logging", "state_dir", "mcp_servers", "routers",
-                            "api_keys"])
+sections = st.sampled_from(
+    [
+        "version",
+        "server",
+        "providers",
+        "strategies",
+        "clients",
+        "tests",
+        "health",
+        "logging",
+        "state_dir",
+        "mcp_servers",
+        "routers",
+        "api_keys",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(sections, json_values, max_size=6), valid_configs())
-def test_compile_never_raises_on_arbitrary_input(junk: dict[str, Any],
-                                                 base: dict[str, Any]) -> None:
+def test_compile_never_raises_on_arbitrary_input(
+    junk: dict[str, Any], base: dict[str, Any]
+) -> None:
     for data in (junk, {**base, **junk}):
         result = build_document(_doc(data))  # must return diagnostics, never raise
         assert result.table is not None or any(d.is_error for d in result.diagnostics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from argparse import Namespace
@@ -10,7 +11,7 @@ from typing import TextIO
 
 from localrouter.compiler.build import BuildResult, build
 from localrouter.config.locate import find_default_config
-from localrouter.diagnostics import RENDERERS
+from localrouter.diagnostics import RENDERERS, to_json_obj
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -36,6 +37,10 @@ def print_diagnostics(result: BuildResult, fmt: str = "text", out: TextIO | None
 
 
 def fail_build(result: BuildResult, fmt: str = "text") -> int:
-    """Print why a config did not build; the exit code to return."""
-    print_diagnostics(result, fmt if fmt in RENDERERS else "text")
+    """Print why a config did not build (as JSON for --format json); the exit code to return."""
+    if fmt == "json":
+        doc = {"ok": False, "diagnostics": [to_json_obj(d) for d in result.diagnostics]}
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        print_diagnostics(result, fmt if fmt in RENDERERS else "text")
     return EXIT_USAGE if not_found(result) else EXIT_FAILED

@@ -27,7 +27,7 @@ def run(args: Namespace) -> int:
             "new_sha256": new.table.sha256,
             "changes": [{"subject": c.subject, "change": c.what} for c in changes],
         }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     elif not changes:
         print("no routing changes")
     else:

@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from argparse import Namespace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,17 @@ def _facts(args: Namespace) -> RequestFacts | str:
     return facts_from_openai(body)
 
 
-def now_facts() -> NowFacts:
-    """The local clock, as CEL's `now` sees it."""
-    t = time.time()
-    lt = time.localtime(t)
-    return NowFacts(hour=lt.tm_hour, weekday=lt.tm_wday, unix=int(t))
+def now_facts(at: str | None = None) -> NowFacts | str:
+    """CEL's `now`: the local clock, or the time given with --now."""
+    if at is None:
+        t = time.time()
+        lt = time.localtime(t)
+        return NowFacts(hour=lt.tm_hour, weekday=lt.tm_wday, unix=int(t))
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        return f"--now {at!r} is not an ISO 8601 time such as 2026-11-23T23:30"
+    return NowFacts(hour=when.hour, weekday=when.weekday(), unix=int(when.timestamp()))
 
 
 def _price(m: ModelInfo) -> str:
@@ -89,7 +96,7 @@ def as_json(decision: Decision) -> dict[str, Any]:
 def run(args: Namespace) -> int:
     result = load(args)
     if result.table is None:
-        return fail_build(result)
+        return fail_build(result, args.format)
     client = result.table.clients.get(args.client)
     if client is None:
         known = ", ".join(sorted(result.table.clients)) or "none"
@@ -99,9 +106,13 @@ def run(args: Namespace) -> int:
     if isinstance(facts, str):
         print(f"error: {facts}", file=sys.stderr)
         return EXIT_USAGE
-    decision = route(result.table, client, facts, now_facts(), judge_all=True)
+    now = now_facts(args.now)
+    if isinstance(now, str):
+        print(f"error: {now}", file=sys.stderr)
+        return EXIT_USAGE
+    decision = route(result.table, client, facts, now, judge_all=True)
     if args.format == "json":
-        sys.stdout.write(json.dumps(as_json(decision), indent=2) + "\n")
+        sys.stdout.write(json.dumps(as_json(decision), indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render(decision, facts))
     return EXIT_OK if decision.status == 200 else EXIT_FAILED

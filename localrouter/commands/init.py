@@ -1,4 +1,8 @@
-"""``localrouter init [PATH]``: write a commented starter config and print its client key once."""
+"""``localrouter init [PATH]``: write a commented starter config and print its client key once.
+
+Beside it goes ``localrouter.schema.json``, which the config's ``yaml-language-server`` line points
+at, so an editor completes and checks keys with no network.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,12 @@ def run(args: Namespace) -> int:
     if result.table is None:  # the template is tested; this guards against an edited install
         print(f"error: the starter config written to {path} does not validate", file=sys.stderr)
         return EXIT_FAILED
-    print(f"wrote {path}")
+    schema = path.parent / "localrouter.schema.json"
+    if not schema.exists():  # what the `$schema` line points editors at
+        from localrouter.commands.schema import schema_text
+
+        schema.write_text(schema_text(), encoding="utf-8")
+    print(f"wrote {path} (and {schema.name} for editors)")
     print(f"client 'default' key (shown once, store it now): {key}", file=sys.stderr)
     if not sys.stdout.isatty():
         print(key)

@@ -33,7 +33,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def run(args: Namespace) -> int:
-    root = Path(args.path)
+    if not (args.path or args.config):
+        print("error: name the version-1 config: localrouter migrate PATH", file=sys.stderr)
+        return EXIT_USAGE
+    root = Path(args.path or args.config)
     doc, diags = load(root)
     if doc is None:
         for d in diags:

@@ -109,7 +109,9 @@ def run(args: Namespace) -> int:
 
 def _json(result: BuildResult, outcomes: list[TestOutcome], table: RoutingTable | None) -> None:
     doc = {
-        "ok": table is not None and not any(d.is_error for d in result.diagnostics),
+        "ok": table is not None
+        and not any(d.is_error for d in result.diagnostics)
+        and all(o.passed for o in outcomes),
         "sha256": table.sha256 if table else None,
         "counts": _counts(table) if table else None,
         "diagnostics": [to_json_obj(d) for d in result.diagnostics],
@@ -117,13 +119,13 @@ def _json(result: BuildResult, outcomes: list[TestOutcome], table: RoutingTable 
             {"name": o.name, "passed": o.passed, "problems": list(o.problems)} for o in outcomes
         ],
     }
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
 def run_check(args: Namespace) -> int:
     result = load(args, args.path)
     if result.table is None:
-        return fail_build(result, "text")
+        return fail_build(result, args.format)
     outcomes = run_tests(result.table)
     if args.format == "json":
         _json(result, outcomes, result.table)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +17,7 @@ from localrouter.compiler.catalog import CatalogSnapshot, build_catalog
 from localrouter.compiler.compile import compile_config
 from localrouter.compiler.table import RoutingTable
 from localrouter.config import schema_check, semantic
-from localrouter.config.source import SourceDocument, SpanIndex, load
+from localrouter.config.source import SourceDocument, SpanIndex, load_files
 from localrouter.config.spec import ConfigSpec
 from localrouter.diagnostics import (
     Diagnostic,
@@ -66,9 +66,9 @@ def build(
     snapshot: CatalogSnapshot | None = None,
     strict: bool = False,
 ) -> BuildResult:
-    doc, diagnostics = load(path)
+    doc, diagnostics, texts = load_files(path)
     if doc is None:
-        return BuildResult(None, tuple(sorted_diagnostics(diagnostics)))
+        return BuildResult(None, tuple(sorted_diagnostics(diagnostics)), texts)
     return build_document(doc, diagnostics, snapshot=snapshot, strict=strict)
 
 
@@ -87,25 +87,24 @@ def build_document(
         migrated = migrate_v1(data)
         data, legacy = migrated.data, True
         spans = _OriginSpans(doc.spans, migrated.origins)
-        diags.append(
-            warning(
-                "LR207",
-                "legacy version-1 config: loaded through migration",
-                doc.spans.span(("version",)) or doc.spans.span(()),
-                f"run `localrouter migrate {doc.root}` to rewrite it as version 2",
-            )
+        legacy_warning = warning(
+            "LR207",
+            "legacy version-1 config: loaded through migration",
+            doc.spans.span(("version",)) or doc.spans.span(()),
+            f"run `localrouter migrate {doc.root}` to rewrite it as version 2",
         )
-        diags.extend(
-            warning("LR207", f"migration: {note}", doc.spans.span(())) for note in migrated.notes
-        )
+        diags.append(replace(legacy_warning, notes=tuple(migrated.notes)))
     problems = schema_check.check(data, spans)
     diags += problems
     config: ConfigSpec | None = None
     table: RoutingTable | None = None
     broken: set[tuple[str, str]] = set()
+    damaged: set[tuple[str, str]] = set()
     usable: dict[str, Any] | None = data
     if has_errors(problems):  # keep checking what is valid, so one run reports everything
-        usable, broken = schema_check.prune_invalid(data)
+        usable, broken, damaged = schema_check.prune_invalid(data)
+    # a file that did not parse may define what the others refer to: don't call names unknown
+    partial = has_errors(diags[: len(diagnostics or [])])
     if usable is not None:
         data = usable
         try:
@@ -121,7 +120,7 @@ def build_document(
             ]
             return BuildResult(None, tuple(sorted_diagnostics(diags)), doc.files, None, legacy)
         catalog = build_catalog(config, snapshot)
-        diags += semantic.check(config, spans, catalog, broken)
+        diags += semantic.check(config, spans, catalog, broken, damaged, partial=partial)
         result = compile_config(
             config, catalog, spans=spans, base_dir=doc.base_dir, source_files=tuple(doc.files)
         )

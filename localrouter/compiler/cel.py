@@ -6,17 +6,21 @@
 1. **Bound the text** (:data:`MAX_SOURCE_CHARS`), then **parse** with cel-python's lark grammar.
 2. **Bound the tree** without recursion: depth, node count, comprehension nesting (LR404). A
    177-character nested ``map`` once ran 34 s; nesting is refused here, before anything runs.
-3. **Type-check** (:mod:`localrouter.compiler.cel_check`): cel-python checks nothing, so unknown
-   names (LR402), operand types (LR403, including the int/double mixes cel-python cannot evaluate)
-   and a non-boolean result are caught here, not at request time as a silent "no match".
+3. **Type-check** (:mod:`localrouter.compiler.cel_check`, over the declared variables and types of
+   :mod:`localrouter.compiler.cel_types`): cel-python checks nothing, so unknown names (LR402),
+   operand types (LR403, including the int/double mixes cel-python cannot evaluate) and a
+   non-boolean result are caught here, not at request time as a silent "no match".
 4. **Choose a runner.** The *interpreter* is cel-python's tree-walking ``Evaluator``. The *compiled*
    runner is cel-python's own ``Transpiler`` output (Python lambdas), executed once into a private
    namespace and called with :class:`_Frame`, a minimal stand-in for celpy's ``Activation`` that
    binds variables by dict lookup: ~10x faster. cel-python's ``CompiledRunner`` itself is not used:
    it ``exec``s into celpy's module globals on every call (unsafe across threads), logs every
    runtime error at ERROR level, and needs its parser singleton built with its own tree class.
-   Transpiled ``has()`` returns a Python bool that ``!`` and ``?:`` reject, so expressions using
-   ``has()`` (or odd comprehension variable names) stay on the interpreter.
+   Transpiled ``has()`` returns a Python bool that ``!`` and ``?:`` reject, so before code
+   generation each ``has(e.f)`` becomes ``('f' in e)`` where that is provably the same
+   (:func:`_has_rewrites`). A field or method of a ``dyn`` value raises AttributeError past
+   ``||`` when transpiled; expressions with one, with a ``has()`` that cannot be rewritten, or
+   with odd comprehension variable names stay on the interpreter.
 5. **Trial-evaluate** on neutral facts (zeros, empty strings and lists), timed against
    :data:`TRIAL_BUDGET_S`; the compiled runner must agree with the interpreter there, or the
    interpreter is kept.
@@ -35,7 +39,7 @@ by zero): they mean "no match". Unexpected Python exceptions are our bugs and pr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -56,68 +60,55 @@ from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from localrouter.compiler.cel_check import (
-    FIELDS,
     MAX_AST_DEPTH,
     MAX_AST_NODES,
     MAX_COMPREHENSION_NESTING,
     MAX_SOURCE_CHARS,
-    SCOPES,
-    VARIABLES,
     CelProblem,
-    Node,
-    Scope,
     bounds,
     check,
+)
+from localrouter.compiler.cel_parser import ensure_parser
+from localrouter.compiler.cel_types import (
+    FIELDS,
+    SCOPES,
+    STRING,
+    VARIABLES,
+    Node,
+    Scope,
+    fix_positions,
+    items,
+    sub,
+    tok,
     unwrap,
     where,
 )
 
+# fmt: off
 __all__ = [
-    "MAX_AST_DEPTH",
-    "MAX_AST_NODES",
-    "MAX_COMPREHENSION_NESTING",
-    "MAX_SOURCE_CHARS",
-    "MAX_VALUE_DEPTH",
-    "SCOPES",
-    "TRIAL_BUDGET_S",
-    "VARIABLES",
-    "CelProblem",
-    "Predicate",
-    "Scope",
-    "compile_predicate",
-    "neutral_activation",
-    "to_cel",
+    "MAX_AST_DEPTH", "MAX_AST_NODES", "MAX_COMPREHENSION_NESTING", "MAX_SOURCE_CHARS",
+    "MAX_VALUE_DEPTH", "SCOPES", "TRIAL_BUDGET_S", "VARIABLES", "CelProblem", "Predicate",
+    "Scope", "compile_predicate", "neutral_activation", "to_cel",
 ]
+# fmt: on
 
 TRIAL_BUDGET_S = 0.05  # one trial evaluation at compile time; realistic expressions take < 1 ms
 MAX_VALUE_DEPTH = 32  # nesting of a value given to to_cel (request metadata comes from clients)
 
 Runner = Callable[[Mapping[str, Any]], Any]  # a CEL value, or the CELEvalError it failed with
+Swaps = dict[int, Node]  # id(subtree) → the subtree that replaces it in generated code
 _BOOLS = (bool, celtypes.BoolType)
-_SCALARS = (
-    celtypes.BoolType,
-    celtypes.IntType,
-    celtypes.UintType,
-    celtypes.DoubleType,
-    celtypes.StringType,
-    celtypes.BytesType,
-)
-_NEUTRAL: Mapping[str, Any] = MappingProxyType(
-    {"string": "", "int": 0, "double": 0.0, "bool": False, "list": (), "map": MappingProxyType({})}
-)
-_FRIENDLY = MappingProxyType(
-    {
-        "IDENT": "a name",
-        "INT_LIT": "a number",
-        "UINT_LIT": "a number",
-        "FLOAT_LIT": "a number",
-        "STRING_LIT": "a string",
-        "MLSTRING_LIT": "a string",
-        "BYTES_LIT": "bytes",
-        "BOOL_LIT": "true/false",
-        "$END": "the end",
-    }
-)
+_TRUE, _FALSE = celtypes.BoolType(True), celtypes.BoolType(False)
+# fmt: off
+_SCALARS = (celtypes.BoolType, celtypes.IntType, celtypes.UintType, celtypes.DoubleType,
+            celtypes.StringType, celtypes.BytesType)
+_NEUTRAL: Mapping[str, Any] = MappingProxyType({
+    "string": "", "int": 0, "double": 0.0, "bool": False, "list": (), "map": MappingProxyType({})})
+_FRIENDLY = MappingProxyType({
+    "IDENT": "a name", "INT_LIT": "a number", "UINT_LIT": "a number", "FLOAT_LIT": "a number",
+    "STRING_LIT": "a string", "MLSTRING_LIT": "a string", "BYTES_LIT": "bytes",
+    "BOOL_LIT": "true/false", "$END": "the end"})
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -133,7 +124,9 @@ class Predicate:
     def evaluate(self, activation: Mapping[str, Any]) -> bool:
         """True only when the expression is CEL ``true``; runtime errors are False.
 
-        ``activation`` maps variable names to values already converted with :func:`to_cel`.
+        ``activation`` maps every variable of the scope to a value converted with :func:`to_cel`:
+        ``request``, ``client`` and ``now`` with every declared field (``model`` fields may be
+        absent), ``headers`` and ``metadata`` JSON objects (string keys).
         """
         value = self._run(activation)
         return type(value) in _BOOLS and bool(value)
@@ -189,15 +182,53 @@ def _interpreted(ast: Node) -> Runner:
     return run
 
 
-def _copy(node: Node) -> TranspilerTree:
+def _has_rewrites(calls: list[Node], scope: Scope, local: Collection[str]) -> Swaps | None:
+    """``('f' in e)`` in place of each ``has(e.f)`` call, keyed by ``id(call)``; None when one
+    call cannot be replaced, and the expression stays on the interpreter.
+
+    cel-python's ``has(e.f)`` is true exactly when evaluating ``e.f`` raises no error. Where ``e``
+    is a declared variable (``model``) or a ``map(string, …)`` field of one (``request.headers``,
+    ``request.metadata``), ``e`` itself cannot fail and is a map with string keys in every
+    activation :meth:`Predicate.evaluate` accepts, so ``e.f`` fails exactly when ``f`` is not a
+    key: ``'f' in e``, true also when the value is null. Elsewhere (a ``dyn`` value, a
+    comprehension variable, an expression) ``e`` may fail or not be a map, where ``has()`` is
+    false but ``in`` an error.
+    """
+    swaps: Swaps = {}
+    for call in calls:
+        args = items(call, 1) if call.data == "ident_arg" else []
+        selection = unwrap(args[0]) if len(args) == 1 else None
+        if selection is None or selection.data != "member_dot":
+            return None
+        base, name = unwrap(sub(selection, 0)), tok(selection, 1).value
+        root, field_name = base, None
+        if base.data == "member_dot":  # request.metadata
+            root, field_name = unwrap(sub(base, 0)), tok(base, 1).value
+        var = tok(root, 0).value if root.data in ("ident", "dot_ident") else ""
+        if var not in SCOPES[scope] or (root.data == "ident" and var in local):
+            return None
+        kind = FIELDS[var].get(field_name) if field_name else None
+        if field_name and (kind is None or kind.name != "map" or kind.args[0] != STRING):
+            return None
+        key = Tree("literal", [Token("STRING_LIT", f"'{name}'")])  # name is an IDENT
+        in_ = Tree("relation", [Tree("relation_in", [key]), base])
+        swaps[id(call)] = Tree("paren_expr", [in_])  # where `has(...)` stood in its `primary`
+    return swaps
+
+
+def _copy(node: Node, swaps: Swaps) -> TranspilerTree:
     """The transpiler decorates its own node class (recursion is bounded by MAX_AST_DEPTH)."""
-    kids = [_copy(c) if isinstance(c, Tree) else c for c in node.children]
+    node = swaps.get(id(node), node)
+    kids = [_copy(c, swaps) if isinstance(c, Tree) else c for c in node.children]
     return TranspilerTree(node.data, kids, node.meta)
 
 
-def _compiled(ast: Node) -> Runner | None:
-    """cel-python's transpiled lambdas bound once in a private namespace; None if it cannot."""
-    transpiler = Transpiler(_copy(ast), Activation())
+def _compiled(ast: Node, swaps: Swaps | None = None) -> Runner | None:
+    """cel-python's transpiled lambdas bound once in a private namespace; None if it cannot.
+
+    ``swaps`` replaces subtrees (by ``id``) before code generation: see :func:`_has_rewrites`.
+    """
+    transpiler = Transpiler(_copy(ast, swaps or {}), Activation())
     try:
         transpiler.transpile()  # Python's compile() refuses e.g. `007` or `lambda` as a name
     except (SyntaxError, ValueError, CELSyntaxError, CELUnsupportedError):
@@ -227,53 +258,39 @@ def _outcome(value: Any) -> object:
 def _constant_true(tree: Node) -> bool:
     node = unwrap(tree)
     while node.data == "paren_expr":
-        node = unwrap(node.children[0])  # type: ignore[arg-type]
+        node = unwrap(sub(node, 0))
     first = node.children[0] if node.children else None
     return node.data == "literal" and isinstance(first, Token) and first.value == "true"
 
 
 def _syntax(source: str, ex: UnexpectedInput) -> CelProblem:
+    """LR401 with a one-line message from lark's exception."""
     expected: set[str] = set(getattr(ex, "expected", None) or getattr(ex, "allowed", None) or ())
     if "IDENT" in expected:
-        want = "a value here: a name, a number, a string, '(', '[' or '!'"
+        want = "expected a value here: a name, a number, a string, '(', '[' or '!'"
     elif "__ANON_0" in expected:
-        want = "an operator (such as &&, ||, ==, <, +, in) or a closing bracket"
+        want = "expected an operator (such as &&, ||, ==, <, +, in) or a closing bracket"
     else:
         parser = CELParser.CEL_PARSER
         terms = {t.name: t.pattern.value for t in parser.terminals} if parser else {}
-        want = ", ".join(sorted(_FRIENDLY.get(e, repr(terms.get(e, e))) for e in expected))
-    lines = source.split("\n")
-    token = getattr(ex, "token", None)
-    if ex.line is None or ex.line < 1 or (isinstance(token, Token) and token.type == "$END"):
-        return CelProblem(
-            "LR401",
-            "unexpected end of expression",
-            len(lines),
-            len(lines[-1]) + 1,
-            1,
-            f"expected {want}" if want else None,
+        want = "expected " + ", ".join(
+            sorted(_FRIENDLY.get(e, repr(terms.get(e, e))) for e in expected)
         )
+    lines, token = source.split("\n"), getattr(ex, "token", None)
+    if ex.line is None or ex.line < 1 or (isinstance(token, Token) and token.type == "$END"):
+        at_end = (len(lines), len(lines[-1]) + 1, 1)
+        return CelProblem("LR401", "unexpected end of expression", *at_end, want)
     if isinstance(ex, UnexpectedCharacters):
-        pos = ex.pos_in_stream or 0
-        char = source[pos] if 0 <= pos < len(source) else "?"
-        help = "is a string missing its closing quote?" if char in "'\"" else f"expected {want}"
+        char = source[ex.pos_in_stream or 0] if source else "?"
+        help = "is a string missing its closing quote?" if char in "'\"" else want
         return CelProblem("LR401", f"unexpected character {char!r}", ex.line, ex.column, 1, help)
     text = str(token) if isinstance(ex, UnexpectedToken) and token is not None else ""
-    length = max(1, len(text.split("\n", 1)[0]))
-    return CelProblem(
-        "LR401",
-        f"unexpected {text!r}",
-        ex.line,
-        ex.column,
-        length,
-        f"expected {want}" if want else None,
-    )
+    at = (ex.line, ex.column, max(1, len(text.split("\n", 1)[0])))
+    return CelProblem("LR401", f"unexpected {text!r}", *at, want)
 
 
 def _parse(source: str) -> Node | CelProblem:
-    CELParser()  # builds cel-python's shared Lark parser the first time
-    parser = CELParser.CEL_PARSER
-    assert parser is not None
+    parser = ensure_parser()  # cel-python's shared parser, cached on disk between runs
     try:
         tree: Node = parser.parse(source)
     except UnexpectedInput as ex:
@@ -281,6 +298,7 @@ def _parse(source: str) -> Node | CelProblem:
     except LarkError as ex:
         first = str(ex).strip().split("\n", 1)[0]
         return CelProblem("LR401", f"syntax error: {first}", 1, 1, 1)
+    fix_positions(tree, source)
     return tree
 
 
@@ -290,28 +308,11 @@ def compile_predicate(source: str, scope: Scope) -> Predicate | tuple[CelProblem
     Returns every problem found (not just the first), sorted by position.
     """
     if len(source) > MAX_SOURCE_CHARS:
-        return (
-            CelProblem(
-                "LR404",
-                f"expression is too long ({len(source)} characters, the "
-                f"limit is {MAX_SOURCE_CHARS})",
-                1,
-                1,
-                1,
-                "split it into several routes",
-            ),
-        )
+        msg = f"expression is too long ({len(source)} characters, the limit is {MAX_SOURCE_CHARS})"
+        return (CelProblem("LR404", msg, 1, 1, 1, "split it into several routes"),)
     if not source.strip():
-        return (
-            CelProblem(
-                "LR401",
-                "the expression is empty",
-                1,
-                1,
-                1,
-                "write a condition such as request.has_tools",
-            ),
-        )
+        hint = "write a condition such as request.has_tools"
+        return (CelProblem("LR401", "the expression is empty", 1, 1, 1, hint),)
     tree = _parse(source)
     if isinstance(tree, CelProblem):
         return (tree,)
@@ -322,48 +323,46 @@ def compile_predicate(source: str, scope: Scope) -> Predicate | tuple[CelProblem
     problems += checker.problems
     if problems:
         return tuple(sorted(problems, key=lambda p: (p.line, p.col, p.code)))
-    interpreted = _interpreted(tree)
-    neutral = neutral_activation(scope)
-    start = time.perf_counter()
-    try:
-        reference = _outcome(interpreted(neutral))
-    except Exception as ex:  # noqa: BLE001 - a cel-python crash, reported instead of raised
-        return (
-            CelProblem(
-                "LR403",
-                f"cel-python cannot evaluate this expression ({type(ex).__name__}: {ex})"[:200],
-                *where(source, tree),
-            ),
-        )
-    spent = time.perf_counter() - start
-    if spent > TRIAL_BUDGET_S:
-        return (
-            CelProblem(
-                "LR404",
-                f"a trial evaluation took {spent * 1000:.0f} ms (the limit "
-                f"is {TRIAL_BUDGET_S * 1000:.0f} ms)",
-                *where(source, tree),
-                "simplify the expression or split it into several routes",
-            ),
-        )
+    interpreted, neutral = _interpreted(tree), neutral_activation(scope)
+    spent = float("inf")
+    for _ in range(2):  # CPU time of this thread: waiting for the GIL does not count; retry once
+        start = time.thread_time()
+        try:
+            reference = _outcome(interpreted(neutral))
+        except Exception as ex:  # noqa: BLE001 - a cel-python crash, reported instead of raised
+            detail = " ".join(f"{type(ex).__name__}: {ex}".split())
+            msg = f"cel-python cannot evaluate this expression ({detail})"
+            return (CelProblem("LR403", msg[:200], *where(source, tree)),)
+        spent = min(spent, time.thread_time() - start)
+        if spent < TRIAL_BUDGET_S:
+            break
+    else:
+        msg = f"a trial evaluation took {spent * 1000:.0f} ms (the limit is "
+        msg += f"{TRIAL_BUDGET_S * 1000:.0f} ms)"
+        hint = "simplify the expression or split it into several routes"
+        return (CelProblem("LR404", msg, *where(source, tree), hint),)
     run, name = interpreted, "interpreted"
     odd_names = any(n.startswith("_") or hasattr(_Frame, n) for n in checker.names)
-    compiled = None if checker.uses_has or odd_names else _compiled(tree)
+    swaps = _has_rewrites(checker.has_calls, scope, checker.names)
+    unsafe = swaps is None or checker.dyn_access or odd_names
+    compiled = None if unsafe else _compiled(tree, swaps)
     if compiled is not None and _outcome(compiled(neutral)) == reference:
         run, name = compiled, "compiled"
     return Predicate(source, scope, _constant_true(tree), name, run)
 
 
 def _convert(value: Any, depth: int) -> Any:
-    kind = type(value)
+    kind = type(value)  # exact types first, built without celpy's slower constructors
     if kind is str:
-        return celtypes.StringType(value)
+        return str.__new__(celtypes.StringType, value)
     if kind is bool:
-        return celtypes.BoolType(value)
+        return _TRUE if value else _FALSE
     if kind is int:
-        return celtypes.IntType(value)
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"to_cel: {value} is outside CEL's int64 range")
+        return int.__new__(celtypes.IntType, value)
     if kind is float:
-        return celtypes.DoubleType(value)
+        return float.__new__(celtypes.DoubleType, value)
     if value is None or isinstance(value, _SCALARS):
         return value
     if isinstance(value, str | int | float):  # subclasses, such as str and int enums

@@ -172,7 +172,7 @@ class _Compiler:
             self.diagnostics.append(
                 warning(
                     "LR316",
-                    f"strategy '{sname}''s own `models` are never used",
+                    f"the own `models` of strategy '{sname}' are never used",
                     self.spans.key_span((*base, "models")),
                     f"route {always_at + 1} is always true, so no request falls through to them",
                 )
@@ -235,9 +235,13 @@ class _Compiler:
             )
         if has_errors(self.diagnostics):
             return CompileResult(None, tuple(self.diagnostics))
-        state_dir = Path(c.state_dir).expanduser() if c.state_dir else base_dir
-        if state_dir is not None and base_dir is not None and not state_dir.is_absolute():
-            state_dir = base_dir / state_dir
+        state_dir = base_dir  # SPEC §1: by default beside the config
+        if c.state_dir:
+            state_dir = Path(c.state_dir).expanduser()
+            if not state_dir.is_absolute() and base_dir is not None:
+                state_dir = base_dir / state_dir
+        if state_dir is not None:
+            state_dir = state_dir.absolute()
         settings = MappingProxyType(
             {
                 "server": MappingProxyType(c.server.model_dump()),

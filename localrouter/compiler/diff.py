@@ -1,8 +1,9 @@
 """What changes between two routing tables, per client: for reviewing config pull requests.
 
 For every client: added or removed, its strategy, enabled, limits, and per route the candidates
-added, removed and re-ordered, route conditions and order keys changed. Providers added, removed or
-re-pointed. Key material is never shown: a rotated key is reported as "key rotated".
+added, removed and re-ordered, route conditions and order keys changed. Strategies added or
+removed, and the changes of strategies no client uses. Providers added, removed or re-pointed.
+Key material is never shown: a rotated key is reported as "key rotated".
 """
 
 from __future__ import annotations
@@ -120,11 +121,16 @@ def diff_tables(old: RoutingTable, new: RoutingTable) -> list[Change]:
                 out.append(
                     Change(f"provider {p}", f"limits {_limits(a.limits)} → {_limits(b.limits)}")
                 )
+    used = {c.strategy for t in (old, new) for c in t.clients.values()}
     for s in sorted(old.strategies.keys() | new.strategies.keys()):
         sa, sb = old.strategies.get(s), new.strategies.get(s)
-        if (sa is None) == (sb is None) or (sa or sb).implicit:  # type: ignore[union-attr]
+        either = sa or sb
+        if either is None or either.implicit:
             continue
-        out.append(Change(f"strategy {s}", "added" if sa is None else "removed"))
+        if sa is None or sb is None:
+            out.append(Change(f"strategy {s}", "added" if sa is None else "removed"))
+        elif s not in used:  # a strategy's changes show per client; unused ones show here
+            out += _route_changes(f"strategy {s}", sa, sb)
     for c in sorted(old.clients.keys() | new.clients.keys()):
         out += _client_changes(c, old, new)
     return out

@@ -11,7 +11,8 @@ import fnmatch
 from collections.abc import Sequence
 
 from localrouter.compiler.table import ModelInfo
-from localrouter.config.refs import ModelRef, parse_ref
+from localrouter.config.provider_types import default_kind
+from localrouter.config.refs import ModelRef
 from localrouter.config.source import PathKey
 from localrouter.config.spec import ConfigSpec, LimitSpec
 from localrouter.config.units import limit_metric, window_seconds
@@ -22,42 +23,51 @@ class PolicyLints:
     catalog: dict[str, tuple[ModelInfo, ...]]
 
     def err(
-        self, code: str, msg: str, path: PathKey, help: str | None = None, *, key: bool = False
+        self,
+        code: str,
+        msg: str,
+        path: PathKey,
+        help: str | None = None,
+        *,
+        key: bool = False,
+        redact: bool = False,
     ) -> None:
         raise NotImplementedError
 
     def warn(
-        self, code: str, msg: str, path: PathKey, help: str | None = None, *, key: bool = False
+        self,
+        code: str,
+        msg: str,
+        path: PathKey,
+        help: str | None = None,
+        *,
+        key: bool = False,
+        redact: bool = False,
     ) -> None:
         raise NotImplementedError
 
     def privacy(self, sname: str, refs: list[tuple[int, ModelRef]]) -> None:
-        for path_i, ref in refs:
+        """Each reference of a local_only strategy must reach local models only: none of the
+        catalog's non-local models, and no non-local provider that may discover more."""
+        for _i, ref in refs:
             for pname, p in self.c.providers.items():
-                models = self.catalog.get(pname, ())
-                reach = [m for m in models if ref.matches(m.id) and m.kind != "local"]
-                provider_kind = models[0].kind if models else (p.kind or "api")
-                if (
-                    not reach
-                    and p.discover
-                    and provider_kind != "local"
-                    and (
-                        ref.provider == pname
-                        or (ref.is_glob and parse_ref(f"{pname}/x") and _provider_glob(ref, pname))
-                    )
-                ):
-                    reach = [ModelInfo(pname, "*", provider_kind)]
-                if reach:
-                    path = self._ref_path(sname, ref.text)
+                kind = p.kind or default_kind(p.type, p.base_url)
+                remote = [
+                    m
+                    for m in self.catalog.get(pname, ())
+                    if m.kind != "local" and ref.matches(m.id)
+                ]
+                if not remote and p.discover and kind != "local" and reaches(ref, pname):
+                    remote = [ModelInfo(pname, "*", kind)]
+                if remote:
                     self.err(
                         "LR314",
                         f"strategy '{sname}' is local_only but '{ref.text}' can reach "
-                        f"non-local model '{reach[0].id}'",
-                        path or ("strategies", sname, "privacy"),
-                        "narrow the reference to local providers (e.g. ollama/*)",
+                        f"non-local model '{remote[0].id}'",
+                        self._ref_path(sname, ref.text) or ("strategies", sname, "privacy"),
+                        "name local providers only, e.g. ollama/*",
                     )
                     break
-            del path_i
 
     def _ref_path(self, sname: str, text: str) -> PathKey | None:
         s = self.c.strategies[sname]
@@ -84,14 +94,15 @@ class PolicyLints:
             if other and m[1] > other[0]:
                 self.warn(
                     "LR315",
-                    f"client limit {m[1]:g} {m[0]} per {lim.per} is looser than strategy "
-                    f"'{sname}''s {other[0]:g} per {other[1]}",
+                    f"client limit {m[1]:g} {m[0]} per {lim.per} is looser than the "
+                    f"{other[0]:g} per {other[1]} of strategy '{sname}'",
                     ("clients", cname, "limits", i),
                     "the strategy's limit is shared by all its clients, so this one never binds",
                 )
 
 
-def _provider_glob(ref: ModelRef, pname: str) -> bool:
+def reaches(ref: ModelRef, provider: str) -> bool:
+    """Whether a reference can select models of ``provider`` at all."""
     if ref.provider:
-        return fnmatch.fnmatchcase(pname, ref.provider)
-    return ref.matches(f"{pname}/x") or ref.text.startswith("*")
+        return fnmatch.fnmatchcase(provider, ref.provider)
+    return ref.pattern.fullmatch(f"{provider}/x") is not None or ref.text.startswith("*")

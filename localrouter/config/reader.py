@@ -25,33 +25,37 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 _QUOTED = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\n]|'')*'|#[^\n]*")
 
 
+def _position(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
 def too_deep(text: str, name: str) -> Diagnostic | None:
     """Refuse pathological nesting before the parser recurses into it (it can crash the process)."""
-    depth = worst = 0
-    for m in _BRACKETS.finditer(_QUOTED.sub("", text)):
+    depth = 0
+    blanked = _QUOTED.sub(lambda m: " " * len(m.group()), text)  # keep offsets
+    for m in _BRACKETS.finditer(blanked):
         depth += 1 if m.group() in "[{" else -1
-        worst = max(worst, depth)
-    indent = max((len(ln) - len(ln.lstrip(" ")) for ln in text.splitlines()), default=0)
-    if worst > MAX_DEPTH or indent > MAX_INDENT:
-        return error(
-            "LR104",
-            f"nesting deeper than {MAX_DEPTH} levels",
-            Span(name, 1, 1),
-            "a LocalRouter config needs a handful of levels; flatten the nested values",
-        )
+        if depth > MAX_DEPTH:
+            line, col = _position(text, m.start())
+            return _deep(name, line, col)
+    for n, ln in enumerate(text.splitlines(), 1):
+        if len(ln) - len(ln.lstrip(" ")) > MAX_INDENT:
+            return _deep(name, n, MAX_INDENT + 1)
     return None
 
 
-def compose(text: str, name: str) -> tuple[Node | None, Diagnostic | None]:
-    """Compose with the C parser; where it refuses what YAML 1.2 allows (a ':' inside a plain
-    scalar in a flow collection, e.g. `[ollama/qwen2.5-coder:7b]`), ask the pure parser."""
-    try:
-        return YAML(typ="safe").compose(text), None
-    except YAMLError:
-        pass
-    try:
-        return YAML(typ="safe", pure=True).compose(text), None
-    except MarkedYAMLError as exc:
+def _deep(name: str, line: int, col: int) -> Diagnostic:
+    return error(
+        "LR104",
+        f"nesting deeper than {MAX_DEPTH} levels",
+        Span(name, line, col),
+        "a LocalRouter config needs a handful of levels; flatten the nested values",
+    )
+
+
+def _yaml_error(exc: YAMLError, text: str, name: str) -> Diagnostic:
+    if isinstance(exc, MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         span = Span(name, mark.line + 1, mark.column + 1) if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
@@ -59,21 +63,35 @@ def compose(text: str, name: str) -> tuple[Node | None, Diagnostic | None]:
         lines = text.splitlines()
         if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line]:
             hint = "YAML indentation uses spaces, not tabs"
-        return None, error("LR101", f"invalid YAML: {problem}", span, hint)
+        return error("LR101", f"invalid YAML: {problem}", span, hint)
+    position = getattr(exc, "position", None)
+    span = Span(name, *_position(text, position)) if isinstance(position, int) else None
+    reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+    return error(
+        "LR101",
+        f"invalid YAML: {reason}",
+        span or Span(name, 1, 1),
+        "remove the control character (a config is printable UTF-8 text)",
+    )
+
+
+PURE_RETRY_BYTES = 256 * 1024
+
+
+def compose(text: str, name: str) -> tuple[Node | None, Diagnostic | None]:
+    """Compose with the C parser; where it refuses what YAML 1.2 allows (a ':' inside a plain
+    scalar in a flow collection, e.g. `[ollama/qwen2.5-coder:7b]`), ask the pure parser, which
+    also words errors better. The pure parser is ~5x slower, so only texts up to
+    :data:`PURE_RETRY_BYTES` get that second opinion."""
+    try:
+        return YAML(typ="safe").compose(text), None
     except YAMLError as exc:
-        position = getattr(exc, "position", None)
-        span = Span(name, 1, 1)
-        if isinstance(position, int):
-            before = text[:position]
-            line = before.count("\n") + 1
-            span = Span(name, line, position - (before.rfind("\n") + 1) + 1)
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        return None, error(
-            "LR101",
-            f"invalid YAML: {reason}",
-            span,
-            "remove the control character (a config is printable UTF-8 text)",
-        )
+        if len(text) > PURE_RETRY_BYTES:
+            return None, _yaml_error(exc, text, name)
+    try:
+        return YAML(typ="safe", pure=True).compose(text), None
+    except YAMLError as exc:
+        return None, _yaml_error(exc, text, name)
 
 
 def read_text(path: Path, name: str) -> tuple[str | None, list[Diagnostic]]:
@@ -96,4 +114,14 @@ def read_text(path: Path, name: str) -> tuple[str | None, list[Diagnostic]]:
     try:
         return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
-        return None, [error("LR101", f"file is not UTF-8 ({exc.reason})", Span(name, 1, 1))]
+        head = raw[: exc.start]
+        line = head.count(b"\n") + 1
+        col = len(head) - (head.rfind(b"\n") + 1) + 1
+        return None, [
+            error(
+                "LR101",
+                f"file is not UTF-8 ({exc.reason})",
+                Span(name, line, col),
+                "save the file as UTF-8",
+            )
+        ]

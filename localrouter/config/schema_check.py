@@ -58,7 +58,7 @@ def _where(path: Sequence[Any]) -> str:
     parts: list[str] = []
     for p in path:
         parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
-    return "".join(parts) or "the document"
+    return "".join(parts) or "the top level"
 
 
 def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
@@ -89,13 +89,17 @@ def check(data: Any, spans: SpanIndex) -> list[Diagnostic]:
                 "add `version: 2` at the top of the file",
             )
         ]
-    if isinstance(data, dict) and data.get("version") != 2:
+    version = data.get("version") if isinstance(data, dict) else None
+    if isinstance(data, dict) and (version != 2 or isinstance(version, bool)):
+        message = f"unknown config version {version!r}"
+        if str(version).strip() == "2":
+            message = f"version must be the number 2, not {_describe(version)}"
         return [
             error(
                 "LR208",
-                f"unknown config version {data.get('version')!r}",
+                message,
                 spans.span(("version",)),
-                "this LocalRouter reads version 2 (and the legacy version 1)",
+                "write `version: 2` (this LocalRouter reads version 2 and the legacy version 1)",
             )
         ]
     out: list[Diagnostic] = []
@@ -119,6 +123,8 @@ def _diagnose(err: ValidationError, spans: SpanIndex) -> list[Diagnostic]:
                 continue
             guess = did_you_mean(str(key), known)
             hint = f"did you mean '{guess}'?" if guess else f"known keys here: {', '.join(known)}"
+            if not path and key in _V1_NAMES:
+                hint = f"'{key}' is the version-1 name: write '{_V1_NAMES[key]}'"
             out.append(
                 error(
                     "LR201",
@@ -135,7 +141,7 @@ def _diagnose(err: ValidationError, spans: SpanIndex) -> list[Diagnostic]:
                 "LR202",
                 f"missing required key '{missing}' in {where}",
                 spans.key_span(path),
-                None,
+                _MISSING_HELP.get(missing),
             )
         ]
     if kind == "type":
@@ -204,6 +210,15 @@ def _diagnose(err: ValidationError, spans: SpanIndex) -> list[Diagnostic]:
     return [error("LR209", f"{where}: {err.message}", spans.span(path))]
 
 
+_V1_NAMES = {"routers": "strategies", "api_keys": "clients", "settings": "server"}
+_MISSING_HELP = {
+    "key_hash": "`localrouter keys create NAME` writes key_prefix and key_hash",
+    "key_prefix": "`localrouter keys create NAME` writes key_prefix and key_hash",
+    "when": "a route needs a CEL condition, e.g. when: 'request.has_tools'",
+    "type": "e.g. type: ollama (one of openai, openai-compatible, anthropic, gemini, ollama, "
+    "openrouter, lmstudio, mock)",
+}
+
 _PATTERN_HELP = {
     "per": "a window is a whole number and a unit: 30s, 1m, 12h or 30d (1s to 366d)",
     "key_prefix": "the first 11 characters of the key, `lr-` and 8 more; "
@@ -215,41 +230,46 @@ _PATTERN_HELP = {
 NAMED = ("providers", "strategies", "clients", "mcp_servers")
 
 
-def prune_invalid(data: dict[str, Any]) -> tuple[dict[str, Any] | None, set[tuple[str, str]]]:
+def prune_invalid(
+    data: dict[str, Any],
+) -> tuple[dict[str, Any] | None, set[tuple[str, str]], set[tuple[str, str]]]:
     """``data`` without its schema-invalid parts, so meaning checks can still run on the rest.
 
     In a provider, strategy, client or MCP server the offending field is dropped (it takes its
     default); an entry that is still invalid is dropped whole and returned in ``broken``
-    (references to it are then not reported as unknown). Any other section with a problem is
-    dropped whole (it takes its defaults). None when nothing usable is left.
+    (references to it are then not reported as unknown); ``damaged`` lists the entries that lost a
+    field. Any other section with a problem is dropped whole (it takes its defaults). None when
+    nothing usable is left.
     """
     doc = dict(data)
     broken: set[tuple[str, str]] = set()
+    damaged: set[tuple[str, str]] = set()  # entries that lost a field: skip 'missing' checks
     for _ in range(6):
         errors = list(validator().iter_errors(doc))
         if not errors:
-            return doc, broken
+            return doc, broken, damaged
         for err in errors:
             path: PathKey = tuple(err.absolute_path)
             if not path:
                 if err.validator != "additionalProperties":
-                    return None, broken
+                    return None, broken, damaged
                 schema: Any = err.schema
                 known = schema.get("properties", {})
                 for key in [k for k in doc if k not in known]:
                     del doc[key]
             elif path[0] == "version":
-                return None, broken
+                return None, broken, damaged
             elif path[0] in NAMED and len(path) >= 2 and isinstance(doc.get(path[0]), dict):
                 section = dict(doc[str(path[0])])
                 entry = section.get(str(path[1]))
                 if len(path) >= 3 and isinstance(entry, dict):
                     # drop only the bad field; if it was required, the next round drops the entry
                     section[str(path[1])] = {k: v for k, v in entry.items() if k != path[2]}
+                    damaged.add((str(path[0]), str(path[1])))
                 else:
                     section.pop(str(path[1]), None)
                     broken.add((str(path[0]), str(path[1])))
                 doc[str(path[0])] = section
             else:
                 doc.pop(str(path[0]), None)
-    return None, broken
+    return None, broken, damaged

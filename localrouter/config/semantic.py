@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from localrouter.compiler.table import ModelInfo
-from localrouter.config.lints import PolicyLints
+from localrouter.config.lints import PolicyLints, reaches
 from localrouter.config.provider_types import TYPES
 from localrouter.config.refs import CatalogIndex, ModelRef, parse_ref
 from localrouter.config.schema_check import did_you_mean
@@ -24,7 +25,7 @@ from localrouter.config.spec import (
     LimitSpec,
 )
 from localrouter.config.units import MAX_WINDOW_S, window_seconds
-from localrouter.diagnostics import Diagnostic, error, warning
+from localrouter.diagnostics import Diagnostic, Span, error, warning
 
 
 class _Checker(PolicyLints):
@@ -39,19 +40,45 @@ class _Checker(PolicyLints):
         self.spans = spans
         self.catalog = catalog
         self.broken = broken
+        self.damaged: set[tuple[str, str]] = set()
+        self.partial = False  # part of the config did not load: unknown names may be defined there
         self.index = CatalogIndex(m for ms in catalog.values() for m in ms)
         self.out: list[Diagnostic] = []
 
     # ---------------------------------------------------------------- helpers
     def err(
-        self, code: str, msg: str, path: PathKey, help: str | None = None, *, key: bool = False
+        self,
+        code: str,
+        msg: str,
+        path: PathKey,
+        help: str | None = None,
+        *,
+        key: bool = False,
+        redact: bool = False,
     ) -> None:
-        self.out.append(error(code, msg, self.spans.span(path, key=key), help))
+        d = error(code, msg, self.spans.span(path, key=key), help)
+        self.out.append(replace(d, redact=True) if redact else d)
 
     def warn(
-        self, code: str, msg: str, path: PathKey, help: str | None = None, *, key: bool = False
+        self,
+        code: str,
+        msg: str,
+        path: PathKey,
+        help: str | None = None,
+        *,
+        key: bool = False,
+        redact: bool = False,
     ) -> None:
-        self.out.append(warning(code, msg, self.spans.span(path, key=key), help))
+        d = warning(code, msg, self.spans.span(path, key=key), help)
+        self.out.append(replace(d, redact=True) if redact else d)
+
+    def _part_span(self, path: PathKey, length: int) -> Span | None:
+        """The first ``length`` characters of a one-line scalar (e.g. a reference's provider)."""
+        loc = self.spans.get(path)
+        if loc is None or loc.value.line != loc.value.end_line:
+            return self.spans.span(path)
+        col = loc.value.col + (1 if loc.style in ("'", '"') else 0)
+        return Span(loc.value.file, loc.value.line, col, loc.value.line, col + length)
 
     def defined_at(self, path: PathKey) -> str:
         span = self.spans.key_span(path)
@@ -79,7 +106,7 @@ class _Checker(PolicyLints):
                         "LR304",
                         f"invalid name '{name}' in {section}",
                         (section, name),
-                        "names use letters, digits, '.', '_' and '-' (no '/'), at most 64",
+                        "letters, digits, '.', '_' and '-' (no '/'), at most 64 characters",
                         key=True,
                     )
         for pname, p in c.providers.items():
@@ -88,7 +115,11 @@ class _Checker(PolicyLints):
             self.strategy(sname)
         self.clients()
         for i, t in enumerate(c.tests):
-            if t.client not in c.clients and ("clients", t.client) not in self.broken:
+            if (
+                t.client not in c.clients
+                and ("clients", t.client) not in self.broken
+                and not (self.partial)
+            ):
                 self.err(
                     "LR319",
                     f"test '{t.name}' names unknown client '{t.client}'",
@@ -120,11 +151,15 @@ class _Checker(PolicyLints):
         if SECRET_REF.match(value):
             return
         if "${" in value:
+            inner = value.strip()[2:-1] if value.strip().endswith("}") else ""
+            guess = f"did you mean ${{env:{inner}}}? " if inner.isidentifier() else ""
             self.err(
                 "LR503",
                 "malformed secret reference",
                 path,
-                "write ${env:NAME} or ${keyring:NAME} (NAME: letters, digits, '_', '.', '-')",
+                f"{guess}write ${{env:NAME}} or ${{keyring:NAME}} "
+                "(NAME: letters, digits, '_', '.', '-')",
+                redact=True,
             )
         elif not literal_ok:
             self.warn(
@@ -133,6 +168,7 @@ class _Checker(PolicyLints):
                 path,
                 "store it with `localrouter secrets set` and write ${keyring:NAME}, "
                 "or use ${env:NAME}",
+                redact=True,
             )
 
     def url(self, value: str, path: PathKey) -> None:
@@ -183,14 +219,15 @@ class _Checker(PolicyLints):
                     "LR311",
                     f"a limit takes exactly one metric, this one has {n}",
                     (*path, i),
-                    f"one of {', '.join(LIMIT_METRICS)} per entry; add another entry for another",
+                    f"one entry per metric ({', '.join(LIMIT_METRICS)}), "
+                    "e.g. - {requests: 60, per: 1h}",
                 )
             if window_seconds(lim.per) > MAX_WINDOW_S:
                 self.err(
                     "LR312",
                     f"window '{lim.per}' is longer than 366d",
                     (*path, i, "per"),
-                    "use at most 366d (or 52w written as 364d)",
+                    "the longest window is 366d",
                 )
 
     def refs(
@@ -213,9 +250,18 @@ class _Checker(PolicyLints):
             seen.setdefault(text, i)
             out.append((i, ref))
             if ref.provider and not any(ch in ref.provider for ch in "*?["):
-                if ("providers", ref.provider) in self.broken:
+                if ("providers", ref.provider) in self.broken or self.partial:
                     continue
                 if ref.provider not in self.c.providers:
+                    self.out.append(
+                        error(
+                            "LR302",
+                            f"unknown provider '{ref.provider}'",
+                            self._part_span((*path, i), len(ref.provider)),
+                            self.suggest(ref.provider, self.c.providers, "providers"),
+                        )
+                    )
+                    continue
                     self.err(
                         "LR302",
                         f"unknown provider '{ref.provider}'",
@@ -231,7 +277,7 @@ class _Checker(PolicyLints):
         if any(ref.pattern.fullmatch(m.id) for m in self.index.scope(ref)):
             return
         discovering = [n for n, p in self.c.providers.items() if p.discover and p.type != "mock"]
-        reachable = [n for n in discovering if ref.provider in ("", n) or ref.is_glob]
+        reachable = [n for n in discovering if reaches(ref, n)]
         if not ref.is_glob and ref.provider in self.c.providers:
             known = [m.name for m in self.catalog.get(ref.provider, ())]
             guess = did_you_mean(ref.model, known)
@@ -246,25 +292,23 @@ class _Checker(PolicyLints):
             elif guess:
                 self.warn(
                     "LR305",
-                    f"'{ref.model}' is not in provider '{ref.provider}''s static catalog",
+                    f"'{ref.model}' is not in the static catalog of provider '{ref.provider}'",
                     path,
                     hint,
                 )
             return
-        if ref.is_glob:
+        if ref.is_glob and not reachable:  # a discovering provider may still fill it
             self.warn(
                 "LR305",
-                f"'{ref.text}' matches no model in the static catalog",
+                f"'{ref.text}' matches no model",
                 path,
-                "discovery may fill it at run time"
-                if reachable
-                else "list the models under the provider's `models:`",
+                "no provider it names discovers models: list them under the provider's `models:`",
             )
 
     def strategy(self, sname: str) -> None:
         s = self.c.strategies[sname]
         base = ("strategies", sname)
-        if not s.models and not s.routes:
+        if not s.models and not s.routes and base not in self.damaged:
             self.err(
                 "LR313",
                 f"strategy '{sname}' lists no models",
@@ -318,10 +362,18 @@ class _Checker(PolicyLints):
         prefixes: dict[str, str] = {}
         for cname, cl in self.c.clients.items():
             base = ("clients", cname)
-            if (cl.strategy is None) == (cl.model is None):
+            if cl.strategy is not None and cl.model is not None:
                 self.err(
                     "LR308",
-                    f"client '{cname}' needs exactly one of `strategy` or `model`",
+                    f"client '{cname}' names both a `strategy` and a `model`",
+                    (*base, "model"),
+                    "keep either the strategy or the fixed model",
+                    key=True,
+                )
+            elif cl.strategy is None and cl.model is None and base not in self.damaged:
+                self.err(
+                    "LR308",
+                    f"client '{cname}' needs a `strategy` or a `model`",
                     base,
                     "e.g. strategy: minimum-cost",
                     key=True,
@@ -330,6 +382,7 @@ class _Checker(PolicyLints):
                 cl.strategy is not None
                 and cl.strategy not in self.c.strategies
                 and ("strategies", cl.strategy) not in self.broken
+                and not self.partial
             ):
                 self.err(
                     "LR301",
@@ -352,13 +405,15 @@ class _Checker(PolicyLints):
                     "key_hash is not a bcrypt hash",
                     (*base, "key_hash"),
                     "`localrouter keys create` writes key_prefix and key_hash",
+                    redact=True,
                 )
             if cl.key_prefix in prefixes:
                 other = prefixes[cl.key_prefix]
                 self.err(
                     "LR309",
-                    f"key_prefix '{cl.key_prefix}' is already client '{other}'s",
+                    f"key_prefix '{cl.key_prefix}' is also used by client '{other}'",
                     (*base, "key_prefix"),
+                    f"client '{other}' is defined at {self.spans.key_span(('clients', other))}; "
                     f"rotate one of the keys (`localrouter keys rotate {cname}`)",
                 )
             prefixes.setdefault(cl.key_prefix, cname)
@@ -372,7 +427,13 @@ def check(
     spans: SpanIndex,
     catalog: dict[str, tuple[ModelInfo, ...]],
     broken: set[tuple[str, str]] | None = None,
+    damaged: set[tuple[str, str]] | None = None,
+    *,
+    partial: bool = False,
 ) -> list[Diagnostic]:
     """Every meaning problem in ``config``; never raises. ``broken`` names entries the schema
     check already rejected: references to them are not reported again."""
-    return _Checker(config, spans, catalog, broken or set()).run()
+    checker = _Checker(config, spans, catalog, broken or set())
+    checker.damaged = damaged or set()
+    checker.partial = partial
+    return checker.run()

@@ -50,6 +50,8 @@ class Located:
     value: Span
     key: Span | None = None
     style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
+    # a plain scalar folded over several lines: (line, col, length) of each line's text
+    segments: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass
@@ -95,6 +97,13 @@ class SpanIndex:
             ln = v.line + line
             c = indent + col - 1
             return Span(v.file, ln, c, ln, c + length)
+        if line == 1 and loc.segments:  # folded plain scalar: lines joined by one space
+            offset = col - 1
+            for seg_line, seg_col, seg_len in loc.segments:
+                if offset <= seg_len:
+                    c = seg_col + offset
+                    return Span(v.file, seg_line, c, seg_line, c + length)
+                offset -= seg_len + 1
         if line == 1:
             c = v.col + col - 1 + (1 if loc.style in ("'", '"') else 0)
             return Span(v.file, v.line, c, v.line, c + length)
@@ -159,8 +168,8 @@ class _Walker:
                     "LR103",
                     f"document expands to more than {MAX_NODES:,} values",
                     _span(self.name, node),
-                    "aliases (*name) that repeat large anchors multiply a document; "
-                    "write the values out or use fewer aliases",
+                    "a config is far smaller; if it uses aliases (*name), each one repeats "
+                    "its whole anchor: use fewer",
                 )
         return None
 
@@ -172,8 +181,8 @@ class _Walker:
                     "LR103",
                     f"document expands to more than {MAX_NODES:,} values",
                     _span(self.name, node),
-                    "aliases (*name) that repeat large anchors multiply a document; "
-                    "write the values out or use fewer aliases",
+                    "a config is far smaller; if it uses aliases (*name), each one repeats "
+                    "its whole anchor: use fewer",
                 )
             )
         if depth > MAX_DEPTH:
@@ -226,16 +235,34 @@ class _Walker:
             return str(node.value)
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (YAMLError, ValueError) as exc:
+        except (YAMLError, ValueError):
+            kind = tag.replace(_T, "")
             raise _Hostile(
                 error(
-                    "LR102", f"invalid {tag.replace(_T, '')} value: {exc}", _span(self.name, node)
+                    "LR102",
+                    f"'{node.value}' is not a valid {kind} (the !!{kind} tag requires one)",
+                    _span(self.name, node),
+                    "write a plain value, or remove the tag",
                 )
             ) from None
 
     def _record(self, path: PathKey, value: Node, key: Node | None) -> None:
         style = getattr(value, "style", None) if isinstance(value, ScalarNode) else None
-        loc = Located(_span(self.name, value), _span(self.name, key) if key else None, style)
+        segments: tuple[tuple[int, int, int], ...] = ()
+        if not style and isinstance(value, ScalarNode):
+            first, last = value.start_mark.line, value.end_mark.line
+            if last > first and last < len(self.lines):
+                segs = []
+                for n in range(first, last + 1):
+                    raw = self.lines[n]
+                    start = value.start_mark.column if n == first else len(raw) - len(raw.lstrip())
+                    end = value.end_mark.column if n == last else len(raw.rstrip())
+                    if end > start:
+                        segs.append((n + 1, start + 1, end - start))
+                segments = tuple(segs)
+        loc = Located(
+            _span(self.name, value), _span(self.name, key) if key else None, style, segments
+        )
         self.spans.entries[path] = loc
         if style in ("|", ">"):
             # the indentation of the block's first content line, 1-based
@@ -261,7 +288,7 @@ class _Walker:
                     )
                 )
             key = self._scalar(key_node, str(key_node.tag))
-            if isinstance(key, bool | float) or key is None:
+            if not isinstance(key, str):  # names are text: `7:` and `010:` stay as written
                 key = str(key_node.value)
             if key in keys:
                 first = keys[key]
@@ -317,6 +344,7 @@ def parse_text(text: str, name: str) -> tuple[Any, SpanIndex, list[Diagnostic]]:
         return None, SpanIndex(), [problem]
     walker = _Walker(name, text)
     if node is None:
+        walker.spans.entries[()] = Located(Span(name, 1, 1))
         return {}, walker.spans, []
     if isinstance(node, ScalarNode) and str(node.tag) == f"{_T}null":
         return (
@@ -359,21 +387,33 @@ def display_name(path: Path) -> str:
 
 def load(path: str | os.PathLike[str]) -> tuple[SourceDocument | None, list[Diagnostic]]:
     """Load a config file or directory. Returns the document (None if unusable) and diagnostics."""
+    doc, diagnostics, _texts = load_files(path)
+    return doc, diagnostics
+
+
+def load_files(
+    path: str | os.PathLike[str],
+) -> tuple[SourceDocument | None, list[Diagnostic], dict[str, str]]:
+    """:func:`load`, plus the text of every file read (for rendering diagnostics)."""
     root = Path(path)
     if not root.exists():
-        return None, [
-            error(
-                "LR501",
-                f"config not found: {display_name(root)}",
-                None,
-                "pass --config PATH, set LOCALROUTER_CONFIG, or run `localrouter init`",
-            )
-        ]
+        return (
+            None,
+            [
+                error(
+                    "LR501",
+                    f"config not found: {display_name(root)}",
+                    None,
+                    "pass --config PATH, set LOCALROUTER_CONFIG, or run `localrouter init`",
+                )
+            ],
+            {},
+        )
     files = config_files(root)
     if root.is_dir() and not files:
-        return None, [error("LR501", f"no *.yaml or *.yml files in {display_name(root)}")]
+        return None, [error("LR501", f"no *.yaml or *.yml files in {display_name(root)}")], {}
     if len(files) > MAX_FILES:
-        return None, [error("LR107", f"more than {MAX_FILES} files in {display_name(root)}")]
+        return None, [error("LR107", f"more than {MAX_FILES} files in {display_name(root)}")], {}
     texts: dict[str, str] = {}
     parsed: list[tuple[str, dict[str, Any], SpanIndex]] = []
     diagnostics: list[Diagnostic] = []
@@ -407,7 +447,7 @@ def load(path: str | os.PathLike[str]) -> tuple[SourceDocument | None, list[Diag
         data, spans = merge(parsed, diagnostics)
     base_dir = root if root.is_dir() else root.parent
     doc = SourceDocument(data, spans, texts, root, base_dir)
-    return (doc if parsed or not files else None), diagnostics
+    return (doc if parsed or not files else None), diagnostics, texts
 
 
 __all__ = ["MAX_FILE_BYTES", "Located", "SourceDocument", "SpanIndex", "load", "parse_text"]

@@ -238,9 +238,9 @@ def json_schema() -> dict[str, Any]:
     out: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
-        "title": "LocalRouter config",
     }
     out.update(schema)
+    out["title"] = "LocalRouter config"
     return out
 
 
