@@ -132,7 +132,7 @@ class Checker:
     scope: Scope
     problems: list[CelProblem] = field(default_factory=list)
     local: list[tuple[str, T]] = field(default_factory=list)
-    has_calls: list[Node] = field(default_factory=list)  # every has(): the runner rewrites them
+    has_calls: list[Node] = field(default_factory=list)  # for the has() rewrite (cel.py)
     dyn_access: bool = False  # a field or method of a dyn value: transpiled, it may raise
     names: set[str] = field(default_factory=set)  # comprehension variables
 

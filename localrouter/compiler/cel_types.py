@@ -10,7 +10,7 @@
 - **Parse tree**: accessors for cel-python's lark tree (grammar ``celpy/cel.lark``) and the
   source span of a node (:func:`where`), shared by the checker and the code generator.
 
-Data and pure functions only: nothing here parses or evaluates. The analyses over this
+Data and small functions on it: nothing here parses or evaluates. The analyses over this
 vocabulary are :mod:`localrouter.compiler.cel_check` (bounds, type checker), which re-exports
 every name below, and :mod:`localrouter.compiler.cel` (runners, the public API).
 """
