@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = {
+    "serve": "localrouter.commands.serve",
     "validate": "localrouter.commands.validate",
     "check": "localrouter.commands.validate",
     "explain": "localrouter.commands.explain",
@@ -31,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    sv = sub.add_parser("serve", parents=[common], help="run the gateway")
+    sv.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="listen port (default: server.port, 3625)")
+    sv.add_argument("--no-watch", action="store_true", help="do not reload on config changes")
 
     v = sub.add_parser("validate", parents=[common], help="compile the config and run its tests")
     v.add_argument("path", nargs="?", metavar="PATH", help="config file or directory")

@@ -1,0 +1,94 @@
+"""LocalRouter's exceptions. A leaf module: it imports nothing of ours.
+
+    LocalRouterError
+    ├── ConfigError            a config did not compile; carries its diagnostics
+    ├── SecretError            a ${env:…}/${keyring:…} reference could not be resolved (names the
+    │                          reference, never a value)
+    └── UpstreamError          a provider call failed
+        ├── UpstreamConnectError   no connection, or it broke (refused, reset, cut mid-stream):
+        │                          retryable
+        ├── UpstreamTimeout        connect or read timeout: retryable
+        ├── UpstreamHTTPError      the provider answered with an error status (retryable for
+        │   │                      429 and 5xx; `retry_after` from its Retry-After header)
+        │   └── UpstreamUnsupported  this provider cannot do what was asked (e.g. embeddings on
+        │                          Anthropic, an image URL on Ollama): try the next candidate
+        └── UpstreamProtocolError  the provider's answer could not be understood (malformed JSON,
+                                   a broken stream): retryable
+
+Messages never contain a secret: adapters build them from status codes and the provider's own
+error text, and redact anything that looks like a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class LocalRouterError(Exception):
+    """Base of every error LocalRouter raises on purpose."""
+
+
+class ConfigError(LocalRouterError):
+    def __init__(self, message: str, diagnostics: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.diagnostics = tuple(diagnostics)
+
+
+class SecretError(LocalRouterError):
+    def __init__(self, reference: str, reason: str) -> None:
+        super().__init__(f"secret {reference} is not available: {reason}")
+        self.reference = reference
+
+
+class UpstreamError(LocalRouterError):
+    """A provider call failed. ``status`` is the provider's HTTP status when it answered."""
+
+    retryable: bool = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UpstreamConnectError(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    pass
+
+
+class UpstreamHTTPError(UpstreamError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status, retry_after=retry_after)
+        self.retryable = status is not None and (status == 429 or status >= 500)
+
+
+class UpstreamProtocolError(UpstreamError):
+    pass
+
+
+class UpstreamUnsupported(UpstreamHTTPError):
+    """The request is fine, this provider just cannot serve it: the next candidate may."""
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message, provider=provider, status=400)
+        self.retryable = False

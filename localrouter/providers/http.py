@@ -1,0 +1,130 @@
+"""HTTP plumbing shared by adapters: map transport failures and error statuses to our errors.
+
+    async with upstream_errors(provider):
+        response = await client.post(...)
+        await raise_for_status(response, provider)
+
+Messages carry the provider's status and its own error text (trimmed), never request headers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from time import time
+
+import httpx
+
+from localrouter.errors import (
+    UpstreamConnectError,
+    UpstreamHTTPError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+
+_SECRETISH = re.compile(r"(sk|lr|AIza|key)[-_][A-Za-z0-9_\-]{8,}")
+MAX_ERROR_TEXT = 300
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key from provider-supplied text."""
+    return _SECRETISH.sub("[redacted]", text)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``."""
+    ms = response.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+        except (TypeError, ValueError):
+            return None
+
+
+def error_text(body: bytes) -> str:
+    """The provider's own error message, from the common JSON shapes or the raw text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return redact(text[:MAX_ERROR_TEXT])
+    if isinstance(doc, list) and doc:
+        doc = doc[0]
+    if isinstance(doc, dict):
+        err = doc.get("error", doc)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return redact(err["message"][:MAX_ERROR_TEXT])
+        if isinstance(err, str):
+            return redact(err[:MAX_ERROR_TEXT])
+    return redact(text[:MAX_ERROR_TEXT])
+
+
+async def raise_for_status(response: httpx.Response, provider: str) -> None:
+    if response.status_code < 400:
+        return
+    body = await response.aread()
+    raise UpstreamHTTPError(
+        f"{provider} answered {response.status_code}: {error_text(body)}",
+        provider=provider,
+        status=response.status_code,
+        retry_after=retry_after(response),
+    )
+
+
+@contextlib.asynccontextmanager
+async def upstream_errors(provider: str) -> AsyncIterator[None]:
+    """Translate httpx's transport errors into ``Upstream*`` errors."""
+    try:
+        yield
+    except httpx.ConnectTimeout as exc:
+        # httpx-aiohttp reports a refused connection as ConnectTimeout: look at the cause
+        cause = type(exc.__cause__).__name__ if exc.__cause__ else ""
+        if "Connector" in cause or isinstance(exc.__cause__, ConnectionRefusedError):
+            raise UpstreamConnectError(
+                f"{provider} connection failed ({cause})", provider=provider
+            ) from None
+        raise UpstreamTimeout(f"{provider} timed out (ConnectTimeout)", provider=provider) from None
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(
+            f"{provider} timed out ({type(exc).__name__})", provider=provider
+        ) from None
+    except (
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+    ) as exc:
+        raise UpstreamConnectError(
+            f"{provider} connection failed ({type(exc).__name__})", provider=provider
+        ) from None
+    except (json.JSONDecodeError, httpx.DecodingError) as exc:
+        raise UpstreamProtocolError(
+            f"{provider} sent a malformed answer ({type(exc).__name__})", provider=provider
+        ) from None
+
+
+def json_body(response_bytes: bytes, provider: str) -> dict[str, object]:
+    try:
+        doc = json.loads(response_bytes)
+    except ValueError:
+        raise UpstreamProtocolError(
+            f"{provider} sent a body that is not JSON", provider=provider
+        ) from None
+    if not isinstance(doc, dict):
+        raise UpstreamProtocolError(
+            f"{provider} sent JSON that is not an object", provider=provider
+        )
+    return doc

@@ -1,0 +1,62 @@
+"""create_app: the Quart application, and the lifespan that owns its long-lived resources.
+
+Quart defaults that break a gateway are overridden here: ``RESPONSE_TIMEOUT`` (60 s would cut every
+long stream) is off, ``MAX_CONTENT_LENGTH`` follows the config's ``server.max_body_mb`` (413 in
+OpenAI's envelope), and every error page is OpenAI's JSON envelope. Hypercorn's settings are in
+``commands/serve.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from quart import Quart, Response
+from werkzeug.exceptions import HTTPException
+
+from localrouter.compiler.table import RoutingTable
+from localrouter.server import admin_api, models_api, openai_api
+from localrouter.server.errors import error_response
+from localrouter.server.state import Runtime
+
+BODY_TIMEOUT_S = 60
+
+
+def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
+    app = Quart("localrouter")
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
+    max_mb = float(table.settings["server"]["max_body_mb"])
+    app.config["MAX_CONTENT_LENGTH"] = int(max_mb * 1024 * 1024)
+    rt = Runtime.for_table(table, use_aiohttp=use_aiohttp)
+    app.extensions["localrouter"] = rt
+    app.register_blueprint(openai_api.bp)
+    app.register_blueprint(models_api.bp)
+    app.register_blueprint(admin_api.bp)
+    flusher: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def start() -> None:
+        rt.generations.open()
+        flusher.append(asyncio.ensure_future(rt.generations.run_flusher()))
+
+    @app.after_serving
+    async def stop() -> None:
+        for task in flusher:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        rt.generations.close()
+        await rt.upstreams.aclose()
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = {
+            404: "no such endpoint",
+            405: "method not allowed on this endpoint",
+            413: f"request body over {max_mb:g} MB",
+        }.get(status, exc.description or "error")
+        return error_response(status, message)
+
+    return app

@@ -1,0 +1,148 @@
+"""Walk a decision's candidates: call each through its adapter until one answers.
+
+The router decided the order; this module only tries it. A candidate whose provider cannot be
+used (a missing secret) is skipped; a provider error moves on to the next candidate, except a
+client error (400, 413, 422), which is the request's fault and is answered as such. Streams are
+committed at their first chunk: until it arrives the next candidate can still be tried, after it
+nothing is retried. Every try is recorded as an :class:`Attempt`.
+
+Retries with backoff, circuit breakers and limits are the routing engine's (a later step); the
+seam is here: ``attempt_limit`` and the ``skip`` check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from localrouter.compiler.table import ModelInfo, RoutingTable
+from localrouter.errors import (
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnsupported,
+)
+from localrouter.providers.base import Json, Target
+from localrouter.providers.registry import adapter_for
+from localrouter.server.upstreams import Upstreams
+
+Kind = Literal["chat", "completion", "embeddings"]
+CLIENT_ERRORS = frozenset({400, 413, 422})
+
+
+@dataclass
+class Attempt:
+    provider: str
+    model: str
+    outcome: str  # ok | error | skipped
+    ms: float = 0.0
+    status: int | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "outcome": self.outcome,
+            "ms": round(self.ms, 2),
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+class Exhausted(Exception):
+    """No candidate answered. ``status``: 400 (the request's fault), 502, 503 or 504."""
+
+    def __init__(self, status: int, message: str, attempts: list[Attempt]) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.attempts = attempts
+
+
+@dataclass
+class Served:
+    model: ModelInfo
+    attempts: list[Attempt]
+    result: Json | None = None  # non-streaming answer
+    first: Json | None = None  # the first chunk of a stream
+    rest: AsyncGenerator[Json, None] | None = None  # the rest of the stream
+    ttfb_ms: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+
+def _exhausted(attempts: list[Attempt]) -> Exhausted:
+    tried = [a for a in attempts if a.outcome == "error"]
+    listing = "; ".join(f"{a.provider}/{a.model}: {a.error}" for a in attempts if a.outcome != "ok")
+    if not tried:
+        return Exhausted(503, f"no candidate could be called ({listing})", attempts)
+    if all(a.status == 504 for a in tried):
+        return Exhausted(504, f"upstream timed out ({listing})", attempts)
+    return Exhausted(502, f"every candidate failed ({listing})", attempts)
+
+
+def _method(kind: Kind, stream: bool) -> str:
+    if kind == "chat":
+        return "chat_stream" if stream else "chat"
+    if kind == "completion":
+        return "completion_stream" if stream else "completion"
+    return "embeddings"
+
+
+async def serve(
+    table: RoutingTable,
+    upstreams: Upstreams,
+    candidates: tuple[ModelInfo, ...],
+    kind: Kind,
+    body: Json,
+    *,
+    stream: bool,
+    attempt_limit: int,
+) -> Served:
+    """Try ``candidates`` in order (at most ``attempt_limit`` calls); the first success wins."""
+    attempts: list[Attempt] = []
+    calls = 0
+    started = time.perf_counter()
+    for model in candidates:
+        if calls >= attempt_limit:
+            break
+        provider = table.providers[model.provider]
+        unusable = upstreams.unusable(provider.name)
+        if unusable is not None:
+            attempts.append(Attempt(provider.name, model.name, "skipped", error=unusable))
+            continue
+        calls += 1
+        target = Target(provider, model.name, upstreams.key(provider.name))
+        adapter = adapter_for(provider.wire)
+        client = upstreams.client(provider)
+        t0 = time.perf_counter()
+        try:
+            if stream:
+                gen = getattr(adapter, _method(kind, True))(client, target, body)
+                try:
+                    first = await gen.__anext__()
+                except StopAsyncIteration:
+                    raise UpstreamProtocolError(
+                        f"{provider.name} ended the stream before any data",
+                        provider=provider.name,
+                    ) from None
+                except BaseException:
+                    await gen.aclose()
+                    raise
+                ms = (time.perf_counter() - t0) * 1000
+                attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
+                return Served(model, attempts, first=first, rest=gen, ttfb_ms=ms, started=started)
+            result = await getattr(adapter, _method(kind, False))(client, target, body)
+        except UpstreamError as exc:
+            ms = (time.perf_counter() - t0) * 1000
+            status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
+            attempts.append(Attempt(provider.name, model.name, "error", ms, status, exc.message))
+            if exc.status in CLIENT_ERRORS and not isinstance(exc, UpstreamUnsupported):
+                raise Exhausted(400, exc.message, attempts) from None
+            continue
+        ms = (time.perf_counter() - t0) * 1000
+        attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
+        return Served(model, attempts, result=result, ttfb_ms=ms, started=started)
+    raise _exhausted(attempts)

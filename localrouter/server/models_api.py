@@ -1,0 +1,106 @@
+"""``/v1/models``, ``/v1/models/{id}`` and ``/v1/generation``: what a client may use, and what
+its requests cost. A client sees only its own models and its own generations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from quart import Blueprint, Response, request
+
+from localrouter.compiler.table import Client, ModelInfo, RoutingTable
+from localrouter.server.auth import presented_key
+from localrouter.server.errors import error_response
+from localrouter.server.openai_api import runtime
+
+bp = Blueprint("models_api", __name__)
+
+
+def _model(m: ModelInfo, created: int) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "object": "model",
+        "created": created,
+        "owned_by": m.provider,
+        "pricing": {"input_per_mtok": m.input_per_mtok, "output_per_mtok": m.output_per_mtok},
+        "context_window": m.context_window,
+        "capabilities": list(m.capabilities),
+        "params_b": m.params_b,
+        "kind": m.kind,
+    }
+
+
+def visible_models(table: RoutingTable, client: Client, created: int) -> list[dict[str, Any]]:
+    strategy = table.strategies[client.strategy]
+    out = []
+    if not strategy.implicit:
+        for name in ("auto", strategy.name):
+            out.append(
+                {
+                    "id": f"localrouter/{name}",
+                    "object": "model",
+                    "created": created,
+                    "owned_by": "localrouter",
+                    "strategy": strategy.name,
+                }
+            )
+    seen: set[str] = set()
+    for r in (strategy.default, *strategy.routes):
+        for m in r.candidates:
+            if m.id not in seen:
+                seen.add(m.id)
+                out.append(_model(m, created))
+    return out
+
+
+async def _client() -> tuple[RoutingTable, Client] | Response:
+    rt = runtime()
+    table = rt.holder.current
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    auth = await rt.auth.authenticate(table, presented_key(headers))
+    if auth.client is None:
+        return error_response(auth.status, auth.message)
+    return table, auth.client
+
+
+@bp.get("/v1/models")
+async def list_models() -> Response:
+    got = await _client()
+    if isinstance(got, Response):
+        return got
+    table, client = got
+    data = visible_models(table, client, int(runtime().holder.loaded_at))
+    return Response(orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+
+
+@bp.get("/v1/models/<path:model_id>")
+async def get_model(model_id: str) -> Response:
+    got = await _client()
+    if isinstance(got, Response):
+        return got
+    table, client = got
+    for m in visible_models(table, client, int(runtime().holder.loaded_at)):
+        if m["id"] == model_id:
+            return Response(orjson.dumps(m), content_type="application/json")
+    if model_id in table.models:
+        return error_response(
+            403, f"model '{model_id}' is not allowed for this key", code="model_not_allowed"
+        )
+    return error_response(404, f"model '{model_id}' does not exist", code="model_not_found")
+
+
+@bp.get("/v1/generation")
+async def get_generation() -> Response:
+    got = await _client()
+    if isinstance(got, Response):
+        return got
+    _table, client = got
+    gen_id = request.args.get("id", "")
+    if not gen_id:
+        return error_response(400, "pass the generation id: /v1/generation?id=gen-…", param="id")
+    record = await runtime().generations.get(gen_id, client.name)
+    if record is None:
+        return error_response(
+            404, f"no generation '{gen_id}' for this key", code="generation_not_found"
+        )
+    return Response(orjson.dumps(record), content_type="application/json")

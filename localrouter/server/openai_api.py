@@ -1,0 +1,262 @@
+"""The OpenAI-compatible surface: chat completions, completions, embeddings (SPEC §3).
+
+Each request: read the table ONCE, authenticate, parse the body, build the facts, ask the router
+for a decision, let ``dispatch`` walk the candidates, answer (JSON or SSE), then record usage,
+cost and the generation. Errors use OpenAI's envelope.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from quart import Blueprint, Response, current_app, request
+
+from localrouter.compiler.table import Client, RoutingTable
+from localrouter.errors import UpstreamError
+from localrouter.routing.facts import RequestFacts, facts_from_openai
+from localrouter.routing.route import Decision, route
+from localrouter.server import sse
+from localrouter.server.accounting import (
+    Usage,
+    completion_text,
+    generation_record,
+    usage_from,
+)
+from localrouter.server.auth import presented_key
+from localrouter.server.dispatch import Exhausted, Kind, Served, serve
+from localrouter.server.errors import error_response
+from localrouter.server.state import Runtime, now_facts
+
+bp = Blueprint("openai_api", __name__)
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["localrouter"]
+    return rt
+
+
+class _Request:
+    """Per-request context: ids, table, client, decision, timing."""
+
+    def __init__(self, table: RoutingTable, client: Client, kind: Kind) -> None:
+        self.rt = runtime()  # streams run outside the app context: keep what they need
+        self.table = table
+        self.client = client
+        self.kind = kind
+        self.request_id = request.headers.get("x-request-id") or "req-" + secrets.token_hex(12)
+        if len(self.request_id) > 128:
+            self.request_id = "req-" + secrets.token_hex(12)
+        self.gen_id = "gen-" + secrets.token_hex(12)
+        self.started = time.perf_counter()
+        self.decision: Decision | None = None
+        self.facts: RequestFacts | None = None
+
+    def headers(self, served: Served | None = None) -> dict[str, str]:
+        out = {"x-request-id": self.request_id, "x-localrouter-generation-id": self.gen_id}
+        if served is not None:
+            out["x-localrouter-provider"] = served.model.provider
+            out["x-localrouter-model"] = served.model.name
+        return out
+
+    def record(
+        self,
+        served: Served | None,
+        usage: Usage | None,
+        status: int,
+        attempts: list[dict[str, Any]],
+        error: str | None = None,
+    ) -> None:
+        d = self.decision
+        self.rt.generations.add(
+            generation_record(
+                gen_id=self.gen_id,
+                request_id=self.request_id,
+                client=self.client.name,
+                strategy=d.strategy if d else None,
+                route=d.route if d else None,
+                model=served.model if served else None,
+                config_sha=self.table.sha256,
+                usage=usage,
+                latency_ms=(time.perf_counter() - self.started) * 1000,
+                ttfb_ms=served.ttfb_ms if served else None,
+                stream=bool(self.facts and self.facts.stream),
+                status_code=status,
+                attempts=attempts,
+                error=error,
+            )
+        )
+
+
+async def _begin(kind: Kind) -> tuple[_Request, dict[str, Any]] | Response:
+    rt = runtime()
+    table = rt.holder.current  # read once: this request keeps this table
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    auth = await rt.auth.authenticate(table, presented_key(headers))
+    if auth.client is None:
+        code = "invalid_api_key" if auth.status == 401 else "client_disabled"
+        return error_response(auth.status, auth.message, code=code)
+    ctx = _Request(table, auth.client, kind)
+    max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        return error_response(413, f"request body over {max_bytes} bytes", headers=ctx.headers())
+    raw = await request.get_data(cache=False)
+    if len(raw) > max_bytes:
+        return error_response(413, f"request body over {max_bytes} bytes", headers=ctx.headers())
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return error_response(400, "the request body is not valid JSON", headers=ctx.headers())
+    if not isinstance(body, dict):
+        return error_response(400, "the request body must be a JSON object", headers=ctx.headers())
+    return ctx, body
+
+
+def _validate(kind: Kind, body: dict[str, Any]) -> str | None:
+    if kind == "chat":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return "`messages` must be a non-empty array"
+    elif kind == "completion":
+        if not isinstance(body.get("prompt"), str | list):
+            return "`prompt` must be a string or an array"
+    elif not isinstance(body.get("input"), str | list):
+        return "`input` must be a string or an array"
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return "`stream` must be a boolean"
+    return None
+
+
+async def handle(kind: Kind) -> Response:
+    begun = await _begin(kind)
+    if isinstance(begun, Response):
+        return begun
+    ctx, body = begun
+    problem = _validate(kind, body)
+    if problem:
+        return error_response(400, problem, headers=ctx.headers())
+    rt = runtime()
+    facts = facts_from_openai(body, {k.lower(): v for k, v in request.headers.items()})
+    ctx.facts = facts
+    decision = route(ctx.table, ctx.client, facts, now_facts())
+    ctx.decision = decision
+    if decision.status != 200:
+        reasons = "; ".join(f"{m}: {r}" for m, r in decision.left_out)
+        message = (decision.error or "no route") + (f" ({reasons})" if reasons else "")
+        ctx.record(None, None, decision.status, [], message)
+        return error_response(
+            decision.status, message, code=decision.error_code, headers=ctx.headers()
+        )
+    stream = kind != "embeddings" and body.get("stream") is True
+    encoding = body.pop("encoding_format", None) if kind == "embeddings" else None
+    strategy = ctx.table.strategies[ctx.client.strategy]
+    try:
+        served = await serve(
+            ctx.table,
+            rt.upstreams,
+            decision.candidates,
+            kind,
+            body,
+            stream=stream,
+            attempt_limit=strategy.fallback.attempts,
+        )
+    except Exhausted as exc:
+        attempts = [a.as_dict() for a in exc.attempts]
+        ctx.record(None, None, exc.status, attempts, exc.message)
+        return error_response(
+            exc.status,
+            exc.message,
+            code="upstream_failed" if exc.status >= 500 else None,
+            headers=ctx.headers(),
+        )
+    if not stream:
+        result = served.result or {}
+        usage = usage_from(
+            result.get("usage"),
+            prompt_estimate=facts.estimated_tokens,
+            completion_text=completion_text(result),
+        )
+        if usage.estimated and kind != "embeddings":
+            result["usage"] = {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            }
+        ctx.record(served, usage, 200, [a.as_dict() for a in served.attempts])
+        if encoding == "base64":  # adapters always return floats; encode once, here
+            for item in result.get("data") or []:
+                vector = item.get("embedding")
+                if isinstance(vector, list):
+                    packed = struct.pack(f"<{len(vector)}f", *vector)
+                    item["embedding"] = base64.b64encode(packed).decode("ascii")
+        return Response(
+            orjson.dumps(result),
+            status=200,
+            content_type="application/json",
+            headers=ctx.headers(served),
+        )
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    response = Response(
+        _stream(ctx, served, include_usage),
+        status=200,
+        content_type="text/event-stream",
+        headers=ctx.headers(served),
+    )
+    response.headers["cache-control"] = "no-cache"
+    response.timeout = None  # streams may run as long as the model writes
+    return response
+
+
+async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIterator[bytes]:
+    """Forward each chunk as it arrives; one in-band error event (and no [DONE]) on failure."""
+    assert served.first is not None and served.rest is not None
+    facts = ctx.facts
+    text: list[str] = []
+    report: Any = None
+    status, error = 200, None
+    try:
+        chunk: dict[str, Any] | None = served.first
+        while chunk is not None:
+            if chunk.get("usage"):
+                report = chunk["usage"]
+            text.append(completion_text(chunk))
+            usage_only = not chunk.get("choices")
+            if include_usage or not usage_only:
+                if not include_usage:
+                    chunk.pop("usage", None)
+                yield sse.event(chunk)
+            chunk = await anext(served.rest, None)
+        yield sse.DONE
+    except UpstreamError as exc:
+        status, error = 502, exc.message
+        yield sse.error_event(exc.message)
+    finally:
+        await served.rest.aclose()
+        usage = usage_from(
+            report,
+            prompt_estimate=facts.estimated_tokens if facts else 0,
+            completion_text="".join(text),
+        )
+        attempts = [a.as_dict() for a in served.attempts]
+        ctx.record(served, usage, status if error is None else 502, attempts, error)
+
+
+@bp.post("/v1/chat/completions")
+async def chat_completions() -> Response:
+    return await handle("chat")
+
+
+@bp.post("/v1/completions")
+async def completions() -> Response:
+    return await handle("completion")
+
+
+@bp.post("/v1/embeddings")
+async def embeddings() -> Response:
+    return await handle("embeddings")

@@ -1,0 +1,41 @@
+"""What the running server holds: the table holder and the runtime state around it.
+
+One :class:`Runtime` per app, created in ``create_app`` and opened/closed by the app's lifespan.
+Runtime state is keyed by stable names (provider, client), never by table, so it survives swaps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from localrouter.compiler.table import RoutingTable
+from localrouter.generations import GenerationStore
+from localrouter.routing.facts import NowFacts
+from localrouter.server.auth import Authenticator
+from localrouter.server.holder import TableHolder
+from localrouter.server.upstreams import Upstreams
+
+
+@dataclass
+class Runtime:
+    holder: TableHolder
+    upstreams: Upstreams
+    generations: GenerationStore
+    auth: Authenticator = field(default_factory=Authenticator)
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def for_table(cls, table: RoutingTable, *, use_aiohttp: bool = True) -> Runtime:
+        state_dir = table.settings.get("state_dir")
+        store = GenerationStore(Path(state_dir) / "generations.sqlite3" if state_dir else None)
+        upstreams = Upstreams(use_aiohttp=use_aiohttp)
+        upstreams.reconcile(table)
+        return cls(TableHolder(table), upstreams, store)
+
+
+def now_facts() -> NowFacts:
+    t = time.time()
+    lt = time.localtime(t)
+    return NowFacts(hour=lt.tm_hour, weekday=lt.tm_wday, unix=int(t))

@@ -1,0 +1,83 @@
+"""Upstream connections: one pooled HTTP client per (provider, base_url), and resolved keys.
+
+Clients are keyed by identity, not by table, so a reload that keeps a provider keeps its warm
+connections; a provider whose base URL changes gets a new pool. Secrets are resolved for each table
+the server swaps in; a reference that cannot be resolved makes only that provider unusable (its
+candidates are skipped with the reason) while the others keep working.
+
+Transport: httpx's API on aiohttp's connection pool (``httpx-aiohttp``) when installed — plain
+httpx pooling costs milliseconds of CPU per request under concurrency (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from localrouter.compiler.table import Provider, RoutingTable
+from localrouter.errors import SecretError
+from localrouter.secrets import resolve
+
+log = logging.getLogger("localrouter.upstreams")
+
+MAX_CONNECTIONS = 512
+MAX_KEEPALIVE = 128
+
+
+def _transport() -> httpx.AsyncBaseTransport | None:
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:  # plain httpx pooling still works, only slower
+        return None
+    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
+    return AiohttpTransport(limits=limits, trust_env=False)
+
+
+class Upstreams:
+    def __init__(self, *, use_aiohttp: bool = True) -> None:
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self._keys: dict[str, str | None] = {}
+        self._key_errors: dict[str, str] = {}
+        self._use_aiohttp = use_aiohttp
+
+    def reconcile(self, table: RoutingTable) -> None:
+        """Resolve the secrets of ``table``'s providers (called before it is swapped in)."""
+        keys: dict[str, str | None] = {}
+        errors: dict[str, str] = {}
+        for name, p in table.providers.items():
+            try:
+                keys[name] = resolve(p.api_key) if p.api_key is not None else None
+            except SecretError as exc:
+                errors[name] = str(exc)
+                log.warning("provider %s unusable: %s", name, exc)
+        self._keys, self._key_errors = keys, errors
+
+    def unusable(self, provider: str) -> str | None:
+        """Why a provider cannot be called now (a missing secret), or None."""
+        return self._key_errors.get(provider)
+
+    def key(self, provider: str) -> str | None:
+        return self._keys.get(provider)
+
+    def client(self, provider: Provider) -> httpx.AsyncClient:
+        ident = (provider.name, provider.base_url or "")
+        client = self._clients.get(ident)
+        if client is None:
+            timeout = httpx.Timeout(
+                connect=provider.connect_s, read=provider.read_s, write=60.0, pool=30.0
+            )
+            transport = _transport() if self._use_aiohttp else None
+            limits = httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+            )
+            client = httpx.AsyncClient(
+                timeout=timeout, limits=limits, transport=transport, trust_env=False
+            )
+            self._clients[ident] = client
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

@@ -1,0 +1,63 @@
+"""Start the real gateway for a test: compile a config, create the app, serve it on loopback.
+
+    with running_gateway(config_text, tmp_path) as gw:
+        openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["app"])
+
+Client keys are made fresh for each gateway (bcrypt cost 4, so tests stay fast); the config text
+names them with ``{key_prefix:NAME}`` and ``{key_hash:NAME}`` placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from localrouter.compiler.build import build
+from localrouter.compiler.table import RoutingTable
+from localrouter.keygen import new_key
+from localrouter.server.app import create_app
+from tests.fakes.serve import serve_app
+
+_PLACEHOLDER = re.compile(r"\{key_(prefix|hash):([A-Za-z0-9_-]+)\}")
+
+
+@dataclass
+class Gateway:
+    url: str
+    keys: dict[str, str]
+    table: RoutingTable
+    config: Path
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+
+def write_config(text: str, directory: Path) -> tuple[Path, dict[str, str]]:
+    keys: dict[str, str] = {}
+    made = {}
+
+    def fill(m: re.Match[str]) -> str:
+        kind, name = m.groups()
+        if name not in made:
+            made[name] = new_key(cost=4)
+            keys[name] = made[name].key
+        return made[name].prefix if kind == "prefix" else made[name].hash
+
+    path = directory / "routers.yaml"
+    path.write_text(_PLACEHOLDER.sub(fill, textwrap.dedent(text).lstrip("\n")), encoding="utf-8")
+    return path, keys
+
+
+@contextmanager
+def running_gateway(text: str, directory: Path, *, use_aiohttp: bool = True) -> Iterator[Gateway]:
+    path, keys = write_config(text, directory)
+    result = build(path)
+    assert result.table is not None, "\n".join(str(d) for d in result.diagnostics)
+    app = create_app(result.table, use_aiohttp=use_aiohttp)
+    with serve_app(app) as url:
+        yield Gateway(url, keys, result.table, path)

@@ -1,0 +1,101 @@
+"""Every error status of SPEC §3, in OpenAI's envelope, with no secret anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.gateway import Gateway, running_gateway
+from tests.openapi import validate
+
+CONFIG = """
+version: 2
+server: {max_body_mb: 0.01}
+providers:
+  mock:
+    type: mock
+    models: {small: {}, large: {}}
+  locked:
+    type: mock
+    api_key: ${env:LOCALROUTER_TEST_UNSET_KEY}
+    models: {vault: {}}
+strategies:
+  cheap: {models: [mock/small]}
+  sealed: {models: [locked/vault]}
+clients:
+  app: {key_prefix: {key_prefix:app}, key_hash: {key_hash:app}, strategy: cheap}
+  sealed: {key_prefix: {key_prefix:sealed}, key_hash: {key_hash:sealed}, strategy: sealed}
+  off: {key_prefix: {key_prefix:off}, key_hash: {key_hash:off}, strategy: cheap, enabled: false}
+"""
+
+CHAT = "/v1/chat/completions"
+MSG = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with running_gateway(CONFIG, tmp_path_factory.mktemp("gw")) as gateway:
+        yield gateway
+
+
+def call(
+    gw: Gateway, key: str | None, body: object = MSG, path: str = CHAT, **kw: object
+) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    if isinstance(body, bytes | str):
+        return httpx.post(gw.url + path, headers=headers, content=body, **kw)  # type: ignore[arg-type]
+    return httpx.post(gw.url + path, headers=headers, json=body, **kw)  # type: ignore[arg-type]
+
+
+def envelope(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    validate("ErrorResponse", body)
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error  # type: ignore[no-any-return]
+
+
+def test_401_missing_unknown_and_oversized_keys(gw: Gateway) -> None:
+    assert envelope(call(gw, None), 401)["code"] == "invalid_api_key"
+    wrong = gw.keys["app"][:11] + "x" * 32
+    err = envelope(call(gw, wrong), 401)
+    assert wrong not in str(err)  # the presented key is never echoed
+    envelope(call(gw, "lr-nothing-like-any-prefix"), 401)
+    envelope(call(gw, "lr-" + "a" * 100), 401)  # over bcrypt's 72 bytes: 401, not 500
+    via_header = httpx.post(gw.url + CHAT, headers={"x-api-key": gw.keys["app"]}, json=MSG)
+    assert via_header.status_code == 200
+
+
+def test_403_disabled_key_and_model_not_allowed(gw: Gateway) -> None:
+    assert envelope(call(gw, gw.keys["off"]), 403)["code"] == "client_disabled"
+    err = envelope(call(gw, gw.keys["app"], {**MSG, "model": "mock/large"}), 403)
+    assert err["code"] == "model_not_allowed"
+
+
+def test_404_unknown_model_and_endpoint(gw: Gateway) -> None:
+    assert envelope(call(gw, gw.keys["app"], {**MSG, "model": "mock/gone"}), 404)["code"] == (
+        "model_not_found"
+    )
+    envelope(call(gw, gw.keys["app"], MSG, path="/v1/nowhere"), 404)
+
+
+def test_400_invalid_requests(gw: Gateway) -> None:
+    envelope(call(gw, gw.keys["app"], b"{not json"), 400)
+    envelope(call(gw, gw.keys["app"], [1, 2]), 400)
+    envelope(call(gw, gw.keys["app"], {"model": "auto"}), 400)
+    envelope(call(gw, gw.keys["app"], {**MSG, "stream": "yes"}), 400)
+
+
+def test_413_body_too_large(gw: Gateway) -> None:
+    big = {**MSG, "messages": [{"role": "user", "content": "x" * 20_000}]}
+    envelope(call(gw, gw.keys["app"], big), 413)
+
+
+def test_503_no_usable_candidate_names_the_missing_secret(gw: Gateway) -> None:
+    err = envelope(call(gw, gw.keys["sealed"]), 503)
+    assert "${env:LOCALROUTER_TEST_UNSET_KEY}" in str(err["message"])
+    health = httpx.get(gw.url + "/health").json()
+    assert health["providers"]["locked"]["status"] == "unusable"
