@@ -183,3 +183,28 @@ def test_compile_never_raises_on_arbitrary_input(
     for data in (junk, {**base, **junk}):
         result = build_document(_doc(data))  # must return diagnostics, never raise
         assert result.table is not None or any(d.is_error for d in result.diagnostics)
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_schema_and_models_agree_on_the_examples(config: Path) -> None:
+    """validate trusts pydantic (strict) for valid configs; the JSON Schema must agree."""
+    from localrouter.config.schema_check import _valid_fast, validator
+    from localrouter.config.source import load
+
+    doc, _ = load(config)
+    assert doc is not None
+    assert _valid_fast(doc.data)
+    assert not list(validator().iter_errors(doc.data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(sections, json_values, max_size=6), valid_configs())
+def test_fast_validation_never_accepts_what_the_schema_rejects(
+    junk: dict[str, Any], base: dict[str, Any]
+) -> None:
+    from localrouter.config.schema_check import _valid_fast, validator
+
+    for data in (base, {**base, **junk}):
+        data = json.loads(json.dumps(data))
+        if _valid_fast(data):
+            assert not list(validator().iter_errors(data)), data
