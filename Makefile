@@ -13,12 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+DEMO_KEY := lr-sZ2uI4TNR_tpdMDX-EiEieiVgSx_8Jt6j3-cYZWYFUs
+
 run: $(STAMP)
 	@$(BIN)/localrouter validate $(CONFIG)
 	@echo
-	@echo "Try a routing decision:"
-	@echo "  $(BIN)/localrouter explain --config $(CONFIG) --client demo --prompt 'Refactor this function step by step'"
-	@$(BIN)/localrouter explain --config $(CONFIG) --client demo --prompt 'Refactor this function step by step'
+	@echo "LocalRouter is starting on http://127.0.0.1:3625 (Ctrl-C stops it). In another terminal:"
+	@echo
+	@echo "  curl -s http://127.0.0.1:3625/v1/chat/completions \\"
+	@echo "    -H 'Authorization: Bearer $(DEMO_KEY)' -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"model\": \"auto\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'"
+	@echo
+	@$(BIN)/localrouter serve --config $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/ruff check localrouter tests bench

@@ -208,3 +208,21 @@ def test_fast_validation_never_accepts_what_the_schema_rejects(
         data = json.loads(json.dumps(data))
         if _valid_fast(data):
             assert not list(validator().iter_errors(data)), data
+
+
+def test_presets_fill_base_url_and_kind(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 2\nproviders:\n"
+        "  groq: {type: openai-compatible, preset: groq, api_key: '${env:GROQ_API_KEY}'}\n"
+        "  gpu: {type: openai-compatible, preset: vllm}\n"
+        "  own: {type: openai-compatible, preset: groq, base_url: 'https://proxy.example/v1'}\n",
+        encoding="utf-8",
+    )
+    table = build(path).table
+    assert table is not None
+    assert table.providers["groq"].base_url == "https://api.groq.com/openai/v1"
+    assert table.providers["groq"].kind == "api"
+    assert table.providers["gpu"].base_url == "http://localhost:8000/v1"
+    assert table.providers["gpu"].kind == "local"
+    assert table.providers["own"].base_url == "https://proxy.example/v1"

@@ -92,7 +92,7 @@ def build_catalog(
     out: dict[str, tuple[ModelInfo, ...]] = {}
     for pname in sorted(config.providers):
         p = config.providers[pname]
-        kind = p.kind or default_kind(p.type, p.base_url)
+        kind = p.kind or default_kind(p.type, p.base_url, p.preset)
         found = {m.name: m for m in snapshot.providers.get(pname, ())} if p.discover else {}
         static = dict(p.models)
         if p.type == "mock" and not static:

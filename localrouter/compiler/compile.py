@@ -30,7 +30,7 @@ from localrouter.compiler.table import (
     SecretValue,
     Strategy,
 )
-from localrouter.config.provider_types import TYPES, default_kind
+from localrouter.config.provider_types import TYPES, default_base_url, default_kind
 from localrouter.config.refs import CatalogIndex, ModelRef, expand, parse_ref
 from localrouter.config.source import PathKey, SpanIndex
 from localrouter.config.spec import ConfigSpec, LimitSpec, ParamsRange, secret_ref
@@ -78,7 +78,7 @@ class _Compiler:
         self.spans = spans or SpanIndex()
         self.diagnostics: list[Diagnostic] = []
         self.kinds = {
-            n: p.kind or default_kind(p.type, p.base_url) for n, p in config.providers.items()
+            n: p.kind or default_kind(p.type, p.base_url, p.preset) for n, p in config.providers.items()
         }
 
     def predicate(self, source: str, scope: Scope, path: PathKey) -> Predicate | None:
@@ -204,7 +204,7 @@ class _Compiler:
                 pname,
                 p.type,
                 t.wire,
-                (p.base_url or t.default_base_url or "").rstrip("/") or None,
+                (p.base_url or default_base_url(p.type, p.preset) or "").rstrip("/") or None,
                 _secret(p.api_key),
                 self.kinds[pname],
                 p.timeout.connect_s,

@@ -51,7 +51,7 @@ class PolicyLints:
         catalog's non-local models, and no non-local provider that may discover more."""
         for _i, ref in refs:
             for pname, p in self.c.providers.items():
-                kind = p.kind or default_kind(p.type, p.base_url)
+                kind = p.kind or default_kind(p.type, p.base_url, p.preset)
                 remote = [
                     m
                     for m in self.catalog.get(pname, ())

@@ -42,6 +42,24 @@ TYPES: dict[str, ProviderType] = {
 
 MOCK_DEFAULT_MODELS = ("echo",)
 
+# `type: openai-compatible` + `preset: NAME` fills in the base URL of a known OpenAI-compatible API
+PRESETS: dict[str, str] = {
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.xyz/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "deepseek": "https://api.deepseek.com/v1",
+    "xai": "https://api.x.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "perplexity": "https://api.perplexity.ai",
+    "vllm": "http://localhost:8000/v1",
+}
+
+
+def default_base_url(type_name: str, preset: str | None) -> str | None:
+    if preset is not None:
+        return PRESETS[preset]
+    return TYPES[type_name].default_base_url
+
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
@@ -52,8 +70,8 @@ def is_loopback(url: str | None) -> bool:
     return host in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
 
 
-def default_kind(type_name: str, base_url: str | None) -> str:
+def default_kind(type_name: str, base_url: str | None, preset: str | None = None) -> str:
     t = TYPES[type_name]
-    if t.default_kind == "local" or is_loopback(base_url or t.default_base_url):
+    if t.default_kind == "local" or is_loopback(base_url or default_base_url(type_name, preset)):
         return "local"
     return "api"

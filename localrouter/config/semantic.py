@@ -187,14 +187,21 @@ class _Checker(PolicyLints):
         assert isinstance(p, ProviderSpec)
         base = ("providers", pname)
         t = TYPES[p.type]
+        if p.preset is not None and p.type != "openai-compatible":
+            self.err(
+                "LR307",
+                f"`preset` is for type openai-compatible, not {p.type}",
+                (*base, "preset"),
+                "write type: openai-compatible, or remove the preset",
+            )
         if p.base_url is not None:
             self.url(p.base_url, (*base, "base_url"))
-        elif t.default_base_url is None and p.type != "mock":
+        elif p.preset is None and t.default_base_url is None and p.type != "mock":
             self.err(
                 "LR307",
                 f"provider '{pname}' of type {p.type} needs a `base_url`",
                 base,
-                "e.g. base_url: https://api.groq.com/openai/v1",
+                "e.g. base_url: https://api.groq.com/openai/v1, or preset: groq",
                 key=True,
             )
         if p.api_key is not None:

@@ -92,8 +92,16 @@ class ModelSpec(_Spec):
     quality: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
+Preset = Literal[
+    "groq", "together", "mistral", "deepseek", "xai", "fireworks", "perplexity", "vllm"
+]
+
+
 class ProviderSpec(_Spec):
     type: ProviderType
+    preset: Preset | None = Field(
+        None, description="openai-compatible only: a known API whose base_url is filled in"
+    )
     base_url: str | None = None
     api_key: str | None = Field(None, description="${env:NAME} or ${keyring:NAME}")
     kind: Kind | None = None

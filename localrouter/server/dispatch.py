@@ -40,6 +40,7 @@ class Attempt:
     ms: float = 0.0
     status: int | None = None
     error: str | None = None
+    retry_after: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,11 +56,18 @@ class Attempt:
 class Exhausted(Exception):
     """No candidate answered. ``status``: 400 (the request's fault), 502, 503 or 504."""
 
-    def __init__(self, status: int, message: str, attempts: list[Attempt]) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        attempts: list[Attempt],
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.attempts = attempts
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -80,6 +88,14 @@ def _exhausted(attempts: list[Attempt]) -> Exhausted:
         return Exhausted(503, f"no candidate could be called ({listing})", attempts)
     if all(a.status == 504 for a in tried):
         return Exhausted(504, f"upstream timed out ({listing})", attempts)
+    if all(a.status == 429 for a in tried):  # every provider is rate-limiting us: say when to retry
+        waits = [a.retry_after for a in tried if a.retry_after is not None]
+        return Exhausted(
+            429,
+            f"every candidate is rate-limited ({listing})",
+            attempts,
+            min(waits) if waits else None,
+        )
     return Exhausted(502, f"every candidate failed ({listing})", attempts)
 
 
@@ -138,7 +154,11 @@ async def serve(
         except UpstreamError as exc:
             ms = (time.perf_counter() - t0) * 1000
             status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
-            attempts.append(Attempt(provider.name, model.name, "error", ms, status, exc.message))
+            attempts.append(
+                Attempt(
+                    provider.name, model.name, "error", ms, status, exc.message, exc.retry_after
+                )
+            )
             if exc.status in CLIENT_ERRORS and not isinstance(exc, UpstreamUnsupported):
                 raise Exhausted(400, exc.message, attempts) from None
             continue

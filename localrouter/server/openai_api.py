@@ -8,6 +8,7 @@ cost and the generation. Errors use OpenAI's envelope.
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 import struct
 import time
@@ -169,12 +170,16 @@ async def handle(kind: Kind) -> Response:
     except Exhausted as exc:
         attempts = [a.as_dict() for a in exc.attempts]
         ctx.record(None, None, exc.status, attempts, exc.message)
-        return error_response(
-            exc.status,
-            exc.message,
-            code="upstream_failed" if exc.status >= 500 else None,
-            headers=ctx.headers(),
-        )
+        extra = ctx.headers()
+        if exc.retry_after is not None:
+            extra["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
+        code = {
+            429: "rate_limited",
+            502: "upstream_failed",
+            503: "no_candidates",
+            504: "upstream_timeout",
+        }.get(exc.status)
+        return error_response(exc.status, exc.message, code=code, headers=extra)
     if not stream:
         result = served.result or {}
         usage = usage_from(
