@@ -24,6 +24,7 @@ providers:
     type: ollama
     base_url: {upstream}
     api_key: ${{env:LR_TEST_GOOD_KEY}}
+    headers: {{X-Upstream-Token: "${{env:LR_TEST_GOOD_KEY}}"}}
     discover: false
     models: {{"qwen2.5-coder:7b": {{}}}}
   bad:
@@ -70,6 +71,7 @@ def test_no_secret_anywhere(env: None, tmp_path: Path, caplog: pytest.LogCapture
         ok = keep(httpx.post(f"{gw.v1}/chat/completions", headers=app, json=chat))
         assert ok.status_code == 200, ok.text
         assert state.last.headers.get("authorization") == f"Bearer {SECRET}"  # it was used
+        assert state.last.headers.get("x-upstream-token") == SECRET  # secret header resolved
         with httpx.stream(
             "POST", f"{gw.v1}/chat/completions", headers=app, json={**chat, "stream": True}
         ) as r:

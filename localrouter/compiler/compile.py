@@ -78,7 +78,8 @@ class _Compiler:
         self.spans = spans or SpanIndex()
         self.diagnostics: list[Diagnostic] = []
         self.kinds = {
-            n: p.kind or default_kind(p.type, p.base_url, p.preset) for n, p in config.providers.items()
+            n: p.kind or default_kind(p.type, p.base_url, p.preset)
+            for n, p in config.providers.items()
         }
 
     def predicate(self, source: str, scope: Scope, path: PathKey) -> Predicate | None:

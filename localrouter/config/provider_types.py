@@ -60,6 +60,7 @@ def default_base_url(type_name: str, preset: str | None) -> str | None:
         return PRESETS[preset]
     return TYPES[type_name].default_base_url
 
+
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 

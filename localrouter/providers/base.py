@@ -40,15 +40,17 @@ class Target:
     provider: Provider
     model: str
     api_key: str | None = field(default=None, repr=False)
+    # configured headers whose values are secret references, resolved (never shown in a repr)
+    secret_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def base_url(self) -> str:
         return self.provider.base_url or ""
 
     def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The provider's configured static headers (secret references already resolved by the
-        caller into ``extra`` if any), plus ``extra``."""
+        """The provider's configured headers (secret references resolved), plus ``extra``."""
         out = {k: v for k, v in self.provider.headers.items() if isinstance(v, str)}
+        out.update(self.secret_headers)
         out.update(extra or {})
         return out
 

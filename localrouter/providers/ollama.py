@@ -85,10 +85,10 @@ def _url(base_url: str, path: str) -> str:
     return base + path
 
 
-def _headers(provider: Provider, api_key: str | None) -> dict[str, str]:
-    headers = Target(provider, "", api_key).headers()
-    if api_key and not any(k.lower() == "authorization" for k in headers):
-        headers["Authorization"] = f"Bearer {api_key}"
+def _headers(target: Target) -> dict[str, str]:
+    headers = target.headers()
+    if target.api_key and not any(k.lower() == "authorization" for k in headers):
+        headers["Authorization"] = f"Bearer {target.api_key}"
     return headers
 
 
@@ -183,7 +183,7 @@ async def _ndjson(
     """Ollama's stream as objects, each as soon as its line is complete; status checked first."""
     name = target.provider.name
     url = _url(target.base_url, path)
-    headers = _headers(target.provider, target.api_key)
+    headers = _headers(target)
     async with (
         upstream_errors(name),
         client.stream("POST", url, json=payload, headers=headers) as response,
@@ -214,7 +214,7 @@ async def _post(client: httpx.AsyncClient, target: Target, path: str, payload: J
         response = await client.post(
             _url(target.base_url, path),
             json=payload,
-            headers=_headers(target.provider, target.api_key),
+            headers=_headers(target),
         )
         await raise_for_status(response, name)
     return json_body(response.content, name)
@@ -323,7 +323,8 @@ class OllamaAdapter:
     ) -> list[DiscoveredModel]:
         async with upstream_errors(provider.name):
             response = await client.get(
-                _url(provider.base_url or "", "/api/tags"), headers=_headers(provider, api_key)
+                _url(provider.base_url or "", "/api/tags"),
+                headers=_headers(Target(provider, "", api_key)),
             )
             await raise_for_status(response, provider.name)
         doc = json_body(response.content, provider.name)

@@ -130,7 +130,12 @@ async def serve(
             attempts.append(Attempt(provider.name, model.name, "skipped", error=unusable))
             continue
         calls += 1
-        target = Target(provider, model.name, upstreams.key(provider.name))
+        target = Target(
+            provider,
+            model.name,
+            upstreams.key(provider.name),
+            upstreams.secret_headers(provider.name),
+        )
         adapter = adapter_for(provider.wire)
         client = upstreams.client(provider)
         t0 = time.perf_counter()

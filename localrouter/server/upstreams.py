@@ -15,7 +15,7 @@ import logging
 
 import httpx
 
-from localrouter.compiler.table import Provider, RoutingTable
+from localrouter.compiler.table import Provider, RoutingTable, SecretValue
 from localrouter.errors import SecretError
 from localrouter.secrets import resolve
 
@@ -38,20 +38,25 @@ class Upstreams:
     def __init__(self, *, use_aiohttp: bool = True) -> None:
         self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
         self._keys: dict[str, str | None] = {}
+        self._headers: dict[str, dict[str, str]] = {}
         self._key_errors: dict[str, str] = {}
         self._use_aiohttp = use_aiohttp
 
     def reconcile(self, table: RoutingTable) -> None:
         """Resolve the secrets of ``table``'s providers (called before it is swapped in)."""
         keys: dict[str, str | None] = {}
+        headers: dict[str, dict[str, str]] = {}
         errors: dict[str, str] = {}
         for name, p in table.providers.items():
             try:
                 keys[name] = resolve(p.api_key) if p.api_key is not None else None
+                headers[name] = {
+                    h: resolve(v) for h, v in p.headers.items() if isinstance(v, SecretValue)
+                }
             except SecretError as exc:
                 errors[name] = str(exc)
                 log.warning("provider %s unusable: %s", name, exc)
-        self._keys, self._key_errors = keys, errors
+        self._keys, self._headers, self._key_errors = keys, headers, errors
 
     def unusable(self, provider: str) -> str | None:
         """Why a provider cannot be called now (a missing secret), or None."""
@@ -59,6 +64,9 @@ class Upstreams:
 
     def key(self, provider: str) -> str | None:
         return self._keys.get(provider)
+
+    def secret_headers(self, provider: str) -> dict[str, str]:
+        return self._headers.get(provider, {})
 
     def client(self, provider: Provider) -> httpx.AsyncClient:
         ident = (provider.name, provider.base_url or "")

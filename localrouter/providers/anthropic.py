@@ -1,0 +1,179 @@
+"""The Anthropic adapter (Messages API): OpenAI requests ⇄ ``POST {base_url}/v1/messages``.
+
+Every call sends ``x-api-key``, ``anthropic-version: 2023-06-01`` and a JSON body; the provider's
+configured headers are added (and may override ``anthropic-version`` or add ``anthropic-beta``),
+the key is always ours. ``base_url`` defaults to ``https://api.anthropic.com`` and may already end
+in ``/v1``.
+
+Requests are translated by :mod:`localrouter.providers.anthropic_request`, answers and streams by
+:mod:`localrouter.providers.anthropic_stream` (the mapping tables are in their docstrings).
+Streams are read event by event with ``httpx_sse`` and every event is translated as it arrives.
+Legacy completions go through the Messages API (the prompt as one user turn) and come back as
+``text_completion`` objects. Anthropic has no embeddings endpoint: 400. Model discovery pages
+through ``GET /v1/models`` (``has_more`` / ``last_id`` → ``after_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Any, TypeVar
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from localrouter.compiler.catalog import DiscoveredModel
+from localrouter.compiler.table import Provider
+from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
+from localrouter.providers import anthropic_stream as answers
+from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
+from localrouter.providers.base import Target
+from localrouter.providers.http import json_body, upstream_errors
+
+Json = dict[str, Any]
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+MAX_PAGES = 50
+SAMPLING = ("temperature", "top_p", "top_k")
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+def api_root(base_url: str | None) -> str:
+    root = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    return root if root.endswith("/v1") else f"{root}/v1"
+
+
+def _headers(target: Target) -> dict[str, str]:
+    headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
+    headers.update({k.lower(): v for k, v in target.headers().items()})
+    if target.api_key:
+        headers["x-api-key"] = target.api_key
+    return headers
+
+
+def _for_version(headers: dict[str, str], payload: Json) -> Json:
+    """API version 2026-10-21 removed the sampling parameters: drop them when it is configured."""
+    if headers.get("anthropic-version", API_VERSION) >= "2026-10-21":
+        return {k: v for k, v in payload.items() if k not in SAMPLING}
+    return payload
+
+
+def _translate(target: Target, build: Callable[[Json, str], T], body: Json) -> T:
+    try:
+        return build(body, target.model)
+    except (RequestError, AttributeError, TypeError, KeyError) as exc:
+        detail = str(exc) if isinstance(exc, RequestError) else "malformed request"
+        raise UpstreamHTTPError(
+            f"{target.provider.name}: {detail}", provider=target.provider.name, status=400
+        ) from None
+
+
+class AnthropicAdapter:
+    """Speaks the Anthropic Messages API (``wire: anthropic``). Stateless."""
+
+    wire = "anthropic"
+
+    async def _post(self, client: httpx.AsyncClient, target: Target, payload: Json) -> Json:
+        name = target.provider.name
+        headers = _headers(target)
+        async with upstream_errors(name):
+            response = await client.post(
+                f"{api_root(target.base_url)}/messages",
+                json=_for_version(headers, payload),
+                headers=headers,
+            )
+            await answers.check_status(response, name, target.api_key)
+        return json_body(response.content, name)
+
+    async def _events(
+        self, client: httpx.AsyncClient, target: Target, payload: Json
+    ) -> AsyncGenerator[tuple[str, Json], None]:
+        """(event name, data) for each SSE event, as soon as it is complete."""
+        name = target.provider.name
+        url = f"{api_root(target.base_url)}/messages"
+        headers = _headers(target) | {"accept": "text/event-stream"}
+        payload = {**_for_version(headers, payload), "stream": True}
+        async with (
+            upstream_errors(name),
+            client.stream("POST", url, json=payload, headers=headers) as resp,
+        ):
+            await answers.check_status(resp, name, target.api_key)
+            try:
+                async for event in EventSource(resp).aiter_sse():
+                    if event.data.strip():
+                        yield event.event, json_body(event.data.encode(), name)
+            except SSEError:
+                raise UpstreamProtocolError(
+                    f"{name} sent a stream that is not server-sent events", provider=name
+                ) from None
+
+    async def _stream(
+        self,
+        client: httpx.AsyncClient,
+        target: Target,
+        body: Json,
+        build: Callable[[Json, str], Json],
+        legacy: bool,
+    ) -> AsyncIterator[Json]:
+        payload = _translate(target, build, body)
+        stream = answers.ChatStream(target.model, target.provider.name, target.api_key)
+        async with aclosing(self._events(client, target, payload)) as events:
+            async for event, data in events:
+                for chunk in stream.feed(event, data):
+                    out = answers.completion_chunk(chunk) if legacy else chunk
+                    if out is not None:
+                        yield out
+        stream.end()  # raises if the stream ended before message_stop
+
+    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+        doc = await self._post(client, target, _translate(target, chat_request, body))
+        return answers.chat_completion(doc, target.model, target.provider.name)
+
+    def chat_stream(
+        self, client: httpx.AsyncClient, target: Target, body: Json
+    ) -> AsyncIterator[Json]:
+        return self._stream(client, target, body, chat_request, legacy=False)
+
+    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+        doc = await self._post(client, target, _translate(target, completion_request, body))
+        return answers.text_completion(doc, target.model, target.provider.name)
+
+    def completion_stream(
+        self, client: httpx.AsyncClient, target: Target, body: Json
+    ) -> AsyncIterator[Json]:
+        return self._stream(client, target, body, completion_request, legacy=True)
+
+    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+        name = target.provider.name
+        raise UpstreamHTTPError(
+            f"{name}: anthropic has no embeddings endpoint", provider=name, status=400
+        )
+
+    async def list_models(
+        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+    ) -> list[DiscoveredModel]:
+        target = Target(provider, "", api_key)
+        url = f"{api_root(provider.base_url)}/models"
+        found: list[DiscoveredModel] = []
+        after: object = None
+        for _ in range(MAX_PAGES):
+            params: dict[str, str | int] = {"limit": 1000}
+            if isinstance(after, str):
+                params["after_id"] = after
+            async with upstream_errors(provider.name):
+                response = await client.get(url, params=params, headers=_headers(target))
+                await answers.check_status(response, provider.name, api_key)
+            doc = json_body(response.content, provider.name)
+            entries = doc.get("data")
+            for entry in entries if isinstance(entries, list) else []:
+                model = answers.discovered(entry) if isinstance(entry, dict) else None
+                if model is not None:
+                    found.append(model)
+            after = doc.get("last_id")
+            if doc.get("has_more") is not True or not isinstance(after, str) or not after:
+                break
+        return found

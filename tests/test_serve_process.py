@@ -1,0 +1,92 @@
+"""`localrouter serve` as a real process: it starts, serves, and on SIGTERM lets an open stream
+finish (bounded by the graceful timeout) instead of cutting it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.fakes.ollama_fake import FakeState, create_app
+from tests.fakes.serve import free_port, serve_app
+from tests.gateway import write_config
+
+CONFIG = """
+version: 2
+providers:
+  ollama:
+    type: ollama
+    base_url: {upstream}
+    discover: false
+    models: {{"qwen2.5-coder:7b": {{}}}}
+strategies:
+  s: {{models: ["ollama/*"]}}
+clients:
+  app: {{key_prefix: "{{key_prefix:app}}", key_hash: "{{key_hash:app}}", strategy: s}}
+"""
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError("gateway never became healthy")
+
+
+def test_sigterm_lets_an_open_stream_finish(tmp_path: Path) -> None:
+    state = FakeState(chunk_delay=0.2)
+    with serve_app(create_app(state)) as upstream:
+        path, keys = write_config(CONFIG.format(upstream=upstream), tmp_path)
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "localrouter.cli",
+                "serve",
+                "--config",
+                str(path),
+                "--port",
+                str(port),
+                "--no-watch",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, proc)
+            body = {
+                "model": "auto",
+                "stream": True,
+                "messages": [{"role": "user", "content": " ".join("w" * 30)}],
+            }
+            with httpx.stream(
+                "POST",
+                f"{url}/v1/chat/completions",
+                json=body,
+                timeout=20,
+                headers={"authorization": f"Bearer {keys['app']}"},
+            ) as r:
+                lines = r.iter_lines()
+                first = next(line for line in lines if line.startswith("data: "))
+                proc.send_signal(signal.SIGTERM)
+                rest = [line for line in lines if line.startswith("data: ")]
+            assert first.startswith("data: {")
+            assert rest[-1] == "data: [DONE]", "the stream was cut by the shutdown"
+            assert proc.wait(timeout=35) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
