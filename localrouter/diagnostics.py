@@ -112,6 +112,7 @@ def render_concise(diagnostics: Sequence[Diagnostic]) -> str:
 def render_full(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | None = None) -> str:
     """rustc/ruff style: the head line, the source line with a caret under the span, help."""
     sources = sources or {}
+    secret_spans = [d.span for d in diagnostics if d.redact and d.span is not None]
     blocks = []
     for d in diagnostics:
         out = [_head(d)]
@@ -126,8 +127,12 @@ def render_full(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str] | 
                     width = d.span.end_col - d.span.col
                 width = max(1, min(width, max(1, len(src) - d.span.col + 1)))
                 col = d.span.col
-                if d.redact:  # show where the secret is, never what it is
-                    src = src[: col - 1] + "*" * min(width, 8) + src[col - 1 + width :]
+                for secret in secret_spans:  # never print a secret, whichever line shows it
+                    if secret.file == d.span.file and secret.line == d.span.line:
+                        end = secret.end_col if secret.end_line == secret.line else len(src) + 1
+                        stars = "*" * min(max(end - secret.col, 1), 8)
+                        src = src[: secret.col - 1] + stars + src[end - 1 :]
+                if d.redact:
                     width = min(width, 8)
                 if len(src) > MAX_SNIPPET:  # cut long lines around the caret
                     start = max(0, min(col - 1 - MAX_SNIPPET // 2, len(src) - MAX_SNIPPET))

@@ -99,3 +99,31 @@ def test_503_no_usable_candidate_names_the_missing_secret(gw: Gateway) -> None:
     assert "${env:LOCALROUTER_TEST_UNSET_KEY}" in str(err["message"])
     health = httpx.get(gw.url + "/health").json()
     assert health["providers"]["locked"]["status"] == "unusable"
+
+
+def test_every_answer_has_a_request_id_and_consistent_codes(gw: Gateway) -> None:
+    for response in (
+        httpx.get(gw.url + "/health"),
+        httpx.get(gw.url + "/v1/models"),
+        call(gw, None),
+        httpx.get(gw.url + "/v1/chat/completions"),
+    ):
+        assert response.headers["x-request-id"]
+    assert envelope(httpx.get(gw.url + "/v1/models"), 401)["code"] == "invalid_api_key"
+    assert envelope(httpx.get(gw.url + "/v1/chat/completions"), 405)["type"] == (
+        "invalid_request_error"
+    )
+    mine = {"authorization": f"Bearer {gw.keys['app']}"}
+    assert envelope(httpx.get(gw.url + "/v1/models/localrouter/sealed", headers=mine), 403)
+
+
+def test_a_rejected_request_still_has_its_generation(gw: Gateway) -> None:
+    r = call(gw, gw.keys["app"], {"model": "auto"})
+    envelope(r, 400)
+    record = httpx.get(
+        f"{gw.url}/v1/generation",
+        headers={"authorization": f"Bearer {gw.keys['app']}"},
+        params={"id": r.headers["x-localrouter-generation-id"]},
+    )
+    assert record.status_code == 200
+    assert record.json()["status_code"] == 400

@@ -137,3 +137,37 @@ async def test_async_tool_call_round_trip(gw: Gateway, name: str) -> None:
     answer = await client.chat.completions.create(model="auto", messages=follow, tools=TOOLS)  # type: ignore[arg-type]
     assert answer.choices[0].finish_reason == "stop"
     await client.close()
+
+
+@pytest.mark.skipif("openai" not in AVAILABLE, reason="no fake OpenAI")
+@pytest.mark.parametrize("stream", [False, True])
+def test_through_the_gateway_equals_the_fake_openai_directly(gw: Gateway, stream: bool) -> None:
+    """Same request, once straight to the fake OpenAI, once through the gateway routed to it."""
+    direct_url = next(p.base_url for p in gw.table.providers.values() if p.type == "openai")
+    direct = openai.OpenAI(base_url=direct_url, api_key="test-key", max_retries=0)
+    via = sdk(gw, "openai")
+    requests = [
+        {"messages": [{"role": "user", "content": "identical please"}]},
+        {
+            "messages": [{"role": "user", "content": 'call get_weather {"city": "Oslo"}'}],
+            "tools": TOOLS,
+        },
+    ]
+    VOLATILE = {"id", "created", "system_fingerprint", "obfuscation"}  # random per answer
+
+    def norm(obj: object) -> object:  # tool-call ids are random per answer: compare the rest
+        if isinstance(obj, dict):
+            return {k: norm(v) for k, v in obj.items() if k not in VOLATILE}
+        if isinstance(obj, list):
+            return [norm(v) for v in obj]
+        return obj
+
+    for extra in requests:
+        a = direct.chat.completions.create(model="gpt-4o-mini", stream=stream, **extra)  # type: ignore[call-overload]
+        b = via.chat.completions.create(model="auto", stream=stream, **extra)  # type: ignore[call-overload]
+        if stream:
+            got = [norm(c.model_dump(exclude=VOLATILE)) for c in b]
+            want = [norm(c.model_dump(exclude=VOLATILE)) for c in a]
+            assert got == want
+        else:
+            assert norm(b.model_dump(exclude=VOLATILE)) == norm(a.model_dump(exclude=VOLATILE))

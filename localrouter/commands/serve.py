@@ -17,7 +17,13 @@ import signal
 import sys
 from argparse import Namespace
 
-from localrouter.commands.common import EXIT_OK, fail_build, load
+from localrouter.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    fail_build,
+    load,
+    print_diagnostics,
+)
 
 KEEP_ALIVE_S = 10
 GRACEFUL_S = 30
@@ -27,6 +33,8 @@ def run(args: Namespace) -> int:
     result = load(args)
     if result.table is None:
         return fail_build(result)
+    if result.diagnostics:  # warnings: shown once at start, like validate
+        print_diagnostics(result, "concise", sys.stderr)
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
@@ -59,7 +67,12 @@ def run(args: Namespace) -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main())
+        runner = asyncio.run
     else:
-        uvloop.run(main())
+        runner = uvloop.run
+    try:
+        runner(main())
+    except OSError as exc:  # the address is taken, or not ours to bind
+        print(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK

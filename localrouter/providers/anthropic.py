@@ -24,11 +24,11 @@ from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
+from localrouter.errors import UpstreamProtocolError
 from localrouter.providers import anthropic_stream as answers
 from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
 from localrouter.providers.base import Target
-from localrouter.providers.http import json_body, upstream_errors
+from localrouter.providers.http import json_body, unsupported, upstream_errors
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -67,9 +67,7 @@ def _translate(target: Target, build: Callable[[Json, str], T], body: Json) -> T
         return build(body, target.model)
     except (RequestError, AttributeError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, RequestError) else "malformed request"
-        raise UpstreamHTTPError(
-            f"{target.provider.name}: {detail}", provider=target.provider.name, status=400
-        ) from None
+        raise unsupported(target.provider.name, detail) from None
 
 
 class AnthropicAdapter:
@@ -149,9 +147,7 @@ class AnthropicAdapter:
 
     async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
         name = target.provider.name
-        raise UpstreamHTTPError(
-            f"{name}: anthropic has no embeddings endpoint", provider=name, status=400
-        )
+        raise unsupported(name, "anthropic has no embeddings endpoint")
 
     async def list_models(
         self, client: httpx.AsyncClient, provider: Provider, api_key: str | None

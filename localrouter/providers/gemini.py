@@ -31,7 +31,7 @@ from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
+from localrouter.errors import UpstreamProtocolError
 from localrouter.providers import gemini_stream as answers
 from localrouter.providers import shapes
 from localrouter.providers.base import Target
@@ -41,7 +41,7 @@ from localrouter.providers.gemini_request import (
     completion_request,
     embedding_inputs,
 )
-from localrouter.providers.http import json_body, upstream_errors
+from localrouter.providers.http import json_body, unsupported, upstream_errors
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -73,9 +73,7 @@ def _translate(target: Target, build: Callable[[Json, str], T], body: Json) -> T
         return build(body, target.model)
     except (RequestError, AttributeError, TypeError, KeyError) as exc:
         detail = str(exc) if isinstance(exc, RequestError) else "malformed request"
-        raise UpstreamHTTPError(
-            f"{target.provider.name}: {detail}", provider=target.provider.name, status=400
-        ) from None
+        raise unsupported(target.provider.name, detail) from None
 
 
 def _event_doc(data: str, target: Target) -> Json:

@@ -23,6 +23,7 @@ from localrouter.errors import (
     UpstreamHTTPError,
     UpstreamProtocolError,
     UpstreamTimeout,
+    UpstreamUnsupported,
 )
 
 _SECRETISH = re.compile(r"(sk|lr|AIza|key)[-_][A-Za-z0-9_\-]{8,}")
@@ -128,3 +129,9 @@ def json_body(response_bytes: bytes, provider: str) -> dict[str, object]:
             f"{provider} sent JSON that is not an object", provider=provider
         )
     return doc
+
+
+def unsupported(target_provider: str, detail: str) -> UpstreamUnsupported:
+    """The error for a request this provider cannot express (raised before any network call):
+    the dispatcher moves on to the next candidate."""
+    return UpstreamUnsupported(f"{target_provider}: {detail}", provider=target_provider)

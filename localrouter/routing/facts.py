@@ -122,10 +122,12 @@ def facts_from_openai(
                 text, img = _text_of(msg.get("content"))
                 texts.append(text)
                 images = images or img
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        texts.append(prompt)
-        count = count or 1
+    for field_name in ("prompt", "input"):  # legacy completions; embeddings
+        value = body.get(field_name)
+        values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        strings = [v for v in values if isinstance(v, str)]
+        texts.extend(strings)
+        count = count or (1 if strings else 0)
     text = "\n".join(texts)
     has_tools = bool(body.get("tools") or body.get("functions"))
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 
-from quart import Quart, Response
+from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from localrouter.compiler.table import RoutingTable
@@ -48,6 +49,16 @@ def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
                 await task
         rt.generations.close()
         await rt.upstreams.aclose()
+
+    @app.after_request
+    async def request_id(response: Response) -> Response:
+        """Every response carries an x-request-id (the caller's, when it sent a sane one)."""
+        if "x-request-id" not in response.headers:
+            given = request.headers.get("x-request-id", "")
+            response.headers["x-request-id"] = (
+                given if 0 < len(given) <= 128 else "req-" + secrets.token_hex(12)
+            )
+        return response
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

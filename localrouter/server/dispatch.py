@@ -86,6 +86,8 @@ def _exhausted(attempts: list[Attempt]) -> Exhausted:
     listing = "; ".join(f"{a.provider}/{a.model}: {a.error}" for a in attempts if a.outcome != "ok")
     if not tried:
         return Exhausted(503, f"no candidate could be called ({listing})", attempts)
+    if all(a.status == 400 for a in tried):  # no provider could express this request
+        return Exhausted(400, f"no candidate can serve this request ({listing})", attempts)
     if all(a.status == 504 for a in tried):
         return Exhausted(504, f"upstream timed out ({listing})", attempts)
     if all(a.status == 429 for a in tried):  # every provider is rate-limiting us: say when to retry

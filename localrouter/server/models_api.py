@@ -11,7 +11,7 @@ from quart import Blueprint, Response, request
 from localrouter.compiler.table import Client, ModelInfo, RoutingTable
 from localrouter.server.auth import presented_key
 from localrouter.server.errors import error_response
-from localrouter.server.openai_api import runtime
+from localrouter.server.openai_api import auth_failure, runtime
 
 bp = Blueprint("models_api", __name__)
 
@@ -59,7 +59,7 @@ async def _client() -> tuple[RoutingTable, Client] | Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     auth = await rt.auth.authenticate(table, presented_key(headers))
     if auth.client is None:
-        return error_response(auth.status, auth.message)
+        return auth_failure(auth.status, auth.message)
     return table, auth.client
 
 
@@ -82,7 +82,8 @@ async def get_model(model_id: str) -> Response:
     for m in visible_models(table, client, int(runtime().holder.loaded_at)):
         if m["id"] == model_id:
             return Response(orjson.dumps(m), content_type="application/json")
-    if model_id in table.models:
+    wanted = model_id.split("/", 1)[1] if model_id.startswith("localrouter/") else None
+    if model_id in table.models or (wanted is not None and wanted in table.strategies):
         return error_response(
             403, f"model '{model_id}' is not allowed for this key", code="model_not_allowed"
         )

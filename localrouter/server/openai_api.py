@@ -7,6 +7,7 @@ cost and the generation. Errors use OpenAI's envelope.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
 import secrets
@@ -42,6 +43,11 @@ def runtime() -> Runtime:
     return rt
 
 
+def auth_failure(status: int, message: str) -> Response:
+    code = "invalid_api_key" if status == 401 else "client_disabled"
+    return error_response(status, message, code=code)
+
+
 class _Request:
     """Per-request context: ids, table, client, decision, timing."""
 
@@ -64,6 +70,19 @@ class _Request:
             out["x-localrouter-provider"] = served.model.provider
             out["x-localrouter-model"] = served.model.name
         return out
+
+    def fail(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Answer an error after authentication, recording it as this request's generation."""
+        self.record(None, None, status, [], message)
+        return error_response(
+            status, message, code=code, headers={**self.headers(), **(headers or {})}
+        )
 
     def record(
         self,
@@ -100,22 +119,21 @@ async def _begin(kind: Kind) -> tuple[_Request, dict[str, Any]] | Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     auth = await rt.auth.authenticate(table, presented_key(headers))
     if auth.client is None:
-        code = "invalid_api_key" if auth.status == 401 else "client_disabled"
-        return error_response(auth.status, auth.message, code=code)
+        return auth_failure(auth.status, auth.message)
     ctx = _Request(table, auth.client, kind)
     max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
     length = request.content_length
     if length is not None and length > max_bytes:
-        return error_response(413, f"request body over {max_bytes} bytes", headers=ctx.headers())
+        return ctx.fail(413, f"request body over {max_bytes} bytes")
     raw = await request.get_data(cache=False)
     if len(raw) > max_bytes:
-        return error_response(413, f"request body over {max_bytes} bytes", headers=ctx.headers())
+        return ctx.fail(413, f"request body over {max_bytes} bytes")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return error_response(400, "the request body is not valid JSON", headers=ctx.headers())
+        return ctx.fail(400, "the request body is not valid JSON")
     if not isinstance(body, dict):
-        return error_response(400, "the request body must be a JSON object", headers=ctx.headers())
+        return ctx.fail(400, "the request body must be a JSON object")
     return ctx, body
 
 
@@ -141,7 +159,7 @@ async def handle(kind: Kind) -> Response:
     ctx, body = begun
     problem = _validate(kind, body)
     if problem:
-        return error_response(400, problem, headers=ctx.headers())
+        return ctx.fail(400, problem)
     rt = runtime()
     facts = facts_from_openai(body, {k.lower(): v for k, v in request.headers.items()})
     ctx.facts = facts
@@ -187,11 +205,12 @@ async def handle(kind: Kind) -> Response:
             prompt_estimate=facts.estimated_tokens,
             completion_text=completion_text(result),
         )
-        if usage.estimated and kind != "embeddings":
+        if usage.estimated and kind != "embeddings" and not result.get("usage"):
             result["usage"] = {
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
                 "total_tokens": usage.total_tokens,
+                "estimated": True,  # the provider reported none: a local estimate
             }
         ctx.record(served, usage, 200, [a.as_dict() for a in served.attempts])
         if encoding == "base64":  # adapters always return floats; encode once, here
@@ -241,6 +260,9 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
     except UpstreamError as exc:
         status, error = 502, exc.message
         yield sse.error_event(exc.message)
+    except (asyncio.CancelledError, GeneratorExit):
+        status, error = 499, "client disconnected"  # usage so far is still recorded below
+        raise
     finally:
         await served.rest.aclose()
         usage = usage_from(
@@ -249,7 +271,7 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
             completion_text="".join(text),
         )
         attempts = [a.as_dict() for a in served.attempts]
-        ctx.record(served, usage, status if error is None else 502, attempts, error)
+        ctx.record(served, usage, status, attempts, error)
 
 
 @bp.post("/v1/chat/completions")

@@ -6,7 +6,8 @@ the server swaps in; a reference that cannot be resolved makes only that provide
 candidates are skipped with the reason) while the others keep working.
 
 Transport: httpx's API on aiohttp's connection pool (``httpx-aiohttp``) when installed — plain
-httpx pooling costs milliseconds of CPU per request under concurrency (see docs/performance.md).
+httpx pooling was measured at 3–5 ms of CPU per request at concurrency 64 (the design notes'
+"traps"); docs/performance.md has the gateway's own numbers.
 """
 
 from __future__ import annotations
