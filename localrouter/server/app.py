@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
+import time
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from localrouter.compiler.table import RoutingTable
+from localrouter.runtime.store import LimitStateError
 from localrouter.server import admin_api, models_api, openai_api
 from localrouter.server.errors import error_response
 from localrouter.server.state import Runtime
 
 BODY_TIMEOUT_S = 60
+LIMITS_SNAPSHOT_S = 10.0
+log = logging.getLogger("localrouter.server")
 
 
 def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
@@ -36,10 +41,20 @@ def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
     app.register_blueprint(admin_api.bp)
     flusher: list[asyncio.Task[None]] = []
 
+    async def persist_limits() -> None:
+        while True:
+            await asyncio.sleep(LIMITS_SNAPSHOT_S)
+            rt.limit_store.prune(rt.live_limit_keys(), round(time.time() * 1000))
+            try:
+                await asyncio.to_thread(rt.limit_store.snapshot)
+            except LimitStateError as exc:  # keep serving; the next snapshot tries again
+                log.error("%s", exc)
+
     @app.before_serving
     async def start() -> None:
         rt.generations.open()
         flusher.append(asyncio.ensure_future(rt.generations.run_flusher()))
+        flusher.append(asyncio.ensure_future(persist_limits()))
 
     @app.after_serving
     async def stop() -> None:
@@ -48,6 +63,7 @@ def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         rt.generations.close()
+        rt.limit_store.snapshot()  # a budget spent before a restart stays spent
         await rt.upstreams.aclose()
 
     @app.after_request

@@ -26,6 +26,7 @@ from localrouter.errors import (
 )
 from localrouter.providers.base import Json, Target
 from localrouter.providers.registry import adapter_for
+from localrouter.runtime.limits import Admission, Limiter, Rejection, estimate_for, usage
 from localrouter.server.upstreams import Upstreams
 
 Kind = Literal["chat", "completion", "embeddings"]
@@ -79,6 +80,7 @@ class Served:
     rest: AsyncGenerator[Json, None] | None = None  # the rest of the stream
     ttfb_ms: float = 0.0
     started: float = field(default_factory=time.perf_counter)
+    provider_admission: Admission | None = None  # the provider's caps, settled by the caller
 
 
 def _exhausted(attempts: list[Attempt]) -> Exhausted:
@@ -118,8 +120,14 @@ async def serve(
     *,
     stream: bool,
     attempt_limit: int,
+    limiter: Limiter | None = None,
+    tokens: tuple[int, int] = (0, 0),
 ) -> Served:
-    """Try ``candidates`` in order (at most ``attempt_limit`` calls); the first success wins."""
+    """Try ``candidates`` in order (at most ``attempt_limit`` calls); the first success wins.
+
+    With a ``limiter``, a candidate whose provider caps (``providers.X.limits``) would be exceeded
+    by this request (``tokens``: estimated input, expected output) is skipped, not answered 429.
+    """
     attempts: list[Attempt] = []
     calls = 0
     started = time.perf_counter()
@@ -131,6 +139,17 @@ async def serve(
         if unusable is not None:
             attempts.append(Attempt(provider.name, model.name, "skipped", error=unusable))
             continue
+        capped: Admission | None = None
+        if limiter is not None and provider.limits:
+            verdict = limiter.check(provider.limits, estimate_for(model, *tokens))
+            if isinstance(verdict, Rejection):
+                attempts.append(
+                    Attempt(
+                        provider.name, model.name, "skipped", error=f"capped: {verdict.message}"
+                    )
+                )
+                continue
+            capped = verdict
         calls += 1
         target = Target(
             provider,
@@ -156,9 +175,19 @@ async def serve(
                     raise
                 ms = (time.perf_counter() - t0) * 1000
                 attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
-                return Served(model, attempts, first=first, rest=gen, ttfb_ms=ms, started=started)
+                return Served(
+                    model,
+                    attempts,
+                    first=first,
+                    rest=gen,
+                    ttfb_ms=ms,
+                    started=started,
+                    provider_admission=capped,
+                )
             result = await getattr(adapter, _method(kind, False))(client, target, body)
         except UpstreamError as exc:
+            if limiter is not None and capped is not None:  # the account counted the call
+                limiter.settle(capped, usage(requests=1))
             ms = (time.perf_counter() - t0) * 1000
             status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
             attempts.append(
@@ -171,5 +200,12 @@ async def serve(
             continue
         ms = (time.perf_counter() - t0) * 1000
         attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
-        return Served(model, attempts, result=result, ttfb_ms=ms, started=started)
+        return Served(
+            model,
+            attempts,
+            result=result,
+            ttfb_ms=ms,
+            started=started,
+            provider_admission=capped,
+        )
     raise _exhausted(attempts)

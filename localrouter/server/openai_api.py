@@ -23,7 +23,8 @@ from localrouter.compiler.table import Client, RoutingTable
 from localrouter.errors import UpstreamError
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.routing.route import Decision, route
-from localrouter.server import sse
+from localrouter.runtime.limits import Admission, Rejection
+from localrouter.server import budget, sse
 from localrouter.server.accounting import (
     Usage,
     completion_text,
@@ -62,6 +63,7 @@ class _Request:
         self.gen_id = "gen-" + secrets.token_hex(12)
         self.started = time.perf_counter()
         self.decision: Decision | None = None
+        self.admission: Admission | None = None
         self.facts: RequestFacts | None = None
 
     def headers(self, served: Served | None = None) -> dict[str, str]:
@@ -175,6 +177,12 @@ async def handle(kind: Kind) -> Response:
     stream = kind != "embeddings" and body.get("stream") is True
     encoding = body.pop("encoding_format", None) if kind == "embeddings" else None
     strategy = ctx.table.strategies[ctx.client.strategy]
+    verdict = budget.reserve(rt.limiter, ctx.client, strategy, facts, decision.candidates)
+    if isinstance(verdict, Rejection):
+        return ctx.fail(
+            429, verdict.message, code="rate_limit_exceeded", headers=dict(verdict.headers)
+        )
+    ctx.admission = verdict
     try:
         served = await serve(
             ctx.table,
@@ -184,8 +192,11 @@ async def handle(kind: Kind) -> Response:
             body,
             stream=stream,
             attempt_limit=strategy.fallback.attempts,
+            limiter=rt.limiter,
+            tokens=(facts.estimated_tokens, budget.output_estimate(facts)),
         )
     except Exhausted as exc:
+        rt.limiter.release(verdict)  # nothing was served: the reservation is returned
         attempts = [a.as_dict() for a in exc.attempts]
         ctx.record(None, None, exc.status, attempts, exc.message)
         extra = ctx.headers()
@@ -213,6 +224,9 @@ async def handle(kind: Kind) -> Response:
                 "estimated": True,  # the provider reported none: a local estimate
             }
         ctx.record(served, usage, 200, [a.as_dict() for a in served.attempts])
+        budget.settle(rt.limiter, verdict, served.model, usage)
+        if served.provider_admission is not None:
+            budget.settle(rt.limiter, served.provider_admission, served.model, usage)
         if encoding == "base64":  # adapters always return floats; encode once, here
             for item in result.get("data") or []:
                 vector = item.get("embedding")
@@ -223,14 +237,14 @@ async def handle(kind: Kind) -> Response:
             orjson.dumps(result),
             status=200,
             content_type="application/json",
-            headers=ctx.headers(served),
+            headers={**ctx.headers(served), **verdict.headers},
         )
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     response = Response(
         _stream(ctx, served, include_usage),
         status=200,
         content_type="text/event-stream",
-        headers=ctx.headers(served),
+        headers={**ctx.headers(served), **verdict.headers},
     )
     response.headers["cache-control"] = "no-cache"
     response.timeout = None  # streams may run as long as the model writes
@@ -272,6 +286,9 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
         )
         attempts = [a.as_dict() for a in served.attempts]
         ctx.record(served, usage, status, attempts, error)
+        for admission in (ctx.admission, served.provider_admission):
+            if admission is not None:  # settle with the usage streamed so far
+                budget.settle(ctx.rt.limiter, admission, served.model, usage)
 
 
 @bp.post("/v1/chat/completions")

@@ -13,6 +13,8 @@ from pathlib import Path
 from localrouter.compiler.table import RoutingTable
 from localrouter.generations import GenerationStore
 from localrouter.routing.facts import NowFacts
+from localrouter.runtime.limits import Limiter
+from localrouter.runtime.store import MemoryStore
 from localrouter.server.auth import Authenticator
 from localrouter.server.holder import TableHolder
 from localrouter.server.upstreams import Upstreams
@@ -23,6 +25,8 @@ class Runtime:
     holder: TableHolder
     upstreams: Upstreams
     generations: GenerationStore
+    limit_store: MemoryStore
+    limiter: Limiter
     auth: Authenticator = field(default_factory=Authenticator)
     started: float = field(default_factory=time.time)
 
@@ -32,7 +36,18 @@ class Runtime:
         store = GenerationStore(Path(state_dir) / "generations.sqlite3" if state_dir else None)
         upstreams = Upstreams(use_aiohttp=use_aiohttp)
         upstreams.reconcile(table)
-        return cls(TableHolder(table), upstreams, store)
+        limit_store = MemoryStore(Path(state_dir) / "limits.sqlite3" if state_dir else None)
+        limit_store.restore()  # LimitStateError: a corrupt state file fails closed
+        return cls(
+            TableHolder(table), upstreams, store, limit_store, Limiter(limit_store, time.time)
+        )
+
+    def live_limit_keys(self) -> set[tuple[str, str, str, int]]:
+        t = self.holder.current
+        keys = {p.key for c in t.clients.values() for p in c.limits}
+        keys |= {p.key for s in t.strategies.values() for p in s.limits}
+        keys |= {p.key for pr in t.providers.values() for p in pr.limits}
+        return keys
 
 
 def now_facts() -> NowFacts:

@@ -1,0 +1,432 @@
+"""Counter state for limits and budgets: the store interface and the embedded store.
+
+The :class:`~localrouter.runtime.limits.Limiter` keeps no counters itself: it asks a
+:class:`CounterStore` (a small Protocol) keyed by ``LimitPolicy.key`` =
+``(scope, owner, metric, window_s)``. The limit's *amount* is not part of the key, so a reload that
+changes an amount applies the new amount to the usage already in the window; a changed window is a
+new counter. A Redis store for replicas sharing limits implements the same four calls (each one
+atomic, e.g. a Lua script) and the Limiter does not change.
+
+Time is integer milliseconds (``now_ms``; the Limiter rounds its clock's seconds to the nearest
+millisecond, so a window edge is placed within 0.5 ms of the real clock). A store never lets time go
+backwards: it remembers the latest instant it has seen and uses ``max(now_ms, latest)``, so a clock
+stepped back (NTP, a restore on a machine whose clock is behind) can only make limits stricter.
+
+The sliding window: a ring of buckets (:class:`Ring`)
+-----------------------------------------------------
+A window of ``W`` ms is cut into ``n`` buckets of width ``W/n`` (``n`` = 120 by default);
+bucket ``k`` holds the usage recorded at instants ``t`` with ``t*n // W == k``. At instant ``t`` the
+counted usage is the sum of buckets ``index(t)-n .. index(t)``: ``n+1`` buckets, which always
+include every instant ``s > t - W`` (integer arithmetic, no rounding). Consequences:
+
+* **Never over a limit.** A charge is admitted only if counted usage plus the charge fits; every
+  charge in any window ``(t-W, t]`` is counted at its newest admission ``t``; so the usage admitted
+  in ANY window of length ``W`` never exceeds the limit (settling a request at more than its
+  reservation can, by exactly that excess; the excess is then counted and blocks what follows).
+* **Error bound (conservative only).** A unit of usage is counted for at least ``W`` and at most
+  ``W + W/n`` (1m → ≤ 0.5 s longer, 1h → 30 s, 1d → 12 min, 30d → 6 h at n = 120). So a request may
+  be refused although an exact sliding log would admit it, only if the usage recorded in the extra
+  ``W/n`` slice would have made room; it is never admitted when the exact log would refuse it.
+* **Exact retry time.** :meth:`Ring.free_at` returns the first millisecond at which enough buckets
+  have left the window for a given charge to fit (one millisecond earlier it does not), assuming no
+  other traffic in between.
+* **Bounded memory.** ``n+1`` doubles per counter (968 bytes at n = 120) plus a few fields, whatever
+  the traffic: a check is O(1) amortised (a running total; each bucket is cleared once).
+
+Amounts are floats (``cost_usd``); comparisons allow ``1e-9 × max(1, limit)`` of rounding, which
+integer metrics (requests, tokens) can never reach. A charge of 0 always fits (it consumes nothing).
+
+Persistence (:class:`MemoryStore`)
+----------------------------------
+``snapshot()`` writes every non-empty counter to an SQLite file (WAL, mode 0600) in one transaction;
+``restore()`` loads it on start, so a budget spent before a restart is still spent after it. A file
+that cannot be read or fails validation raises :class:`LimitStateError` (fail closed) — never a
+silent reset to zero. Counters of policies no longer in the table are kept until their usage has
+left the window (a removed-then-restored limit does not forget spending); :meth:`MemoryStore.prune`
+then drops them, and empty counters are never written. Reservations of requests still in flight
+are saved as they stand: after a crash they stay counted at their estimate (conservative).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import sys
+import threading
+from array import array
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from localrouter.errors import LocalRouterError
+
+Key = tuple[str, str, str, int]  # LimitPolicy.key: (scope, owner, metric, window_s)
+Charge = tuple[Key, float, float]  # (key, amount wanted, limit)
+DEFAULT_BUCKETS = 120
+TOLERANCE = 1e-9
+FORMAT = "localrouter-limits/1"
+_NEVER = -(1 << 62)  # the head of a ring that has seen no time yet
+_MAX_BUCKETS = 100_000
+
+
+class LimitStateError(LocalRouterError):
+    """The rate-limit state file cannot be read or written. Limits fail closed."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        super().__init__(
+            f"rate-limit state file {path} cannot be used: {reason}. LocalRouter will not start "
+            f"with spent budgets reset to zero. To recover, restore the file from a backup, or "
+            f"move it (and {path}-wal, {path}-shm if present) aside to start with empty counters "
+            f"— budgets already spent in the current windows are then forgotten."
+        )
+
+
+def fits(used: float, need: float, limit: float) -> bool:
+    """Whether ``need`` more fits under ``limit`` with ``used`` already counted."""
+    return need <= 0.0 or used + need <= limit + TOLERANCE * max(1.0, abs(limit))
+
+
+class Reading(NamedTuple):
+    used: float  # usage counted in the window now
+    drained_ms: int  # the instant all of it has left the window (now when empty)
+
+
+class Reserved(NamedTuple):
+    at_ms: int  # the instant the charges were recorded at (settle/release refer to it)
+    readings: tuple[Reading, ...]  # one per charge, after the charge
+
+
+class CounterStore(Protocol):
+    """Counter state keyed by ``LimitPolicy.key``; each call is atomic."""
+
+    def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
+        """All or nothing: add every charge if each fits its limit, else add none and return the
+        index of the first one that does not fit."""
+        ...
+
+    def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
+        """Add ``delta`` (may be negative) to the usage recorded at ``at_ms``. When that instant
+        has left a window, a positive delta is charged now and a negative one is dropped."""
+        ...
+
+    def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
+        """Each counter's usage now (zero for a key never charged); reserves nothing."""
+        ...
+
+    def free_at(self, key: Key, need: float, limit: float, now_ms: int) -> int | None:
+        """The first instant ``need`` fits (``now_ms`` if it fits now); None if it never can."""
+        ...
+
+
+class Ring:
+    """One sliding-window counter: ``n+1`` buckets over integer milliseconds (see module doc)."""
+
+    __slots__ = ("head", "n", "slots", "total", "window_ms")
+
+    def __init__(self, window_ms: int, n: int, head: int = _NEVER, slots: bytes = b"") -> None:
+        if window_ms <= 0 or not 1 <= n <= _MAX_BUCKETS:
+            raise ValueError(f"bad ring: window_ms={window_ms} n={n}")
+        self.window_ms = window_ms
+        self.n = n
+        self.head = head  # the newest bucket index in the ring
+        self.slots: array[float] = array("d", slots or bytes(8 * (n + 1)))
+        if slots and sys.byteorder == "big":
+            self.slots.byteswap()
+        self.total = math.fsum(self.slots)
+
+    def index(self, t_ms: int) -> int:
+        return t_ms * self.n // self.window_ms
+
+    def start(self, k: int) -> int:
+        """The first millisecond of bucket ``k``."""
+        return -(-k * self.window_ms // self.n)
+
+    def advance(self, t_ms: int) -> None:
+        """Move the ring to ``t_ms``, clearing the buckets that left the window."""
+        i = t_ms * self.n // self.window_ms
+        h = self.head
+        if i <= h:
+            return
+        n1 = self.n + 1
+        if i - h >= n1:
+            self.slots = array("d", bytes(8 * n1))
+            self.total = 0.0
+        else:
+            s = self.slots
+            dropped = False
+            for j in range(h + 1, i + 1):
+                k = j % n1
+                if s[k]:
+                    s[k] = 0.0
+                    dropped = True
+            if dropped:
+                self.total = math.fsum(s)
+        self.head = i
+
+    def add(self, k: int, delta: float) -> None:
+        """Add ``delta`` to live bucket ``k`` (a bucket never goes below zero)."""
+        slot = k % (self.n + 1)
+        old = self.slots[slot]
+        new = old + delta
+        if new < 0.0:
+            new = 0.0
+        self.slots[slot] = new
+        self.total = max(0.0, self.total + (new - old))
+
+    def live(self, k: int) -> bool:
+        return self.head - self.n <= k <= self.head
+
+    def reading(self, t_ms: int) -> Reading:
+        self.advance(t_ms)
+        s, n1 = self.slots, self.n + 1
+        for k in range(self.head, self.head - n1, -1):
+            if s[k % n1]:
+                return Reading(self.total, self.start(k + n1))
+        return Reading(self.total, t_ms)
+
+    def free_at(self, need: float, limit: float, t_ms: int) -> int | None:
+        self.advance(t_ms)
+        if fits(self.total, need, limit):
+            return t_ms
+        if not fits(0.0, need, limit):
+            return None
+        s, n1 = self.slots, self.n + 1
+        rest = 0.0  # usage left once every bucket up to d has left the window
+        best = self.head
+        for d in range(self.head, self.head - n1, -1):
+            if not fits(rest, need, limit):
+                break
+            best = d
+            rest += s[d % n1]
+        return self.start(best + n1)  # bucket `best` leaves when index(t) = best + n + 1
+
+    def pack(self) -> bytes:
+        if sys.byteorder == "big":
+            copy = array("d", self.slots)
+            copy.byteswap()
+            return copy.tobytes()
+        return self.slots.tobytes()
+
+
+class MemoryStore:
+    """The embedded :class:`CounterStore`: counters in memory, snapshots in SQLite.
+
+    Thread-safe (one lock), so ``snapshot()`` may run in a worker thread while the event loop
+    keeps checking limits.
+    """
+
+    def __init__(self, path: Path | str | None = None, *, buckets: int = DEFAULT_BUCKETS) -> None:
+        if not 1 <= buckets <= _MAX_BUCKETS:
+            raise ValueError(f"buckets must be 1..{_MAX_BUCKETS}, not {buckets}")
+        self.path = Path(path) if path is not None else None
+        self.buckets = buckets
+        self._rings: dict[Key, Ring] = {}
+        self._latest = _NEVER
+        self._lock = threading.Lock()
+
+    # -- CounterStore -----------------------------------------------------------------------
+    def _ring(self, key: Key) -> Ring:
+        ring = self._rings.get(key)
+        if ring is None:
+            ring = self._rings[key] = Ring(key[3] * 1000, self.buckets)
+        return ring
+
+    def _now(self, now_ms: int) -> int:
+        if now_ms > self._latest:
+            self._latest = now_ms
+        return self._latest
+
+    def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
+        # the hot path: Ring.advance, fits() and Ring.add inlined
+        with self._lock:
+            t = self._now(now_ms)
+            rings = []
+            for i, (key, need, limit) in enumerate(charges):
+                ring = self._rings.get(key) or self._ring(key)
+                if t * ring.n // ring.window_ms > ring.head:
+                    ring.advance(t)
+                if need > 0.0 and ring.total + need > limit + TOLERANCE * max(1.0, abs(limit)):
+                    return i
+                rings.append(ring)
+            out = []
+            for ring, (_, need, _) in zip(rings, charges, strict=True):
+                if need > 0.0:
+                    head, n = ring.head, ring.n
+                    ring.slots[head % (n + 1)] += need
+                    ring.total += need
+                    out.append(Reading(ring.total, -(-(head + n + 1) * ring.window_ms // n)))
+                else:
+                    out.append(ring.reading(t))
+            return Reserved(t, tuple(out))
+
+    def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
+        with self._lock:
+            t = self._now(now_ms)
+            for key, delta in deltas:
+                if not delta:
+                    continue
+                ring = self._ring(key)
+                ring.advance(t)
+                k = ring.index(at_ms)
+                if ring.live(k):
+                    ring.add(k, delta)
+                elif delta > 0.0:  # its bucket has gone: the unreserved excess counts from now
+                    ring.add(ring.head, delta)
+
+    def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
+        with self._lock:
+            t = self._now(now_ms)
+            rings = self._rings
+            return tuple(rings[k].reading(t) if k in rings else Reading(0.0, t) for k in keys)
+
+    def free_at(self, key: Key, need: float, limit: float, now_ms: int) -> int | None:
+        with self._lock:
+            t = self._now(now_ms)
+            ring = self._rings.get(key)
+            if ring is None:
+                return t if fits(0.0, need, limit) else None
+            return ring.free_at(need, limit, t)
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._rings)
+
+    def ring(self, key: Key) -> Ring | None:
+        """The counter behind ``key`` (for inspection and tests)."""
+        return self._rings.get(key)
+
+    def prune(self, live: Collection[Key], now_ms: int) -> int:
+        """Drop counters of policies not in ``live`` whose usage has left the window."""
+        with self._lock:
+            t = self._now(now_ms)
+            gone = []
+            for key, ring in self._rings.items():
+                if key not in live:
+                    ring.advance(t)
+                    if not any(ring.slots):
+                        gone.append(key)
+            for key in gone:
+                del self._rings[key]
+            return len(gone)
+
+    # -- persistence ------------------------------------------------------------------------
+    def snapshot(self) -> int:
+        """Write every non-empty counter to ``path`` in one transaction; returns the count."""
+        if self.path is None:
+            return 0
+        with self._lock:
+            latest = self._latest
+            rows = []
+            for key, ring in self._rings.items():
+                ring.advance(latest)
+                if any(ring.slots):
+                    rows.append((*key, ring.n, ring.head, ring.pack()))
+        path = self.path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            con = sqlite3.connect(path, isolation_level=None)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS counters (scope TEXT NOT NULL, owner TEXT NOT "
+                    "NULL, metric TEXT NOT NULL, window_s INTEGER NOT NULL, buckets INTEGER NOT "
+                    "NULL, head INTEGER NOT NULL, slots BLOB NOT NULL, "
+                    "PRIMARY KEY (scope, owner, metric, window_s))"
+                )
+                found = con.execute("SELECT v FROM meta WHERE k = 'format'").fetchone()
+                if found is not None and found[0] != FORMAT:
+                    con.execute("ROLLBACK")
+                    raise LimitStateError(path, f"unknown format {found[0]!r} (not overwritten)")
+                con.execute("DELETE FROM counters")
+                con.executemany("INSERT INTO counters VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                con.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    [("format", FORMAT), ("latest_ms", str(latest))],
+                )
+                con.execute("COMMIT")
+            finally:
+                con.close()
+            for extra in ("", "-wal", "-shm"):
+                _private(Path(f"{path}{extra}"))
+        except (sqlite3.Error, OSError) as exc:
+            raise LimitStateError(path, f"cannot write it ({exc})") from exc
+        return len(rows)
+
+    def restore(self) -> int:
+        """Load the counters saved at ``path`` (none when the file does not exist yet).
+
+        Raises :class:`LimitStateError` when the file exists but is unreadable, corrupt or not
+        ours. Returns the number of counters loaded.
+        """
+        path = self.path
+        if path is None:
+            return 0
+        try:
+            if not (path.exists() or path.is_symlink()):
+                return 0
+            con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+            try:
+                check = con.execute("PRAGMA quick_check").fetchall()
+                if check != [("ok",)]:
+                    raise LimitStateError(path, f"SQLite integrity check failed: {check[:3]}")
+                meta = dict(con.execute("SELECT k, v FROM meta").fetchall())
+                rows = con.execute(
+                    "SELECT scope, owner, metric, window_s, buckets, head, slots FROM counters"
+                ).fetchall()
+            finally:
+                con.close()
+            _private(path)
+        except sqlite3.Error as exc:
+            raise LimitStateError(path, f"it is not a readable state database ({exc})") from exc
+        except OSError as exc:
+            raise LimitStateError(path, f"it cannot be opened ({exc})") from exc
+        if meta.get("format") != FORMAT:
+            raise LimitStateError(path, f"unknown format {meta.get('format')!r}")
+        latest = _int(path, meta.get("latest_ms"), "latest_ms")
+        rings: dict[Key, Ring] = {}
+        for row in rows:
+            key, ring = _ring_from_row(path, row)
+            rings[key] = ring
+            latest = max(latest, ring.start(ring.head))
+        with self._lock:
+            self._rings.update(rings)
+            self._latest = max(self._latest, latest)
+        return len(rings)
+
+
+def _private(path: Path) -> None:
+    if path.exists():
+        os.chmod(path, 0o600)
+
+
+def _int(path: Path, value: object, what: str) -> int:
+    if isinstance(value, str):
+        value = value.strip()
+        if value.lstrip("-").isdigit():
+            return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise LimitStateError(path, f"bad {what}: {value!r}")
+
+
+def _ring_from_row(path: Path, row: tuple[object, ...]) -> tuple[Key, Ring]:
+    scope, owner, metric, window_s, n, head, slots = row
+    where = f"counter {scope}/{owner}/{metric}/{window_s}"
+    if not (isinstance(scope, str) and isinstance(owner, str) and isinstance(metric, str)):
+        raise LimitStateError(path, f"{where}: bad key")
+    w, nb, hd = (_int(path, v, f"{where} field") for v in (window_s, n, head))
+    if w <= 0 or not 1 <= nb <= _MAX_BUCKETS:
+        raise LimitStateError(path, f"{where}: bad window or bucket count")
+    if not isinstance(slots, bytes) or len(slots) != 8 * (nb + 1):
+        raise LimitStateError(path, f"{where}: bucket data has the wrong size")
+    ring = Ring(w * 1000, nb, hd, slots)
+    if not all(math.isfinite(v) and v >= 0.0 for v in ring.slots):
+        raise LimitStateError(path, f"{where}: bucket data is not finite and non-negative")
+    return (scope, owner, metric, w), ring
