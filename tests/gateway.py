@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from localrouter.compiler.build import build
+from localrouter.compiler.build import build_document
+from localrouter.config.source import load_files
 from localrouter.compiler.table import RoutingTable
 from localrouter.keygen import new_key
 from localrouter.server.app import create_app
@@ -56,8 +57,10 @@ def write_config(text: str, directory: Path) -> tuple[Path, dict[str, str]]:
 @contextmanager
 def running_gateway(text: str, directory: Path, *, use_aiohttp: bool = True) -> Iterator[Gateway]:
     path, keys = write_config(text, directory)
-    result = build(path)
+    doc, diags, _texts = load_files(path)
+    assert doc is not None, diags
+    result = build_document(doc, list(diags))
     assert result.table is not None, "\n".join(str(d) for d in result.diagnostics)
-    app = create_app(result.table, use_aiohttp=use_aiohttp)
+    app = create_app(result.table, use_aiohttp=use_aiohttp, source=(doc, list(diags)))
     with serve_app(app) as url:
         yield Gateway(url, keys, result.table, path)

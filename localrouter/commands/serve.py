@@ -20,17 +20,24 @@ from argparse import Namespace
 from localrouter.commands.common import (
     EXIT_FAILED,
     EXIT_OK,
+    config_path,
     fail_build,
-    load,
     print_diagnostics,
 )
+from localrouter.compiler.build import BuildResult
 
 KEEP_ALIVE_S = 10
 GRACEFUL_S = 30
 
 
 def run(args: Namespace) -> int:
-    result = load(args)
+    from localrouter.compiler.build import build_document
+    from localrouter.config.source import load_files
+
+    doc, diags, texts = load_files(config_path(args))
+    if doc is None:
+        return fail_build(BuildResult(None, tuple(diags), texts))
+    result = build_document(doc, list(diags))
     if result.table is None:
         return fail_build(result)
     if result.diagnostics:  # warnings: shown once at start, like validate
@@ -49,7 +56,13 @@ def run(args: Namespace) -> int:
     config.graceful_timeout = GRACEFUL_S
     config.accesslog = None
     config.errorlog = "-"
-    app = create_app(table)
+    from localrouter.runtime.store import LimitStateError
+
+    try:
+        app = create_app(table, source=(doc, list(diags)))
+    except LimitStateError as exc:  # fail closed: never serve with budgets silently reset
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
     async def main() -> None:
         stop = asyncio.Event()

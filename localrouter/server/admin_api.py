@@ -29,7 +29,7 @@ async def health() -> Response:
     if not last.ok:
         config["since"] = last.at
         config["errors"] = [to_json_obj(d) for d in last.errors]
-    providers = {}
+    providers: dict[str, dict[str, object]] = {}
     for name, p in table.providers.items():
         reason = rt.upstreams.unusable(name)
         providers[name] = {
@@ -38,6 +38,11 @@ async def health() -> Response:
             "status": "unusable" if reason else "ok",
             "reason": reason,
         }
+    if rt.discovery is not None:
+        for name, st in rt.discovery.status().items():
+            if name in providers:
+                providers[name]["discovered_models"] = st.models
+                providers[name]["discovery_error"] = st.error
     body = {
         "status": "ok",
         "uptime_s": round(time.time() - rt.started, 3),

@@ -18,8 +18,11 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from localrouter.compiler.table import RoutingTable
+from localrouter.config.source import SourceDocument
+from localrouter.diagnostics import Diagnostic
 from localrouter.runtime.store import LimitStateError
 from localrouter.server import admin_api, models_api, openai_api
+from localrouter.server.discovery import start_discovery
 from localrouter.server.errors import error_response
 from localrouter.server.state import Runtime
 
@@ -28,7 +31,15 @@ LIMITS_SNAPSHOT_S = 10.0
 log = logging.getLogger("localrouter.server")
 
 
-def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
+def create_app(
+    table: RoutingTable,
+    *,
+    use_aiohttp: bool = True,
+    source: tuple[SourceDocument, list[Diagnostic]] | None = None,
+) -> Quart:
+    """The gateway app serving ``table``. With ``source`` (the document the table was compiled
+    from), model discovery runs in the background and a changed catalog recompiles the table
+    from that same document (never from a half-saved file) and swaps it in."""
     app = Quart("localrouter")
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
@@ -40,6 +51,7 @@ def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
     app.register_blueprint(models_api.bp)
     app.register_blueprint(admin_api.bp)
     flusher: list[asyncio.Task[None]] = []
+    discovery = start_discovery(rt, source) if source is not None else None
 
     async def persist_limits() -> None:
         while True:
@@ -55,6 +67,8 @@ def create_app(table: RoutingTable, *, use_aiohttp: bool = True) -> Quart:
         rt.generations.open()
         flusher.append(asyncio.ensure_future(rt.generations.run_flusher()))
         flusher.append(asyncio.ensure_future(persist_limits()))
+        if discovery is not None:
+            flusher.append(asyncio.ensure_future(discovery.run()))
 
     @app.after_serving
     async def stop() -> None:

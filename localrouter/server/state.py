@@ -13,6 +13,7 @@ from pathlib import Path
 from localrouter.compiler.table import RoutingTable
 from localrouter.generations import GenerationStore
 from localrouter.routing.facts import NowFacts
+from localrouter.runtime.catalog import Discovery
 from localrouter.runtime.limits import Limiter
 from localrouter.runtime.store import MemoryStore
 from localrouter.server.auth import Authenticator
@@ -28,6 +29,7 @@ class Runtime:
     limit_store: MemoryStore
     limiter: Limiter
     auth: Authenticator = field(default_factory=Authenticator)
+    discovery: Discovery | None = None
     started: float = field(default_factory=time.time)
 
     @classmethod
