@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localrouter.compiler.build import build_document
-from localrouter.config.source import load_files
 from localrouter.compiler.table import RoutingTable
+from localrouter.config.source import load_files
 from localrouter.keygen import new_key
 from localrouter.server.app import create_app
 from tests.fakes.serve import serve_app
