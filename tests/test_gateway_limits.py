@@ -93,8 +93,13 @@ def test_a_capped_provider_is_skipped_not_429(tmp_path: Path) -> None:
             params={"id": second.headers["x-localrouter-generation-id"]},
             headers={"authorization": f"Bearer {gw.keys['caps']}"},
         ).json()
-        assert record["attempts"][0]["outcome"] == "skipped"
-        assert record["attempts"][0]["error"].startswith("capped:")
+        assert [a["provider"] for a in record["attempts"]] == ["spare"]
+        assert record["left_out"] == [
+            {
+                "model": "main/fast",
+                "reason": "rate-limited (provider 'main' limit of 1 requests per 1m)",
+            }
+        ]
 
 
 def test_a_cost_budget_spent_stays_spent_after_a_restart(tmp_path: Path) -> None:

@@ -124,8 +124,19 @@ def test_a_corrupt_limits_file_fails_closed(tmp_path: Path) -> None:
     path, _keys = write_config(CONFIG.format(upstream="http://127.0.0.1:9"), tmp_path)
     (tmp_path / "limits.sqlite3").write_bytes(b"this is not a database" * 100)
     done = subprocess.run(
-        [sys.executable, "-m", "localrouter.cli", "serve", "--config", str(path),
-         "--port", str(free_port())], capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "localrouter.cli",
+            "serve",
+            "--config",
+            str(path),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 1
     assert "limits.sqlite3" in done.stderr and "Traceback" not in done.stderr

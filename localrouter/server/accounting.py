@@ -81,6 +81,7 @@ def generation_record(
     status_code: int,
     attempts: list[dict[str, Any]],
     error: str | None = None,
+    left_out: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, Any]:
     return {
         "id": gen_id,
@@ -105,5 +106,6 @@ def generation_record(
         "latency_ms": round(latency_ms, 2),
         "ttfb_ms": round(ttfb_ms, 2) if ttfb_ms is not None else None,
         "attempts": attempts,
+        "left_out": [{"model": m, "reason": r} for m, r in left_out],
         "error": error,
     }

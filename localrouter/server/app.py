@@ -69,6 +69,8 @@ def create_app(
         flusher.append(asyncio.ensure_future(persist_limits()))
         if discovery is not None:
             flusher.append(asyncio.ensure_future(discovery.run()))
+        if rt.health is not None:  # health checks and the breakers they feed
+            rt.health.start(rt.holder.current.providers)
 
     @app.after_serving
     async def stop() -> None:
@@ -76,6 +78,8 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if rt.health is not None:
+            await rt.health.aclose()
         rt.generations.close()
         rt.limit_store.snapshot()  # a budget spent before a restart stays spent
         await rt.upstreams.aclose()

@@ -6,14 +6,15 @@ client error (400, 413, 422), which is the request's fault and is answered as su
 committed at their first chunk: until it arrives the next candidate can still be tried, after it
 nothing is retried. Every try is recorded as an :class:`Attempt`.
 
-Retries with backoff, circuit breakers and limits are the routing engine's (a later step); the
-seam is here: ``attempt_limit`` and the ``skip`` check.
+Retries, backoff and breakers come from ``runtime/`` (see :class:`Resilience`); provider caps
+from the limiter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,11 +23,20 @@ from localrouter.errors import (
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
-    UpstreamUnsupported,
 )
 from localrouter.providers.base import Json, Target
 from localrouter.providers.registry import adapter_for
+from localrouter.runtime.breakers import breaker_key
+from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.limits import Admission, Limiter, Rejection, estimate_for, usage
+from localrouter.runtime.retry import (
+    GiveUp,
+    Retry,
+    RetryBudget,
+    RetryPolicy,
+    classify,
+    provider_fault,
+)
 from localrouter.server.upstreams import Upstreams
 
 Kind = Literal["chat", "completion", "embeddings"]
@@ -111,6 +121,37 @@ def _method(kind: Kind, stream: bool) -> str:
     return "embeddings"
 
 
+@dataclass
+class Resilience:
+    """What decides retries and skips: the policy of the strategy, the process-wide retry budget,
+    and the health monitor (which owns the circuit breakers)."""
+
+    policy: RetryPolicy
+    budget: RetryBudget
+    health: HealthMonitor
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+async def _call(
+    adapter: Any, kind: Kind, stream: bool, client: Any, target: Target, body: Json
+) -> tuple[Json | None, Json | None, AsyncGenerator[Json, None] | None]:
+    """One call: (result, None, None) or, for a stream, (None, first chunk, the rest)."""
+    if not stream:
+        return await getattr(adapter, _method(kind, False))(client, target, body), None, None
+    gen = getattr(adapter, _method(kind, True))(client, target, body)
+    try:
+        first = await gen.__anext__()
+    except StopAsyncIteration:
+        raise UpstreamProtocolError(
+            f"{target.provider.name} ended the stream before any data",
+            provider=target.provider.name,
+        ) from None
+    except BaseException:
+        await gen.aclose()
+        raise
+    return None, first, gen
+
+
 async def serve(
     table: RoutingTable,
     upstreams: Upstreams,
@@ -119,30 +160,39 @@ async def serve(
     body: Json,
     *,
     stream: bool,
-    attempt_limit: int,
+    resilience: Resilience,
     limiter: Limiter | None = None,
     tokens: tuple[int, int] = (0, 0),
 ) -> Served:
-    """Try ``candidates`` in order (at most ``attempt_limit`` calls); the first success wins.
+    """Try ``candidates`` in order; the first success wins.
 
-    With a ``limiter``, a candidate whose provider caps (``providers.X.limits``) would be exceeded
-    by this request (``tokens``: estimated input, expected output) is skipped, not answered 429.
+    Each candidate may be retried (``fallback.attempts`` calls at most, exponential backoff with
+    jitter, ``Retry-After`` honoured, a total deadline, the process-wide retry budget); a circuit
+    that is open skips it; a non-retryable error moves on, or ends the request when the request
+    itself is at fault. With a ``limiter``, a candidate whose provider caps would be exceeded by
+    this request (``tokens``: estimated input, expected output) is skipped, never answered 429.
     """
     attempts: list[Attempt] = []
-    calls = 0
     started = time.perf_counter()
+    health, policy = resilience.health, resilience.policy
+    resilience.budget.record_request()
     for model in candidates:
-        if calls >= attempt_limit:
-            break
         provider = table.providers[model.provider]
         unusable = upstreams.unusable(provider.name)
         if unusable is not None:
             attempts.append(Attempt(provider.name, model.name, "skipped", error=unusable))
             continue
+        key = breaker_key(provider)
+        permit = health.breakers.allow(key) if health.breakers is not None else None
+        if permit is not None and not permit:
+            attempts.append(Attempt(provider.name, model.name, "skipped", error=permit.reason))
+            continue
         capped: Admission | None = None
         if limiter is not None and provider.limits:
             verdict = limiter.check(provider.limits, estimate_for(model, *tokens))
             if isinstance(verdict, Rejection):
+                if health.breakers is not None and permit is not None and permit.probe:
+                    health.breakers.release(key)
                 attempts.append(
                     Attempt(
                         provider.name, model.name, "skipped", error=f"capped: {verdict.message}"
@@ -150,7 +200,6 @@ async def serve(
                 )
                 continue
             capped = verdict
-        calls += 1
         target = Target(
             provider,
             model.name,
@@ -159,53 +208,52 @@ async def serve(
         )
         adapter = adapter_for(provider.wire)
         client = upstreams.client(provider)
-        t0 = time.perf_counter()
-        try:
-            if stream:
-                gen = getattr(adapter, _method(kind, True))(client, target, body)
-                try:
-                    first = await gen.__anext__()
-                except StopAsyncIteration:
-                    raise UpstreamProtocolError(
-                        f"{provider.name} ended the stream before any data",
-                        provider=provider.name,
-                    ) from None
-                except BaseException:
-                    await gen.aclose()
-                    raise
+        attempt = 0
+        while True:
+            attempt += 1
+            t0 = time.perf_counter()
+            try:
+                result, first, rest = await _call(adapter, kind, stream, client, target, body)
+            except asyncio.CancelledError:
+                if health.breakers is not None:
+                    health.breakers.release(key)
+                raise
+            except UpstreamError as exc:
                 ms = (time.perf_counter() - t0) * 1000
-                attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
-                return Served(
-                    model,
-                    attempts,
-                    first=first,
-                    rest=gen,
-                    ttfb_ms=ms,
-                    started=started,
-                    provider_admission=capped,
+                health.observe(provider, model.id, ms, False if provider_fault(exc) else None)
+                if limiter is not None and capped is not None:  # the account counted the call
+                    limiter.settle(capped, usage(requests=1))
+                    capped = None
+                status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
+                attempts.append(
+                    Attempt(
+                        provider.name, model.name, "error", ms, status, exc.message, exc.retry_after
+                    )
                 )
-            result = await getattr(adapter, _method(kind, False))(client, target, body)
-        except UpstreamError as exc:
-            if limiter is not None and capped is not None:  # the account counted the call
-                limiter.settle(capped, usage(requests=1))
+                decision = policy.decide(
+                    exc, attempt, time.perf_counter() - started, resilience.budget
+                )
+                if isinstance(decision, Retry):
+                    await resilience.sleep(decision.delay_s)
+                    if health.breakers is not None and not health.breakers.allow(key):
+                        break  # the circuit opened meanwhile: next candidate
+                    continue
+                if isinstance(decision, GiveUp):
+                    if classify(exc) == "give_up":
+                        raise Exhausted(400, exc.message, attempts) from None
+                    raise _exhausted(attempts) from None  # the deadline is reached
+                break  # NextCandidate
             ms = (time.perf_counter() - t0) * 1000
-            status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
-            attempts.append(
-                Attempt(
-                    provider.name, model.name, "error", ms, status, exc.message, exc.retry_after
-                )
+            health.observe(provider, model.id, ms, True)
+            attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
+            return Served(
+                model,
+                attempts,
+                result=result,
+                first=first,
+                rest=rest,
+                ttfb_ms=ms,
+                started=started,
+                provider_admission=capped,
             )
-            if exc.status in CLIENT_ERRORS and not isinstance(exc, UpstreamUnsupported):
-                raise Exhausted(400, exc.message, attempts) from None
-            continue
-        ms = (time.perf_counter() - t0) * 1000
-        attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
-        return Served(
-            model,
-            attempts,
-            result=result,
-            ttfb_ms=ms,
-            started=started,
-            provider_admission=capped,
-        )
     raise _exhausted(attempts)

@@ -19,11 +19,12 @@ from typing import Any
 import orjson
 from quart import Blueprint, Response, current_app, request
 
-from localrouter.compiler.table import Client, RoutingTable
+from localrouter.compiler.table import Client, ModelInfo, RoutingTable
 from localrouter.errors import UpstreamError
 from localrouter.routing.facts import RequestFacts, facts_from_openai
-from localrouter.routing.route import Decision, route
-from localrouter.runtime.limits import Admission, Rejection
+from localrouter.routing.route import Decision, RuntimeView, route
+from localrouter.runtime.limits import Admission, Rejection, describe, estimate_for
+from localrouter.runtime.retry import RetryPolicy
 from localrouter.server import budget, sse
 from localrouter.server.accounting import (
     Usage,
@@ -32,7 +33,7 @@ from localrouter.server.accounting import (
     usage_from,
 )
 from localrouter.server.auth import presented_key
-from localrouter.server.dispatch import Exhausted, Kind, Served, serve
+from localrouter.server.dispatch import Exhausted, Kind, Resilience, Served, serve
 from localrouter.server.errors import error_response
 from localrouter.server.state import Runtime, now_facts
 
@@ -42,6 +43,23 @@ bp = Blueprint("openai_api", __name__)
 def runtime() -> Runtime:
     rt: Runtime = current_app.extensions["localrouter"]
     return rt
+
+
+def runtime_view(rt: Runtime, table: RoutingTable, facts: RequestFacts) -> RuntimeView:
+    """What the router may know now: latency and health, and provider caps this request would
+    exceed (a capped candidate is skipped, never answered 429)."""
+    out = budget.output_estimate(facts)
+
+    def capped(m: ModelInfo) -> str | None:
+        caps = table.providers[m.provider].limits
+        if not caps:
+            return None
+        hit = rt.limiter.would_exceed(caps, estimate_for(m, facts.estimated_tokens, out))
+        return f"rate-limited ({describe(hit)})" if hit is not None else None
+
+    if rt.health is None:
+        return RuntimeView(skip=capped)
+    return rt.health.view(also=capped)
 
 
 def auth_failure(status: int, message: str) -> Response:
@@ -111,6 +129,7 @@ class _Request:
                 status_code=status,
                 attempts=attempts,
                 error=error,
+                left_out=d.left_out if d else (),
             )
         )
 
@@ -165,7 +184,7 @@ async def handle(kind: Kind) -> Response:
     rt = runtime()
     facts = facts_from_openai(body, {k.lower(): v for k, v in request.headers.items()})
     ctx.facts = facts
-    decision = route(ctx.table, ctx.client, facts, now_facts())
+    decision = route(ctx.table, ctx.client, facts, now_facts(), runtime_view(rt, ctx.table, facts))
     ctx.decision = decision
     if decision.status != 200:
         reasons = "; ".join(f"{m}: {r}" for m, r in decision.left_out)
@@ -177,6 +196,7 @@ async def handle(kind: Kind) -> Response:
     stream = kind != "embeddings" and body.get("stream") is True
     encoding = body.pop("encoding_format", None) if kind == "embeddings" else None
     strategy = ctx.table.strategies[ctx.client.strategy]
+    assert rt.health is not None  # Runtime.for_table always builds one
     verdict = budget.reserve(rt.limiter, ctx.client, strategy, facts, decision.candidates)
     if isinstance(verdict, Rejection):
         return ctx.fail(
@@ -191,7 +211,11 @@ async def handle(kind: Kind) -> Response:
             kind,
             body,
             stream=stream,
-            attempt_limit=strategy.fallback.attempts,
+            resilience=Resilience(
+                RetryPolicy.from_fallback(strategy.fallback, rng=rt.rng),
+                rt.retry_budget,
+                rt.health,
+            ),
             limiter=rt.limiter,
             tokens=(facts.estimated_tokens, budget.output_estimate(facts)),
         )

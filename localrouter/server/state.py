@@ -6,15 +6,21 @@ Runtime state is keyed by stable names (provider, client), never by table, so it
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localrouter.compiler.table import RoutingTable
+from localrouter.compiler.table import Provider, RoutingTable
+from localrouter.errors import UpstreamError
 from localrouter.generations import GenerationStore
+from localrouter.providers.registry import adapter_for
 from localrouter.routing.facts import NowFacts
+from localrouter.runtime.breakers import Breakers
 from localrouter.runtime.catalog import Discovery
+from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.limits import Limiter
+from localrouter.runtime.retry import RetryBudget
 from localrouter.runtime.store import MemoryStore
 from localrouter.server.auth import Authenticator
 from localrouter.server.holder import TableHolder
@@ -28,6 +34,9 @@ class Runtime:
     generations: GenerationStore
     limit_store: MemoryStore
     limiter: Limiter
+    health: HealthMonitor | None = None  # set by for_table; None only in hand-built runtimes
+    retry_budget: RetryBudget = field(default_factory=lambda: RetryBudget(time.monotonic))
+    rng: random.Random = field(default_factory=random.Random)
     auth: Authenticator = field(default_factory=Authenticator)
     discovery: Discovery | None = None
     started: float = field(default_factory=time.time)
@@ -40,9 +49,26 @@ class Runtime:
         upstreams.reconcile(table)
         limit_store = MemoryStore(Path(state_dir) / "limits.sqlite3" if state_dir else None)
         limit_store.restore()  # LimitStateError: a corrupt state file fails closed
-        return cls(
-            TableHolder(table), upstreams, store, limit_store, Limiter(limit_store, time.time)
+        rt = cls(TableHolder(table), upstreams, store, limit_store, Limiter(limit_store, time.time))
+        h = table.settings["health"]
+
+        async def probe(p: Provider) -> None:
+            why = upstreams.unusable(p.name)
+            if why is not None:
+                raise UpstreamError(why, provider=p.name)
+            await adapter_for(p.wire).list_models(upstreams.client(p), p, upstreams.key(p.name))
+
+        rt.health = HealthMonitor(
+            time.monotonic,
+            h["interval_s"],
+            h["timeout_s"],
+            h["failure_threshold"],
+            h["recovery_s"],
+            Breakers(time.monotonic),
+            probe=probe,
+            should_check=lambda p: p.type != "mock",
         )
+        return rt
 
     def live_limit_keys(self) -> set[tuple[str, str, str, int]]:
         t = self.holder.current
