@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 
-.PHONY: run test lint fmt schema bench clean
+.PHONY: run test lint fmt schema bench bench-gateway profile-gateway clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/compile_bench.py
+	$(BIN)/python bench/gateway_bench.py
+
+bench-gateway: $(STAMP)
+	$(BIN)/python bench/gateway_bench.py --write
+
+profile-gateway: $(STAMP)
+	$(BIN)/python bench/gateway_bench.py --profile
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -34,6 +34,7 @@ class GenerationStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
         db.execute(
             "CREATE TABLE IF NOT EXISTS generations "
             "(id TEXT PRIMARY KEY, client TEXT NOT NULL, created REAL NOT NULL, record TEXT)"
@@ -51,8 +52,14 @@ class GenerationStore:
         if self._db is None or not batch:
             return
         rows = [(r["id"], r["client"], r["created"], json.dumps(r)) for r in batch]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?)", rows)
+        with self._lock:  # one transaction (one fsync at most) per batch, not one per record
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     async def flush(self) -> None:
         if not self._pending:

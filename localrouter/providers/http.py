@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from time import time
 
 import httpx
+import orjson
 
 from localrouter.errors import (
     UpstreamConnectError,
@@ -119,7 +120,7 @@ async def upstream_errors(provider: str) -> AsyncIterator[None]:
 
 def json_body(response_bytes: bytes, provider: str) -> dict[str, object]:
     try:
-        doc = json.loads(response_bytes)
+        doc = orjson.loads(response_bytes)
     except ValueError:
         raise UpstreamProtocolError(
             f"{provider} sent a body that is not JSON", provider=provider

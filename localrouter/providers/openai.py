@@ -52,6 +52,7 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx
+import orjson
 from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
@@ -206,7 +207,9 @@ class OpenAIAdapter:
     async def _post(self, client: httpx.AsyncClient, target: Target, path: str, body: Json) -> Json:
         name = target.provider.name
         async with upstream_errors(name):
-            response = await client.post(_url(target, path), json=body, headers=_headers(target))
+            response = await client.post(
+                _url(target, path), content=orjson.dumps(body), headers=_headers(target)
+            )
             await check_status(response, name, target.api_key)
         doc = json_body(response.content, name)
         error = _stream_error(doc, name, target.api_key)  # OpenRouter: 200 with an error
@@ -223,7 +226,9 @@ class OpenAIAdapter:
         headers = _headers(target, stream=True)
         async with (
             upstream_errors(name),
-            client.stream("POST", _url(target, path), json=body, headers=headers) as response,
+            client.stream(
+                "POST", _url(target, path), content=orjson.dumps(body), headers=headers
+            ) as response,
         ):
             await check_status(response, name, secret)
             if response.headers.get("content-type", "").startswith("application/json"):

@@ -75,10 +75,10 @@ class _Request:
         self.table = table
         self.client = client
         self.kind = kind
-        self.request_id = request.headers.get("x-request-id") or "req-" + secrets.token_hex(12)
-        if len(self.request_id) > 128:
-            self.request_id = "req-" + secrets.token_hex(12)
-        self.gen_id = "gen-" + secrets.token_hex(12)
+        rand = secrets.token_hex(24)  # one system call for both ids
+        given = request.headers.get("x-request-id", "")
+        self.request_id = given if 0 < len(given) <= 128 else "req-" + rand[:24]
+        self.gen_id = "gen-" + rand[24:]
         self.started = time.perf_counter()
         self.decision: Decision | None = None
         self.admission: Admission | None = None

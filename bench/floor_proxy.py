@@ -1,0 +1,131 @@
+"""The framework floor: the least a Quart + Hypercorn + httpx gateway can do per request.
+
+    python bench/floor_proxy.py --port 9002 --upstream http://127.0.0.1:9001/v1 \
+        [--slow-upstream http://127.0.0.1:9003/v1]
+
+``POST /v1/chat/completions`` forwards the request body as is to ``<upstream>/chat/completions``
+through ONE shared ``httpx.AsyncClient`` on the ``httpx-aiohttp`` transport (the same client,
+transport, limits and Hypercorn settings LocalRouter's ``serve`` uses), then answers with the
+upstream's status and content type: an SSE answer is relayed chunk by chunk as it arrives, any
+other answer is read whole and sent with a length. No auth, no parsing, no routing, no logging.
+A request with the header ``x-bench-upstream: slow`` goes to ``--slow-upstream`` instead (the
+benchmark's delayed upstream). ``GET /health`` answers 200. Whatever LocalRouter costs above this
+process is LocalRouter's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import httpx
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from quart import Quart, Response, request
+
+# the values of localrouter/server/upstreams.py and localrouter/commands/serve.py
+MAX_CONNECTIONS = 512
+MAX_KEEPALIVE = 128
+KEEP_ALIVE_S = 10
+GRACEFUL_S = 30
+
+
+def _client() -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
+    try:
+        from httpx_aiohttp import AiohttpTransport
+    except ImportError:  # LocalRouter falls back the same way
+        transport: httpx.AsyncBaseTransport | None = None
+    else:
+        transport = AiohttpTransport(limits=limits, trust_env=False)
+    timeout = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=30.0)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, trust_env=False)
+
+
+def create_app(upstream: str, slow_upstream: str | None = None) -> Quart:
+    app = Quart("floor")
+    app.config["RESPONSE_TIMEOUT"] = None
+    targets = {
+        "fast": upstream.rstrip("/") + "/chat/completions",
+        "slow": (slow_upstream or upstream).rstrip("/") + "/chat/completions",
+    }
+    clients: list[httpx.AsyncClient] = []
+
+    @app.before_serving
+    async def start() -> None:
+        clients.append(_client())
+
+    @app.after_serving
+    async def stop() -> None:
+        for client in clients:
+            await client.aclose()
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(b'{"status":"ok"}', content_type="application/json")
+
+    @app.post("/v1/chat/completions")
+    async def chat() -> Response:
+        body = await request.get_data(cache=False)
+        which = "slow" if request.headers.get("x-bench-upstream") == "slow" else "fast"
+        client = clients[0]
+        upstream_request = client.build_request(
+            "POST", targets[which], content=body, headers={"content-type": "application/json"}
+        )
+        answer = await client.send(upstream_request, stream=True)
+        content_type = answer.headers.get("content-type", "application/json")
+        if content_type.startswith("text/event-stream"):
+
+            async def relay() -> AsyncIterator[bytes]:
+                try:
+                    async for chunk in answer.aiter_raw():
+                        yield chunk
+                finally:
+                    await answer.aclose()
+
+            response = Response(relay(), status=answer.status_code, content_type=content_type)
+            response.timeout = None
+            return response
+        try:
+            data = await answer.aread()
+        finally:
+            await answer.aclose()
+        return Response(data, status=answer.status_code, content_type=content_type)
+
+    return app
+
+
+async def _main(app: Quart, config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(app, config, shutdown_trigger=stop.wait)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:9001/v1")
+    ap.add_argument("--slow-upstream", default=None)
+    args = ap.parse_args(argv)
+    config = Config()
+    config.bind = [f"{args.host}:{args.port}"]
+    config.keep_alive_timeout = KEEP_ALIVE_S
+    config.graceful_timeout = GRACEFUL_S
+    config.accesslog = None
+    config.errorlog = "-"
+    app = create_app(args.upstream, args.slow_upstream)
+    try:  # as `localrouter serve` does
+        import uvloop
+    except ImportError:
+        asyncio.run(_main(app, config))
+    else:
+        uvloop.run(_main(app, config))
+
+
+if __name__ == "__main__":
+    main()
