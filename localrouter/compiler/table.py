@@ -178,6 +178,8 @@ class RoutingTable:
     mcp_servers: Mapping[str, Mapping[str, Any]]
     tests: tuple[TestSpec, ...] = ()
     source_files: tuple[str, ...] = ()
+    # each model's static CEL `model` value, converted once (copied, never changed, per request)
+    cel_models: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def strategy_of(self, client: Client) -> Strategy:
         return self.strategies[client.strategy]

@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from celpy import celtypes
+
 from localrouter.compiler.cel import to_cel
 from localrouter.compiler.table import Client, ModelInfo, Route, RoutingTable, Strategy
 from localrouter.routing.facts import NowFacts, RequestFacts
 from localrouter.routing.order import needs_runtime, sort_candidates
 
 AUTO = frozenset({"", "auto", "localrouter/auto"})
+_HEALTHY = celtypes.StringType("healthy")
+_LATENCY = celtypes.StringType("latency_ms")
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ def _route_strategy(
         judge_all,
         want,
         chosen.left_out,
+        table.cel_models,
     )
 
 
@@ -145,6 +150,7 @@ def _judge(
     judge_all: bool,
     want: int,
     left: tuple[tuple[str, str], ...],
+    cel_models: Mapping[str, Any],
 ) -> Decision:
     if needs_runtime(chosen.order):
         candidates = sort_candidates(candidates, chosen.order, runtime.latency_ms)
@@ -155,12 +161,13 @@ def _judge(
             break
         reason = runtime.skip(m)
         if reason is None and strategy.filter is not None:
-            model_act = dict(m.cel_fields())
-            model_act["healthy"] = runtime.healthy(m)
+            static = cel_models.get(m.id)
+            model_act = celtypes.MapType(static) if static is not None else to_cel(m.cel_fields())
+            model_act[_HEALTHY] = celtypes.BoolType(runtime.healthy(m))
             lat = runtime.latency_ms.get(m.id)
             if lat is not None:
-                model_act["latency_ms"] = float(lat)
-            ok, err = strategy.filter.evaluate_verbose({**act, "model": to_cel(model_act)})
+                model_act[_LATENCY] = celtypes.DoubleType(float(lat))
+            ok, err = strategy.filter.evaluate_verbose({**act, "model": model_act})
             if not ok:
                 reason = f"filter error: {err}" if err else "filter false"
         if reason is None:
@@ -216,4 +223,4 @@ def _route_named(
         )
     act = activation(client, facts, now) if strategy.filter else {}
     named = Route("named", None, tuple(match), (), ())
-    return _judge(client, strategy, named, match, act, runtime, judge_all, 0, ())
+    return _judge(client, strategy, named, match, act, runtime, judge_all, 0, (), table.cel_models)
