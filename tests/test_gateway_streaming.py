@@ -156,7 +156,7 @@ def test_client_disconnect_cancels_the_upstream_and_records_usage(
                 break
     started = time.monotonic()
     assert state.client_gone.wait(5), "upstream never saw the client go away"
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 1.0  # "within a second"
     record = generation(gw, "solo", gen_id)
     assert record["tokens"]["estimated"] is True  # type: ignore[index]
     assert record["tokens"]["prompt"] > 0  # type: ignore[index]
