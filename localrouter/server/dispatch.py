@@ -195,7 +195,10 @@ async def serve(
                     health.breakers.release(key)
                 attempts.append(
                     Attempt(
-                        provider.name, model.name, "skipped", error=f"capped: {verdict.message}"
+                        provider.name,
+                        model.name,
+                        "skipped",
+                        error=f"rate-limited ({verdict.message})",
                     )
                 )
                 continue
