@@ -43,16 +43,17 @@ MODEL: dict[str, Any] = {
 
 
 def activation(request: Mapping[str, Any] = REQUEST, **model: Any) -> dict[str, Any]:
+    """Plain data, as the router gives it (every runner takes this)."""
     return {
-        "request": to_cel(dict(request)),
-        "client": to_cel({"name": "cursor", "tags": ["editor"]}),
-        "now": to_cel({"hour": 10, "weekday": 2, "unix": 1_700_000_000}),
-        "model": to_cel({**MODEL, **model}),
+        "request": dict(request),
+        "client": {"name": "cursor", "tags": ["editor"]},
+        "now": {"hour": 10, "weekday": 2, "unix": 1_700_000_000},
+        "model": {**MODEL, **model},
     }
 
 
-def ok(source: str, scope: Scope = "filter") -> Predicate:
-    got = compile_predicate(source, scope)
+def ok(source: str, scope: Scope = "filter", *, native: bool = True) -> Predicate:
+    got = compile_predicate(source, scope, prefer_native=native)
     assert isinstance(got, Predicate), got
     return got
 
@@ -373,7 +374,7 @@ def test_evaluate_on_real_activations(source: str, expected: bool) -> None:
 def test_runtime_errors_are_false_never_raised(source: str, error: str | None) -> None:
     act = activation()
     if source.startswith("model.params_b"):
-        act["model"] = to_cel({k: v for k, v in MODEL.items() if k != "params_b"})
+        act["model"] = {k: v for k, v in MODEL.items() if k != "params_b"}
     p = ok(source)
     assert p.evaluate(act) is False
     result, why = p.evaluate_verbose(act)
@@ -381,7 +382,9 @@ def test_runtime_errors_are_false_never_raised(source: str, error: str | None) -
     if error is None:
         assert why is None
     else:
-        assert why is not None and error in why.lower().replace("modulus or divide", "divide")
+        assert why is not None and error in why.lower().replace(
+            "modulus or divide", "divide"
+        ).replace("modulus by zero", "divide by zero")
 
 
 def test_a_header_name_with_a_dash_needs_brackets() -> None:
@@ -400,17 +403,37 @@ def test_a_missing_variable_is_a_runtime_error_not_an_exception() -> None:
 
 
 def test_runner_choice() -> None:
-    assert ok("request.has_tools || request.complexity >= 0.7", "route").runner == "compiled"
-    assert ok("has(request.metadata.team)", "route").runner == "compiled"  # rewritten to `in`
-    assert ok("has(request.metadata.team.name)", "route").runner == "interpreted"  # a dyn base
-    assert ok("request.tags.exists(lambda, lambda == 'x')", "route").runner == "interpreted"
-    assert ok("request.tags.exists(_vars, _vars == 'x')", "route").runner == "interpreted"
-    assert ok("request.tags.exists(get, get == 'x')", "route").runner == "compiled"
-    assert ok("007 == 7", "route").runner == "interpreted"  # Python refuses the literal
+    assert (
+        ok("request.has_tools || request.complexity >= 0.7", "route", native=False).runner
+        == "compiled"
+    )
+    assert (
+        ok("has(request.metadata.team)", "route", native=False).runner == "compiled"
+    )  # rewritten to `in`
+    assert (
+        ok("has(request.metadata.team.name)", "route", native=False).runner == "interpreted"
+    )  # a dyn base
+    assert (
+        ok("request.tags.exists(lambda, lambda == 'x')", "route", native=False).runner
+        == "interpreted"
+    )
+    assert (
+        ok("request.tags.exists(_vars, _vars == 'x')", "route", native=False).runner
+        == "interpreted"
+    )
+    assert ok("request.tags.exists(get, get == 'x')", "route", native=False).runner == "compiled"
+    assert (
+        ok("007 == 7", "route", native=False).runner == "interpreted"
+    )  # Python refuses the literal
     # a field or a method of a dyn value: transpiled code raises AttributeError past `||`
-    assert ok("request.metadata.team.name == 'x' || true", "route").runner == "interpreted"
-    assert ok("request.metadata.user.startsWith('u')", "route").runner == "interpreted"
-    assert ok("request.metadata.team == 'x' || true", "route").runner == "compiled"
+    assert (
+        ok("request.metadata.team.name == 'x' || true", "route", native=False).runner
+        == "interpreted"
+    )
+    assert (
+        ok("request.metadata.user.startsWith('u')", "route", native=False).runner == "interpreted"
+    )
+    assert ok("request.metadata.team == 'x' || true", "route", native=False).runner == "compiled"
 
 
 CORPUS = [
@@ -456,7 +479,7 @@ def runner_pairs() -> list[tuple[Predicate, Predicate]]:
         tree = cel._parse(source)
         assert not isinstance(tree, CelProblem) and not check(tree, source, "filter").problems
         compiled = cel._compiled(tree)
-        if ok(source).runner == "compiled" and compiled is not None:
+        if ok(source, native=False).runner == "compiled" and compiled is not None:
             pairs.append((Predicate(source, "filter", False, "interpreted", cel._interpreted(tree)),
                           Predicate(source, "filter", False, "compiled", compiled)))  # fmt: skip
     assert len(pairs) >= 10
@@ -511,8 +534,12 @@ def test_runners_agree_on_generated_expressions(
     assert not isinstance(tree, CelProblem)
     act = activation(request, params_b=params_b)
     slow = Predicate(source, "filter", False, "interpreted", cel._interpreted(tree))
-    (a, why_a), (b, why_b) = slow.evaluate_verbose(act), got.evaluate_verbose(act)
-    assert (a, why_a is None) == (b, why_b is None), (got.runner, why_a, why_b)
+    celpy = compile_predicate(source, "filter", prefer_native=False)
+    assert isinstance(celpy, Predicate)
+    (a, why_a) = slow.evaluate_verbose(act)
+    for p in (got, celpy):
+        b, why_b = p.evaluate_verbose(act)
+        assert (a, why_a is None) == (b, why_b is None), (p.runner, why_a, why_b)
 
 
 def test_transpiled_has_is_why_has_stays_on_the_interpreter() -> None:
@@ -538,7 +565,7 @@ models = st.fixed_dictionaries({  # optional fields absent, present or null
 
 
 def facts_activation(request: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
-    return {**activation(request), "model": to_cel(dict(model))}
+    return {**activation(request), "model": dict(model)}
 
 
 BIG_ENOUGH = "has(model.params_b) && model.params_b >= 7.0"
@@ -561,7 +588,7 @@ HAS_CORPUS = [
 
 @pytest.mark.parametrize("source", HAS_CORPUS)
 def test_has_on_declared_maps_runs_compiled(source: str) -> None:
-    assert ok(source).runner == "compiled"
+    assert ok(source, native=False).runner == "compiled"
 
 
 @pytest.mark.parametrize(
@@ -575,7 +602,7 @@ def test_has_on_declared_maps_runs_compiled(source: str) -> None:
     ],
 )
 def test_has_that_cannot_be_rewritten_stays_on_the_interpreter(source: str) -> None:
-    assert ok(source).runner == "interpreted"
+    assert ok(source, native=False).runner == "interpreted"
 
 
 def test_why_has_of_a_dyn_value_is_not_rewritten() -> None:
@@ -593,6 +620,11 @@ def reference(source: str) -> Predicate:
 
 def both(source: str) -> tuple[Predicate, Predicate]:
     return reference(source), ok(source)
+
+
+def every_runner(source: str) -> list[Predicate]:
+    """The reference, cel-python's compiled runner and the native one, for one expression."""
+    return [reference(source), ok(source, native=False), ok(source)]
 
 
 SMALL = {**MODEL, "params_b": 6.5, "context_window": 1000}
@@ -619,14 +651,16 @@ UNKNOWN = {k: v for k, v in MODEL.items() if k not in ("params_b", "context_wind
 def test_rewritten_has_gives_the_interpreters_answer(
     source: str, req: dict[str, Any], model: dict[str, Any], expected: bool
 ) -> None:
-    slow, fast = both(source)
-    assert fast.runner == "compiled"
+    runners = every_runner(source)
+    assert [p.runner for p in runners] == ["interpreted", "compiled", "native"]
     act = facts_activation(req, model)
-    assert slow.evaluate_verbose(act) == (expected, None)
-    assert fast.evaluate_verbose(act) == (expected, None)
+    for p in runners:
+        assert p.evaluate_verbose(act) == (expected, None), p.runner
 
 
-HAS_PAIRS = [both(source) for source in HAS_CORPUS]
+HAS_PAIRS = [
+    (slow, fast) for slow, *fast_ones in map(every_runner, HAS_CORPUS) for fast in fast_ones
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -668,8 +702,12 @@ def test_runners_agree_on_generated_expressions_with_has(
         assert {p.code for p in got} == {"LR404"}, got
         return
     act = facts_activation(request, model)
-    (a, why_a), (b, why_b) = reference(source).evaluate_verbose(act), got.evaluate_verbose(act)
-    assert (a, why_a is None) == (b, why_b is None), (got.runner, why_a, why_b)
+    slow = compile_predicate(source, "filter", prefer_native=False)
+    assert isinstance(slow, Predicate)
+    (a, why_a) = reference(source).evaluate_verbose(act)
+    for p in (got, slow):
+        b, why_b = p.evaluate_verbose(act)
+        assert (a, why_a is None) == (b, why_b is None), (p.runner, why_a, why_b)
 
 
 # ---------------------------------------------------------------- robustness

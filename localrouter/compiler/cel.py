@@ -10,7 +10,11 @@
    :mod:`localrouter.compiler.cel_types`): cel-python checks nothing, so unknown names (LR402),
    operand types (LR403, including the int/double mixes cel-python cannot evaluate) and a
    non-boolean result are caught here, not at request time as a silent "no match".
-4. **Choose a runner.** The *interpreter* is cel-python's tree-walking ``Evaluator``. The *compiled*
+4. **Choose a runner.** The *native* runner (:mod:`localrouter.compiler.cel_native`, Google's
+   C++ CEL, 2–6 µs a call) is used when it compiles the expression, no value in it is typed
+   ``dyn`` (there the engines differ: heterogeneous equality, ``has()`` over a missing key) and it
+   agrees with the interpreter on the trial facts. Otherwise cel-python runs it. The
+   *interpreter* is cel-python's tree-walking ``Evaluator``: the reference. The *compiled*
    runner is cel-python's own ``Transpiler`` output (Python lambdas), executed once into a private
    namespace and called with :class:`_Frame`, a minimal stand-in for celpy's ``Activation`` that
    binds variables by dict lookup: ~10x faster. cel-python's ``CompiledRunner`` itself is not used:
@@ -22,8 +26,12 @@
    ``||`` when transpiled; expressions with one, with a ``has()`` that cannot be rewritten, or
    with odd comprehension variable names stay on the interpreter.
 5. **Trial-evaluate** on neutral facts (zeros, empty strings and lists), timed against
-   :data:`TRIAL_BUDGET_S`; the compiled runner must agree with the interpreter there, or the
-   interpreter is kept.
+   :data:`TRIAL_BUDGET_S`; the native and compiled runners must agree with the interpreter
+   there, or the interpreter is kept.
+
+Every runner takes plain Python data (see :meth:`Predicate.evaluate`); cel-python's runners
+convert it with :func:`to_cel` on each call, the native one passes only the fields the
+expression reads (:attr:`Predicate.reads`).
 
 Thread-safety: no ``celpy.Environment`` is ever created (it is not thread-safe and resets the
 recursion limit). Each compile builds its own objects; the only shared one is cel-python's
@@ -68,6 +76,14 @@ from localrouter.compiler.cel_check import (
     bounds,
     check,
 )
+from localrouter.compiler.cel_native import (
+    Bind,
+    NativeError,
+    Reads,
+    native_runner,
+    projector,
+    reads,
+)
 from localrouter.compiler.cel_parser import ensure_parser
 from localrouter.compiler.cel_types import (
     FIELDS,
@@ -98,6 +114,7 @@ MAX_VALUE_DEPTH = 32  # nesting of a value given to to_cel (request metadata com
 Runner = Callable[[Mapping[str, Any]], Any]  # a CEL value, or the CELEvalError it failed with
 Swaps = dict[int, Node]  # id(subtree) → the subtree that replaces it in generated code
 _BOOLS = (bool, celtypes.BoolType)
+_ALL: Reads = MappingProxyType({v: None for v in ("request", "client", "now", "model")})
 _TRUE, _FALSE = celtypes.BoolType(True), celtypes.BoolType(False)
 # fmt: off
 _SCALARS = (celtypes.BoolType, celtypes.IntType, celtypes.UintType, celtypes.DoubleType,
@@ -118,27 +135,58 @@ class Predicate:
     source: str
     scope: Scope
     is_constant_true: bool  # literally `true` (after parentheses): the "shadowed route" lint
-    runner: str  # "compiled" or "interpreted" (see the module docstring)
+    runner: str  # "native", "compiled" or "interpreted" (see the module docstring)
     _run: Runner = field(repr=False, compare=False)
+    # variable → the fields the expression selects (None: used whole); absent: not read at all
+    reads: Reads = field(default_factory=lambda: _ALL, compare=False)
+    _bind: Bind | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, activation: Mapping[str, Any]) -> bool:
         """True only when the expression is CEL ``true``; runtime errors are False.
 
-        ``activation`` maps every variable of the scope to a value converted with :func:`to_cel`:
-        ``request``, ``client`` and ``now`` with every declared field (``model`` fields may be
-        absent), ``headers`` and ``metadata`` JSON objects (string keys).
+        ``activation`` maps each variable of the scope to plain JSON-like Python data (dict,
+        list, str, int, float, bool, None): ``request``, ``client`` and ``now`` with the fields
+        the expression reads (see :attr:`reads`; ``model`` fields may be absent), ``headers`` and
+        ``metadata`` with string keys. A ``double`` field must be a Python float.
         """
         value = self._run(activation)
-        return type(value) in _BOOLS and bool(value)
+        return value is True or (type(value) is celtypes.BoolType and bool(value))
 
     def evaluate_verbose(self, activation: Mapping[str, Any]) -> tuple[bool, str | None]:
         """Like :meth:`evaluate`, plus why it is False when evaluation failed (for ``explain``)."""
         value = self._run(activation)
         if type(value) in _BOOLS:
             return bool(value), None
+        if isinstance(value, NativeError):
+            return False, value.message
         if isinstance(value, CELEvalError | CELUnsupportedError):
             return False, str(value.args[0]) if value.args else type(value).__name__
         return False, f"the expression gave {type(value).__name__}, not a boolean"
+
+    def bind(
+        self, base: Mapping[str, Any], variable: str
+    ) -> Callable[[Mapping[str, Any]], tuple[bool, str | None]]:
+        """``evaluate_verbose`` with every variable but ``variable`` fixed to ``base``'s values:
+        the filter judging many ``model`` values against one request converts the request once.
+        """
+        if self._bind is None:
+            return lambda value: self.evaluate_verbose({**base, variable: value})
+        run = self._bind(base, variable)
+        return lambda value: self._verdict(run(value))
+
+    def _verdict(self, value: Any) -> tuple[bool, str | None]:
+        if value is True or value is False:
+            return value, None
+        if isinstance(value, NativeError):
+            return False, value.message
+        return False, f"the expression gave {type(value).__name__}, not a boolean"
+
+    def needs(self, variable: str, field_name: str) -> bool:
+        """Does evaluation read ``variable.field_name``? (False for a variable never read.)"""
+        if variable not in self.reads:
+            return False
+        fields = self.reads[variable]
+        return fields is None or field_name in fields
 
 
 class _Frame:
@@ -170,12 +218,16 @@ class _Frame:
         return _Frame(vars or {}, self)  # a comprehension's iteration variable
 
 
+def _converted(activation: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: to_cel(value) for name, value in activation.items()}
+
+
 def _interpreted(ast: Node) -> Runner:
     base = Activation()
 
     def run(activation: Mapping[str, Any]) -> Any:
         try:
-            return Evaluator(ast, base).evaluate(activation)
+            return Evaluator(ast, base).evaluate(_converted(activation))
         except (CELEvalError, CELUnsupportedError) as ex:
             return ex
 
@@ -244,7 +296,7 @@ def _compiled(ast: Node, swaps: Swaps | None = None) -> Runner | None:
 
     def run(activation: Mapping[str, Any]) -> Any:
         try:
-            return root(_Frame(activation))
+            return root(_Frame(_converted(activation)))
         except AttributeError as ex:  # transpiled `x.get('f')` on a value without fields
             return CELEvalError("no such field", AttributeError, ex.args)
 
@@ -252,7 +304,8 @@ def _compiled(ast: Node, swaps: Swaps | None = None) -> Runner | None:
 
 
 def _outcome(value: Any) -> object:
-    return bool(value) if type(value) in _BOOLS else type(value).__name__
+    """A runner's result, comparable across runners: the boolean, or "error"."""
+    return bool(value) if type(value) in _BOOLS else "error"
 
 
 def _constant_true(tree: Node) -> bool:
@@ -302,10 +355,13 @@ def _parse(source: str) -> Node | CelProblem:
     return tree
 
 
-def compile_predicate(source: str, scope: Scope) -> Predicate | tuple[CelProblem, ...]:
+def compile_predicate(
+    source: str, scope: Scope, *, prefer_native: bool = True
+) -> Predicate | tuple[CelProblem, ...]:
     """Parse, check statically against the declared variables, bound, trial-evaluate.
 
-    Returns every problem found (not just the first), sorted by position.
+    Returns every problem found (not just the first), sorted by position. ``prefer_native=False``
+    keeps the predicate on cel-python (the reference the tests compare against).
     """
     if len(source) > MAX_SOURCE_CHARS:
         msg = f"expression is too long ({len(source)} characters, the limit is {MAX_SOURCE_CHARS})"
@@ -341,6 +397,13 @@ def compile_predicate(source: str, scope: Scope) -> Predicate | tuple[CelProblem
         msg += f"{TRIAL_BUDGET_S * 1000:.0f} ms)"
         hint = "simplify the expression or split it into several routes"
         return (CelProblem("LR404", msg, *where(source, tree), hint),)
+    # a dyn value (metadata, dyn(), a mixed literal) is where cel-python, the reference, and the
+    # C++ evaluator differ (heterogeneous equality, has() over a missing key): cel-python runs it
+    native_ok = prefer_native and not checker.saw_dyn
+    native = native_runner(source, tree, scope, checker.names) if native_ok else None
+    if native is not None and _outcome(native[0](neutral)) == reference:
+        run_native, bind, wanted = native
+        return Predicate(source, scope, _constant_true(tree), "native", run_native, wanted, bind)
     run, name = interpreted, "interpreted"
     odd_names = any(n.startswith("_") or hasattr(_Frame, n) for n in checker.names)
     swaps = _has_rewrites(checker.has_calls, scope, checker.names)
@@ -348,7 +411,11 @@ def compile_predicate(source: str, scope: Scope) -> Predicate | tuple[CelProblem
     compiled = None if unsafe else _compiled(tree, swaps)
     if compiled is not None and _outcome(compiled(neutral)) == reference:
         run, name = compiled, "compiled"
-    return Predicate(source, scope, _constant_true(tree), name, run)
+    wanted = reads(tree, scope, checker.names)
+    project, chosen = projector(wanted), run
+    return Predicate(
+        source, scope, _constant_true(tree), name, lambda act: chosen(project(act)), wanted
+    )
 
 
 def _convert(value: Any, depth: int) -> Any:
@@ -397,7 +464,9 @@ def to_cel(value: Any) -> Any:
 
 
 def neutral_activation(scope: Scope) -> dict[str, Any]:
-    """Every variable of ``scope`` with neutral facts: zeros, false, empty strings and lists."""
-    return {
-        var: to_cel({f: _NEUTRAL[t.name] for f, t in FIELDS[var].items()}) for var in SCOPES[scope]
-    }
+    """Every variable of ``scope`` with neutral facts: zeros, false, empty strings, lists, maps."""
+    return {var: {f: _neutral(t.name) for f, t in FIELDS[var].items()} for var in SCOPES[scope]}
+
+
+def _neutral(kind: str) -> Any:
+    return [] if kind == "list" else {} if kind == "map" else _NEUTRAL[kind]

@@ -135,6 +135,8 @@ class Checker:
     has_calls: list[Node] = field(default_factory=list)  # for the has() rewrite (cel.py)
     dyn_access: bool = False  # a field or method of a dyn value: transpiled, it may raise
     names: set[str] = field(default_factory=set)  # comprehension variables
+    # some value is typed dyn (metadata, dyn(), mixed literals): engines may differ on it
+    saw_dyn: bool = False
 
     def err(self, at: Node | Token, msg: str, help: str | None = None, code: str = "LR403") -> T:
         self.problems.append(CelProblem(code, msg, *where(self.source, at), help))
@@ -147,6 +149,8 @@ class Checker:
         if method is None:
             return self.err(node, f"'{node.data}' expressions are not supported")
         result: T = method(node)
+        if result.name == "dyn":  # a map(string, dyn) is fine until a value is taken from it
+            self.saw_dyn = True
         return result
 
     def want(self, node: Node, ok: Collection[str], what: str) -> T:

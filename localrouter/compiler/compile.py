@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from localrouter.compiler.catalog import params_from_name
-from localrouter.compiler.cel import CelProblem, Predicate, Scope, compile_predicate, to_cel
+from localrouter.compiler.cel import CelProblem, Predicate, Scope, compile_predicate
 from localrouter.compiler.table import (
     Client,
     Fallback,
@@ -264,7 +264,9 @@ class _Compiler:
                 {n: MappingProxyType(m.model_dump()) for n, m in sorted(c.mcp_servers.items())}
             ),
             tests=tuple(c.tests),
-            cel_models=MappingProxyType({i: to_cel(m.cel_fields()) for i, m in models.items()}),
+            cel_models=MappingProxyType(
+                {i: MappingProxyType(m.cel_fields()) for i, m in models.items()}
+            ),
             source_files=tuple(source_files),
         )
         return CompileResult(table, tuple(self.diagnostics))

@@ -93,11 +93,11 @@ class LimitPolicy:
     amount: float
     per: str  # as written: "1m"
     window_s: int
+    # stable identity of the counter this limit uses (survives reloads); computed once
+    key: tuple[str, str, str, int] = field(init=False, compare=False, repr=False)
 
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        """Stable identity of the counter this limit uses (survives reloads)."""
-        return (self.scope, self.owner, self.metric, self.window_s)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.scope, self.owner, self.metric, self.window_s))
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class RoutingTable:
     mcp_servers: Mapping[str, Mapping[str, Any]]
     tests: tuple[TestSpec, ...] = ()
     source_files: tuple[str, ...] = ()
-    # each model's static CEL `model` value, converted once (copied, never changed, per request)
+    # each model's static CEL `model` fields as plain data, built once per table
     cel_models: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def strategy_of(self, client: Client) -> Strategy:

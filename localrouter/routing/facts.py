@@ -30,20 +30,27 @@ class RequestFacts:
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
-    def as_cel_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "messages_count": self.messages_count,
-            "estimated_tokens": self.estimated_tokens,
-            "max_tokens": self.max_tokens,
-            "has_tools": self.has_tools,
-            "has_images": self.has_images,
-            "stream": self.stream,
-            "complexity": float(self.complexity),
-            "tags": list(self.tags),
-            "headers": dict(self.headers),
-            "metadata": dict(self.metadata),
-        }
+    def as_cel_dict(self, fields: frozenset[str] | None = None) -> dict[str, Any]:
+        """CEL's ``request`` as plain data: every field, or just ``fields``."""
+        if fields is None:
+            fields = _REQUEST_FIELDS
+        out: dict[str, Any] = {}
+        for name in fields:
+            value = getattr(self, name)
+            if name == "tags":
+                value = list(value)
+            elif name in ("headers", "metadata"):
+                value = dict(value)
+            elif name == "complexity":
+                value = float(value)
+            out[name] = value
+        return out
+
+
+_REQUEST_FIELDS = frozenset(
+    {"model", "messages_count", "estimated_tokens", "max_tokens", "has_tools", "has_images",
+     "stream", "complexity", "tags", "headers", "metadata"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,27 +68,51 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-_CODE = re.compile(r"```|\bdef |\bclass |\bfunction\b|=>|;\s*$|\{\s*$|#include|\bimport ", re.M)
-_REASON = re.compile(
-    r"\b(why|prove|derive|step by step|reason|analy[sz]e|compare|trade-?offs?|design|architect"
-    r"|optimi[sz]e|debug|refactor|explain how)\b",
-    re.I,
-)
-_MATH = re.compile(
-    r"\b(integral|equation|theorem|lemma|matrix|probability|derivative)\b|[∑∫√≤≥]", re.I
-)
+CUE_WINDOW = 4000  # cues are looked for in the last this many characters of the prompt
+# fmt: off
+_REASONING = ("why", "prove", "derive", "step by step", "reason", "analyze", "analyse", "compare",
+              "trade-off", "tradeoff", "design", "architect", "optimize", "optimise", "debug",
+              "refactor", "explain how")
+_MATH_WORDS = ("integral", "equation", "theorem", "lemma", "matrix", "probability", "derivative")
+_MATH_SIGNS = ("∑", "∫", "√", "≤", "≥")
+_CODE_SIGNS = ("```", "=>", "#include")
+_CODE_WORDS = ("def", "class", "function", "import")
+# fmt: on
+_WHOLE = {  # a cue as a whole word: no letter on either side ("trade-offs" allows a plural s)
+    cue: re.compile(
+        r"(?<![a-z])" + re.escape(cue) + (r"s?" if cue.startswith("trade") else "") + r"(?![a-z])"
+    )
+    for cue in (*_REASONING, *_MATH_WORDS, *_CODE_WORDS)
+}  # fmt: skip
+_LINE_END = re.compile(r"[;{][ \t]*$", re.M)
 
 Classifier = Callable[[str, int, bool], float]
 
 
+def _has_word(text: str, cue: str) -> bool:
+    """``cue`` in ``text`` as a whole word: a fast substring test first, the regex only on a hit."""
+    return cue in text and _WHOLE[cue].search(text) is not None
+
+
 def complexity_score(text: str, messages_count: int, has_tools: bool) -> float:
-    """0..1 from: length (up to 0.35), code (0.2), reasoning cues (up to 0.25), math (0.1),
-    conversation depth (up to 0.1), tools (0.1). Deterministic; see docs/routing.md."""
+    """0..1 from: length (up to 0.35), code (0.2), distinct reasoning cues (up to 0.25), math
+    (0.1), conversation depth (up to 0.1), tools (0.1). Deterministic; see docs/routing.md.
+
+    Cues are looked for in the last :data:`CUE_WINDOW` characters (the most recent turns), so
+    the cost stays bounded (~5 µs for a short prompt, < 50 µs at the cap) whatever the length.
+    """
     score = min(len(text) / 8000, 1.0) * 0.35
-    if _CODE.search(text):
+    recent = text[-CUE_WINDOW:]
+    low = recent.lower()
+    code = any(sign in recent for sign in _CODE_SIGNS) or any(
+        _has_word(low, w) for w in _CODE_WORDS
+    )
+    if code or ((";" in recent or "{" in recent) and _LINE_END.search(recent)):
         score += 0.2
-    score += min(len(_REASON.findall(text)), 3) / 3 * 0.25
-    if _MATH.search(text):
+    cues = sum(1 for cue in _REASONING if _has_word(low, cue))
+    score += min(cues, 3) / 3 * 0.25
+    math = any(_has_word(low, w) for w in _MATH_WORDS)
+    if math or (not recent.isascii() and any(sign in recent for sign in _MATH_SIGNS)):
         score += 0.1
     score += min(max(messages_count - 1, 0), 10) / 10 * 0.1
     if has_tools:

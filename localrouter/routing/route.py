@@ -9,21 +9,17 @@ candidate, the runtime ORDER keys, and runtime exclusions (circuit open, unhealt
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from celpy import celtypes
-
-from localrouter.compiler.cel import to_cel
+from localrouter.compiler.cel import Predicate
 from localrouter.compiler.table import Client, ModelInfo, Route, RoutingTable, Strategy
 from localrouter.routing.facts import NowFacts, RequestFacts
 from localrouter.routing.order import needs_runtime, sort_candidates
 
 AUTO = frozenset({"", "auto", "localrouter/auto"})
-_HEALTHY = celtypes.StringType("healthy")
-_LATENCY = celtypes.StringType("latency_ms")
 
 
 @dataclass(frozen=True)
@@ -49,10 +45,44 @@ class Decision:
     left_out: tuple[tuple[str, str], ...] = ()  # (model id, reason)
     error: str | None = None
     error_code: str | None = None
+    # candidates not judged yet (the caller asked for fewer), in order; `more()` judges them
+    pending: tuple[ModelInfo, ...] = ()
+    _judge: _Judge | None = field(default=None, repr=False, compare=False)
 
     @property
     def first(self) -> ModelInfo | None:
         return self.candidates[0] if self.candidates else None
+
+    def more(self, want: int = 1) -> Decision:
+        """This decision with up to ``want`` more candidates judged from :attr:`pending`."""
+        if not self.pending or self._judge is None:
+            return self
+        return self._judge.run(self.pending, list(self.candidates), list(self.left_out), want)
+
+    def walk(self) -> Walk:
+        """Iterate every eligible candidate, judging pending ones only when reached."""
+        return Walk(self)
+
+
+class Walk:
+    """The candidates of a decision, judged lazily: the next pending candidate is judged only
+    when the caller moves past the last eligible one. :attr:`decision` is the latest state
+    (its ``left_out`` grows as candidates are judged), for the generation record."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    def __iter__(self) -> Iterator[ModelInfo]:
+        i = 0
+        while True:
+            d = self.decision
+            if i < len(d.candidates):
+                yield d.candidates[i]
+                i += 1
+            elif d.pending:
+                self.decision = d.more()
+            else:
+                return
 
 
 def _fail(
@@ -102,11 +132,25 @@ def route(
     return _route_named(table, client, strategy, model, facts, now, runtime, judge_all)
 
 
-def activation(client: Client, facts: RequestFacts, now: NowFacts) -> dict[str, Any]:
+def activation(
+    client: Client, facts: RequestFacts, now: NowFacts, predicates: Iterable[Predicate | None] = ()
+) -> dict[str, Any]:
+    """The CEL variables for ``predicates`` as plain data (every field when none are given).
+
+    Only the ``request`` fields some predicate reads are built: ``complexity`` and the copies
+    of ``headers`` and ``metadata`` cost nothing for a strategy whose expressions ignore them.
+    """
+    fields: set[str] | None = set()
+    for p in predicates:
+        if p is None or fields is None:
+            continue
+        if "request" in p.reads:
+            wanted = p.reads["request"]
+            fields = None if wanted is None else fields | wanted
     return {
-        "request": to_cel(facts.as_cel_dict()),
-        "client": to_cel({"name": client.name, "tags": list(client.tags)}),
-        "now": to_cel(now.as_cel_dict()),
+        "request": facts.as_cel_dict(None if fields is None else frozenset(fields)),
+        "client": {"name": client.name, "tags": list(client.tags)},
+        "now": now.as_cel_dict(),
     }
 
 
@@ -120,73 +164,91 @@ def _route_strategy(
     judge_all: bool,
     want: int,
 ) -> Decision:
-    act = activation(client, facts, now) if (strategy.routes or strategy.filter) else {}
+    predicates = (*(r.when for r in strategy.routes), strategy.filter)
+    act = activation(client, facts, now, predicates) if (strategy.routes or strategy.filter) else {}
     chosen: Route = strategy.default
     for r in strategy.routes:
         if r.when is not None and r.when.evaluate(act):
             chosen = r
             break
-    return _judge(
-        client,
-        strategy,
-        chosen,
-        list(chosen.candidates),
-        act,
-        runtime,
-        judge_all,
-        want,
-        chosen.left_out,
-        table.cel_models,
-    )
-
-
-def _judge(
-    client: Client,
-    strategy: Strategy,
-    chosen: Route,
-    candidates: list[ModelInfo],
-    act: dict[str, Any],
-    runtime: RuntimeView,
-    judge_all: bool,
-    want: int,
-    left: tuple[tuple[str, str], ...],
-    cel_models: Mapping[str, Any],
-) -> Decision:
+    judge = _Judge(client, strategy, chosen, act, runtime, judge_all, table.cel_models)
+    candidates = chosen.candidates
     if needs_runtime(chosen.order):
-        candidates = sort_candidates(candidates, chosen.order, runtime.latency_ms)
-    passed: list[ModelInfo] = []
-    left_out = list(left)
-    for m in candidates:
-        if want and len(passed) >= want and not judge_all:
-            break
-        reason = runtime.skip(m)
-        if reason is None and strategy.filter is not None:
-            static = cel_models.get(m.id)
-            model_act = celtypes.MapType(static) if static is not None else to_cel(m.cel_fields())
-            model_act[_HEALTHY] = celtypes.BoolType(runtime.healthy(m))
-            lat = runtime.latency_ms.get(m.id)
-            if lat is not None:
-                model_act[_LATENCY] = celtypes.DoubleType(float(lat))
-            ok, err = strategy.filter.evaluate_verbose({**act, "model": model_act})
-            if not ok:
-                reason = f"filter error: {err}" if err else "filter false"
-        if reason is None:
-            passed.append(m)
-        else:
-            left_out.append((m.id, reason))
-    if not passed:
+        candidates = tuple(sort_candidates(list(candidates), chosen.order, runtime.latency_ms))
+    return judge.run(candidates, [], list(chosen.left_out), want)
+
+
+@dataclass(frozen=True)
+class _Judge:
+    """Judges candidates of one decision: the runtime view's skip, then the strategy's filter."""
+
+    client: Client
+    strategy: Strategy
+    chosen: Route
+    act: dict[str, Any]
+    runtime: RuntimeView
+    judge_all: bool
+    cel_models: Mapping[str, Any]
+
+    def run(
+        self,
+        candidates: Sequence[ModelInfo],
+        passed: list[ModelInfo],
+        left_out: list[tuple[str, str]],
+        want: int,
+    ) -> Decision:
+        """Judge ``candidates`` in order until ``want`` more passed (0 or judge_all: every one)."""
+        runtime, check = self.runtime, self.strategy.filter
+        healthy = check is not None and check.needs("model", "healthy")
+        latency = check is not None and check.needs("model", "latency_ms")
+        judge = check.bind(self.act, "model") if check is not None else None
+        goal = len(passed) + want if want and not self.judge_all else 0
+        judged = 0
+        for m in candidates:
+            if goal and len(passed) >= goal:
+                break
+            judged += 1
+            reason = runtime.skip(m)
+            if reason is None and judge is not None:
+                model_act: Mapping[str, Any] = self.cel_models.get(m.id) or m.cel_fields()
+                if healthy or latency:
+                    model_act = dict(model_act)
+                    if healthy:
+                        model_act["healthy"] = runtime.healthy(m)
+                    lat = runtime.latency_ms.get(m.id) if latency else None
+                    if lat is not None:
+                        model_act["latency_ms"] = float(lat)
+                ok, err = judge(model_act)
+                if not ok:
+                    reason = f"filter error: {err}" if err else "filter false"
+            if reason is None:
+                passed.append(m)
+            else:
+                left_out.append((m.id, reason))
+        pending = tuple(candidates[judged:])
+        name = self.chosen.name
+        if not passed and not pending:
+            return Decision(
+                503,
+                self.client.name,
+                self.strategy.name,
+                name,
+                (),
+                tuple(left_out),
+                "no eligible model for this request"
+                + (f" (route '{name}')" if name != "default" else ""),
+                "no_candidates",
+            )
         return Decision(
-            503,
-            client.name,
-            strategy.name,
-            chosen.name,
-            (),
+            200,
+            self.client.name,
+            self.strategy.name,
+            name,
+            tuple(passed),
             tuple(left_out),
-            "no eligible model for this request"
-            + (f" (route '{chosen.name}')" if chosen.name != "default" else ""),
-            "no_candidates",
+            pending=pending,
+            _judge=self if pending else None,
         )
-    return Decision(200, client.name, strategy.name, chosen.name, tuple(passed), tuple(left_out))
 
 
 def _route_named(
@@ -221,6 +283,7 @@ def _route_named(
         return _fail(
             404, client.name, f"model '{model}' does not exist", "model_not_found", strategy.name
         )
-    act = activation(client, facts, now) if strategy.filter else {}
+    act = activation(client, facts, now, (strategy.filter,)) if strategy.filter else {}
     named = Route("named", None, tuple(match), (), ())
-    return _judge(client, strategy, named, match, act, runtime, judge_all, 0, (), table.cel_models)
+    judge = _Judge(client, strategy, named, act, runtime, judge_all, table.cel_models)
+    return judge.run(tuple(match), [], [], 0)
