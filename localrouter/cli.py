@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="evaluate `now` at this local time (ISO 8601, e.g. 2026-11-23T23:30) instead of now",
     )
+    e.add_argument(
+        "--no-state",
+        action="store_true",
+        help="ignore the runtime state saved in state_dir (breakers, health, limits, latency)",
+    )
     e.add_argument("--format", choices=["text", "json"], default="text")
 
     d = sub.add_parser("diff", parents=[common], help="compare the tables of two configs")

@@ -13,13 +13,13 @@ import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from localrouter.compiler.build import build_document
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import load_files
-from localrouter.keygen import new_key
+from localrouter.keygen import NewKey, new_key
 from localrouter.server.app import create_app
 from tests.fakes.serve import serve_app
 
@@ -32,16 +32,18 @@ class Gateway:
     keys: dict[str, str]
     table: RoutingTable
     config: Path
+    made: dict[str, NewKey] = field(default_factory=dict)
 
     @property
     def v1(self) -> str:
         return self.url + "/v1"
 
+    def render(self, text: str) -> str:
+        """Config text with its placeholders filled: the same key for a name already used."""
+        return render(text, self.made, self.keys)
 
-def write_config(text: str, directory: Path) -> tuple[Path, dict[str, str]]:
-    keys: dict[str, str] = {}
-    made = {}
 
+def render(text: str, made: dict[str, NewKey], keys: dict[str, str]) -> str:
     def fill(m: re.Match[str]) -> str:
         kind, name = m.groups()
         if name not in made:
@@ -49,18 +51,35 @@ def write_config(text: str, directory: Path) -> tuple[Path, dict[str, str]]:
             keys[name] = made[name].key
         return made[name].prefix if kind == "prefix" else made[name].hash
 
+    return _PLACEHOLDER.sub(fill, textwrap.dedent(text).lstrip("\n"))
+
+
+def write_config(
+    text: str, directory: Path, made: dict[str, NewKey] | None = None
+) -> tuple[Path, dict[str, str]]:
+    keys: dict[str, str] = {}
     path = directory / "routers.yaml"
-    path.write_text(_PLACEHOLDER.sub(fill, textwrap.dedent(text).lstrip("\n")), encoding="utf-8")
+    path.write_text(render(text, {} if made is None else made, keys), encoding="utf-8")
     return path, keys
 
 
 @contextmanager
-def running_gateway(text: str, directory: Path, *, use_aiohttp: bool = True) -> Iterator[Gateway]:
-    path, keys = write_config(text, directory)
+def running_gateway(
+    text: str, directory: Path, *, use_aiohttp: bool = True, watch: bool = False
+) -> Iterator[Gateway]:
+    """The gateway on ``text``; ``watch`` reloads it when the file changes (as ``serve`` does)."""
+    made: dict[str, NewKey] = {}
+    path, keys = write_config(text, directory, made)
     doc, diags, _texts = load_files(path)
     assert doc is not None, diags
     result = build_document(doc, list(diags))
     assert result.table is not None, "\n".join(str(d) for d in result.diagnostics)
-    app = create_app(result.table, use_aiohttp=use_aiohttp, source=(doc, list(diags)))
+    app = create_app(
+        result.table,
+        use_aiohttp=use_aiohttp,
+        source=(doc, list(diags)),
+        config_path=path,
+        watch=watch,
+    )
     with serve_app(app) as url:
-        yield Gateway(url, keys, result.table, path)
+        yield Gateway(url, keys, result.table, path, made)

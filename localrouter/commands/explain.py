@@ -1,7 +1,11 @@
 """``localrouter explain``: the routing decision for one request, dry.
 
 Every candidate is judged (not just until enough passed), so each left-out one has its reason.
-Without runtime state, nothing is unhealthy, rate-limited or open: `serve` adds those reasons.
+Runtime state is the one the server saved in ``state_dir`` (``limits.sqlite3``), read-only and
+never created (:mod:`localrouter.runtime.offline`): circuits open, providers unhealthy or capped,
+a client or strategy limit that would answer 429, and the observed latency the latency ORDER
+keys sort by. Without that file, or with ``--no-state``, nothing is unhealthy, rate-limited or
+open; a file that cannot be used is named in a warning and ignored.
 """
 
 from __future__ import annotations
@@ -10,14 +14,81 @@ import json
 import sys
 import time
 from argparse import Namespace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail_build, load
-from localrouter.compiler.table import ModelInfo
+from localrouter.compiler.table import ModelInfo, RoutingTable
 from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai
-from localrouter.routing.route import Decision, route
+from localrouter.routing.route import NO_RUNTIME, Decision, RuntimeView, route
+from localrouter.runtime.limits import Rejection
+from localrouter.runtime.offline import SavedRuntime, load_saved, state_path
+from localrouter.runtime.persist import LimitStateError
+from localrouter.server import budget
+
+
+@dataclass(frozen=True)
+class StateUsed:
+    """Which runtime state the decision was judged with, and how to say so."""
+
+    file: Path | None
+    loaded: SavedRuntime | None
+    note: str  # shown on the `state:` line
+
+    def as_json(self) -> dict[str, Any]:
+        saved = self.loaded
+        return {
+            "file": str(self.file) if self.file is not None else None,
+            "loaded": saved is not None,
+            "saved_at": saved.saved_at if saved is not None else None,
+            "note": self.note,
+        }
+
+
+def _ago(seconds: float) -> str:
+    s = max(0, round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{s / size:.1f} {unit} ago".replace(".0 ", " ")
+    return f"{s} s ago"
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a person would type it: relative to the working directory when under it,
+    else from ``~`` when under the home directory."""
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(path.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def load_state(table: RoutingTable, ignore: bool) -> StateUsed:
+    """The saved runtime state of ``table``'s config, or why there is none. A file that cannot
+    be used gets a warning on stderr, naming it; the decision is then judged without it."""
+    path = state_path(table)
+    if ignore:
+        return StateUsed(path, None, "ignored (--no-state)")
+    if path is None:
+        return StateUsed(None, None, "none (no state_dir)")
+    try:
+        loaded = load_saved(table, path)
+    except LimitStateError as exc:
+        print(
+            f"warning: runtime state file {path} cannot be used ({exc.reason}); "
+            "judging without runtime state",
+            file=sys.stderr,
+        )
+        return StateUsed(path, None, f"none ({_shown(path)} cannot be used)")
+    if loaded is None:
+        return StateUsed(path, None, f"none (no runtime state at {_shown(path)})")
+    when = ""
+    if loaded.saved_at is not None:
+        when = f" (saved {_ago(time.time() - loaded.saved_at)})"
+    return StateUsed(path, loaded, f"{_shown(path)}{when}")
 
 
 def _facts(args: Namespace) -> RequestFacts | str:
@@ -55,7 +126,13 @@ def _price(m: ModelInfo) -> str:
     return "price ?" if p is None else f"${p:g}/Mtok"
 
 
-def render(decision: Decision, facts: RequestFacts) -> str:
+def render(
+    decision: Decision,
+    facts: RequestFacts,
+    state: StateUsed | None = None,
+    view: RuntimeView = NO_RUNTIME,
+    limited: Rejection | None = None,
+) -> str:
     lines = [
         f"client:     {decision.client}",
         f"strategy:   {decision.strategy or '-'}",
@@ -64,8 +141,12 @@ def render(decision: Decision, facts: RequestFacts) -> str:
         f"messages={facts.messages_count} complexity={facts.complexity:g} "
         f"tools={str(facts.has_tools).lower()}",
     ]
+    if state is not None:
+        lines.append(f"state:      {state.note}")
     if decision.status != 200:
         lines.append(f"result:     {decision.status} {decision.error}")
+    elif limited is not None:
+        lines.append(f"result:     429 {limited.message}")
     lines.append("candidates:" if decision.candidates else "candidates: none")
     for i, m in enumerate(decision.candidates, 1):
         extra = [m.kind, _price(m)]
@@ -73,6 +154,9 @@ def render(decision: Decision, facts: RequestFacts) -> str:
             extra.append(f"{m.params_b:g}B")
         if m.context_window:
             extra.append(f"ctx {m.context_window}")
+        p50 = view.latency_ms.get(m.id)
+        if p50 is not None:
+            extra.append(f"p50 {p50:.4g} ms")
         lines.append(f"  {i}. {m.id}  ({', '.join(extra)})")
     if decision.left_out:
         lines.append("left out:")
@@ -81,16 +165,31 @@ def render(decision: Decision, facts: RequestFacts) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_json(decision: Decision) -> dict[str, Any]:
-    return {
-        "status": decision.status,
+def as_json(
+    decision: Decision,
+    state: StateUsed | None = None,
+    view: RuntimeView = NO_RUNTIME,
+    limited: Rejection | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "status": 429 if limited is not None else decision.status,
         "client": decision.client,
         "strategy": decision.strategy,
         "route": decision.route,
         "candidates": [m.id for m in decision.candidates],
         "left_out": [{"model": m, "reason": r} for m, r in decision.left_out],
-        "error": decision.error,
+        "error": limited.message if limited is not None else decision.error,
     }
+    if limited is not None:
+        doc["retry_after_s"] = None if limited.never else round(limited.retry_after_s, 3)
+    if state is not None:
+        doc["latency_ms"] = {
+            m.id: round(view.latency_ms[m.id], 3)
+            for m in decision.candidates
+            if m.id in view.latency_ms
+        }
+        doc["state"] = state.as_json()
+    return doc
 
 
 def run(args: Namespace) -> int:
@@ -110,9 +209,21 @@ def run(args: Namespace) -> int:
     if isinstance(now, str):
         print(f"error: {now}", file=sys.stderr)
         return EXIT_USAGE
-    decision = route(result.table, client, facts, now, judge_all=True)
+    table = result.table
+    state = load_state(table, bool(getattr(args, "no_state", False)))
+    saved = state.loaded
+    out = budget.output_estimate(facts)
+    view = saved.view(table, facts.estimated_tokens, out) if saved is not None else NO_RUNTIME
+    decision = route(table, client, facts, now, view, judge_all=True)
+    limited: Rejection | None = None
+    first = decision.first
+    if saved is not None and decision.status == 200 and first is not None:
+        strategy = table.strategies[client.strategy]  # the server's own check, on a copy
+        verdict = budget.reserve(saved.limiter, client, strategy, facts, first)
+        limited = verdict if isinstance(verdict, Rejection) else None
     if args.format == "json":
-        sys.stdout.write(json.dumps(as_json(decision), indent=2, ensure_ascii=False) + "\n")
+        doc = as_json(decision, state, view, limited)
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render(decision, facts))
-    return EXIT_OK if decision.status == 200 else EXIT_FAILED
+        sys.stdout.write(render(decision, facts, state, view, limited))
+    return EXIT_OK if decision.status == 200 and limited is None else EXIT_FAILED

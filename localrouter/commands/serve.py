@@ -16,6 +16,7 @@ import asyncio
 import signal
 import sys
 from argparse import Namespace
+from pathlib import Path
 
 from localrouter.commands.common import (
     EXIT_FAILED,
@@ -59,7 +60,12 @@ def run(args: Namespace) -> int:
     from localrouter.runtime.store import LimitStateError
 
     try:
-        app = create_app(table, source=(doc, list(diags)))
+        app = create_app(
+            table,
+            source=(doc, list(diags)),
+            config_path=Path(config_path(args)),
+            watch=not args.no_watch,
+        )
     except LimitStateError as exc:  # fail closed: never serve with budgets silently reset
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -69,8 +75,19 @@ def run(args: Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        source = app.extensions["localrouter"].config
+        reloads: set[asyncio.Task[object]] = set()
+
+        def reload() -> None:  # SIGHUP: reload now, watched or not
+            task = asyncio.ensure_future(source.reload("SIGHUP"))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        if hasattr(signal, "SIGHUP"):
+            loop.add_signal_handler(signal.SIGHUP, reload)
+        served = app.extensions["localrouter"].holder.current  # with the cached catalog
         print(
-            f"LocalRouter serving {', '.join(table.source_files)} (sha {table.sha256[:12]}) "
+            f"LocalRouter serving {', '.join(table.source_files)} (sha {served.sha256[:12]}) "
             f"on http://{host}:{port}",
             file=sys.stderr,
             flush=True,

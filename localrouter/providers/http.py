@@ -92,11 +92,12 @@ async def upstream_errors(provider: str) -> AsyncIterator[None]:
     try:
         yield
     except httpx.ConnectTimeout as exc:
-        # httpx-aiohttp reports a refused connection as ConnectTimeout: look at the cause
-        cause = type(exc.__cause__).__name__ if exc.__cause__ else ""
-        if "Connector" in cause or isinstance(exc.__cause__, ConnectionRefusedError):
+        # httpx-aiohttp reports every broken connection as ConnectTimeout (refused, reset or
+        # closed before the answer): only a cause that is a timeout is one
+        cause = exc.__cause__
+        if cause is not None and not isinstance(cause, TimeoutError):
             raise UpstreamConnectError(
-                f"{provider} connection failed ({cause})", provider=provider
+                f"{provider} connection failed ({type(cause).__name__})", provider=provider
             ) from None
         raise UpstreamTimeout(f"{provider} timed out (ConnectTimeout)", provider=provider) from None
     except httpx.TimeoutException as exc:

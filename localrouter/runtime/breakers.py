@@ -20,6 +20,11 @@ cancelled request). A probe that never reports is presumed lost after ``probe_tt
 :meth:`Breakers.peek` answers the same question without taking the probe: the router uses it to
 judge candidates (``skip``) and only the dispatcher, about to call, uses :meth:`Breakers.allow`.
 
+Breakers survive restarts: :meth:`Breakers.saved` gives the non-initial ones with their opening
+time on the wall clock (the clock given as ``wall``; ``clock`` may be monotonic), and
+:meth:`Breakers.restore` takes them back, so an open breaker whose ``recovery_s`` passed while the
+gateway was down comes back half-open. A probe that was out is not saved.
+
 State lives behind :class:`BreakerStore`, whose single operation applies a pure transition
 function atomically (the embedded store: a dict and a lock; a Redis store would run the same
 functions in a WATCH/MULTI retry loop). A breaker back in its initial state is dropped, so memory
@@ -36,6 +41,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -43,6 +49,7 @@ from itertools import pairwise
 from typing import Protocol, TypeVar
 
 from localrouter.compiler.table import Provider
+from localrouter.runtime.persist import SavedBreaker, endpoint_id
 
 log = logging.getLogger("localrouter.breakers")
 
@@ -224,6 +231,10 @@ def _no_result(
     return lambda b, now, s: (step(b, now, s), None)
 
 
+def _set(new: Breaker) -> Callable[[Breaker], tuple[Breaker, None]]:
+    return lambda _old: (new, None)
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerInfo:
     """What ``/health`` and ``models`` show of one breaker."""
@@ -234,6 +245,7 @@ class BreakerInfo:
     failures: int
     trips: int
     retry_in_s: float | None  # open: seconds until it turns half-open
+    since: float | None = None  # wall clock: when it opened (open) or turned half-open
 
 
 class Breakers:
@@ -248,8 +260,10 @@ class Breakers:
         probe_ttl_s: float | None = None,
         store: BreakerStore | None = None,
         on_transition: Callable[[BreakerKey, State, State], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
+        self.wall = wall  # for the saved form and `since`: `clock` may be monotonic
         self.settings = Settings(failure_threshold, recovery_s, probe_ttl_s)
         self._store: BreakerStore = store if store is not None else MemoryBreakerStore()
         self._on_transition = on_transition
@@ -290,7 +304,8 @@ class Breakers:
 
     def _transition(self, key: BreakerKey, before: State, after: State) -> None:
         level = logging.WARNING if after is State.OPEN else logging.INFO
-        log.log(level, "circuit of %s (%s): %s → %s", key[0], key[1], before, after)
+        # the provider's name only: a base URL may carry credentials
+        log.log(level, "circuit of %s: %s → %s", key[0], before, after)
         if self._on_transition is not None:
             self._on_transition(key, before, after)
 
@@ -327,11 +342,47 @@ class Breakers:
         """Every breaker not in its initial state (closed breakers with no failures are not
         listed)."""
         now, s, out = self.clock(), self.settings, []
+        to_wall = self.wall() - now
         for (name, url), b in sorted(self._store.items()):
             e = effective(b, now, s)
             wait = max(0.0, b.opened_at + s.recovery_s - now) if e.state is State.OPEN else None
-            out.append(BreakerInfo(name, url, e.state, e.failures, e.trips, wait))
+            since = {
+                State.OPEN: b.opened_at + to_wall,
+                State.HALF_OPEN: b.opened_at + s.recovery_s + to_wall,
+            }.get(e.state)
+            out.append(BreakerInfo(name, url, e.state, e.failures, e.trips, wait, since))
         return out
+
+    def saved(self) -> tuple[SavedBreaker, ...]:
+        """Every breaker away from its initial state, as saved (wall-clock times). A probe out
+        is not saved: after a restart nobody will report it."""
+        now = self.clock()
+        to_wall = self.wall() - now
+        out = []
+        for (name, url), b in sorted(self._store.items()):
+            opened = 0.0 if b.state is State.CLOSED else b.opened_at + to_wall
+            out.append(SavedBreaker(name, endpoint_id(url), b.state, b.failures, opened, b.trips))
+        return tuple(out)
+
+    def restore(self, saved: Collection[SavedBreaker], keys: Collection[BreakerKey]) -> int:
+        """Take back saved breakers of the endpoints ``keys`` (a table's); the others are
+        dropped. An open breaker's recovery counts the time since it opened by the wall clock
+        (never more than ``recovery_s`` if that clock went back): one whose ``recovery_s``
+        passed while the gateway was down comes back half-open. Returns how many."""
+        now, wall = self.clock(), self.wall()
+        by_id = {(name, endpoint_id(url)): (name, url) for name, url in keys}
+        n = 0
+        for sb in saved:
+            key = by_id.get((sb.provider, sb.endpoint))
+            if key is None:
+                continue
+            state = State(sb.state)
+            opened = 0.0 if state is State.CLOSED else now - max(0.0, wall - sb.opened_at)
+            b = Breaker(state, sb.failures, opened, None, sb.trips)
+            if b != INITIAL:
+                self._store.update(key, _set(b))
+                n += 1
+        return n
 
     def retain(self, keys: Collection[BreakerKey]) -> int:
         """Forget the breakers of endpoints no longer configured (on reload)."""

@@ -8,7 +8,16 @@ the first success; it starts healthy (unknown is not down). Every check outcome 
 :class:`~localrouter.runtime.breakers.Breakers`, and so does live traffic, reported through
 :meth:`HealthMonitor.observe`. Checks are spaced ``interval_s`` from start to start (a slow check
 does not drift the schedule); the first runs at once. ``reconcile`` (on every swap) adds and
-removes checks by key; a provider whose base URL changed is a new endpoint with fresh state.
+removes checks by key; a provider whose base URL changed is a new endpoint with fresh state. A
+provider ``unchecked(provider)`` gives a reason for (a mock; a secret that cannot be resolved) gets
+no checks, stays healthy, and shows the reason. What counts as a failed check is the probe's
+business: it raises for a failure and returns None or a note for a success (the server's probe
+fails only on no connection, a timeout or a 5xx; see ``server/state.py``).
+
+State survives restarts: :meth:`HealthMonitor.saved` gives every endpoint's check state and every
+model's latency sketch with wall-clock times (:mod:`localrouter.runtime.persist`), and
+:meth:`HealthMonitor.restore` takes them back for the endpoints reconciled now, aged by the time
+since they were saved. Shown times (:meth:`HealthMonitor.status`) are wall clock too.
 
 :meth:`HealthMonitor.view` is a :class:`~localrouter.routing.route.RuntimeView`: ``latency_ms``
 (model id → observed p50 of live calls: a live read-only mapping, refreshed by ``observe`` at
@@ -16,17 +25,8 @@ most once per ``latency_refresh_s`` (1 s) a model — the sketch moves slowly, a
 ``healthy(model)`` (its provider's check state) and ``skip(model)`` — ``"circuit open"`` when its
 breaker refuses calls (without taking the half-open probe), else ``"unhealthy"``, else None.
 
-Latency: :class:`LatencySketch`, a DDSketch (Masson et al., VLDB 2019) with forward exponential
-decay (Cormode et al., ICDE 2009). Values go to logarithmic buckets ``(γ^(i-1), γ^i]``,
-``γ = (1+α)/(1-α)``, α = 2 %: the value returned for a quantile is within 2 % (relative) of the
-true weighted quantile — exact rank, no sampling error. Each observation weighs ``2^(t/half_life)``
-(half-life 5 min by default), so the p50 follows the recent past; weights are renormalised when
-they grow, dropping buckets under 1e-12 of the total weight (no visible change). Sketches merge
-(:meth:`LatencySketch.merge`: bucket-wise sums after aligning the decay landmark, the same result
-as one sketch fed both streams). At most ``max_bins`` (128) buckets: beyond that the lowest ones are
-collapsed, which can only affect quantiles below ``max/γ^128`` (a 167× range). Memory: ~4 KB per
-model in practice (lognormal latencies with σ = 0.5 fill ~80 buckets), at most ~10 KB (128
-buckets). Costs on this machine (best of 5 × 50,000): ``observe`` ~2.3 µs, ``skip`` ~0.3 µs per
+Latency: :class:`~localrouter.runtime.latency.LatencySketch` (a decayed DDSketch, within 2 %).
+Costs on this machine (best of 5 × 50,000): ``observe`` ~2.3 µs, ``skip`` ~0.3 µs per
 candidate (~1 µs when its breaker is open), ``healthy`` ~0.15 µs, ``view()`` ~1 µs, a p50 over 80
 buckets ~6 µs.
 """
@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -44,95 +44,16 @@ from localrouter.compiler.table import ModelInfo, Provider
 from localrouter.errors import LocalRouterError
 from localrouter.routing.route import RuntimeView
 from localrouter.runtime.breakers import CIRCUIT_OPEN, BreakerKey, Breakers, breaker_key
+from localrouter.runtime.latency import LatencySketch as LatencySketch  # re-exported
+from localrouter.runtime.persist import SavedEndpoint, SavedLatency, endpoint_id
 
 log = logging.getLogger("localrouter.health")
 
 UNHEALTHY = "unhealthy"
-Probe = Callable[[Provider], Awaitable[None]]
+Probe = Callable[[Provider], Awaitable[str | None]]  # a note on a success ("answered 401")
 Sleep = Callable[[float], Awaitable[None]]
 Skip = Callable[[ModelInfo], str | None]
 _MAX_ERROR = 300
-
-
-class LatencySketch:
-    """A decaying, mergeable quantile sketch of latencies in ms (module doc: error bound)."""
-
-    ALPHA = 0.02
-    GAMMA = (1 + ALPHA) / (1 - ALPHA)
-    LOG_GAMMA = math.log(GAMMA)
-    MIN_MS = 0.01  # smaller values are counted as this
-    __slots__ = ("_bins", "_landmark", "_total", "half_life_s", "max_bins")
-
-    def __init__(self, half_life_s: float = 300.0, max_bins: int = 128) -> None:
-        if half_life_s <= 0 or max_bins < 2:
-            raise ValueError("half_life_s must be > 0 and max_bins >= 2")
-        self.half_life_s = half_life_s
-        self.max_bins = max_bins
-        self._bins: dict[int, float] = {}
-        self._landmark: float | None = None
-        self._total = 0.0
-
-    def __len__(self) -> int:
-        return len(self._bins)
-
-    @property
-    def weight(self) -> float:
-        return self._total
-
-    def _rebase(self, now: float) -> None:
-        """Move the decay landmark to ``now`` (weights rescaled, negligible buckets dropped)."""
-        if self._landmark is not None and self._bins:
-            f = 2.0 ** ((self._landmark - now) / self.half_life_s)
-            floor = self._total * f * 1e-12
-            self._bins = {i: w * f for i, w in self._bins.items() if w * f > floor}
-            self._total = math.fsum(self._bins.values())
-        self._landmark = now
-
-    def add(self, value_ms: float, now: float) -> None:
-        if not math.isfinite(value_ms) or value_ms < 0:
-            return
-        if self._landmark is None or abs(now - self._landmark) > 32 * self.half_life_s:
-            self._rebase(now)
-        assert self._landmark is not None
-        w = 2.0 ** ((now - self._landmark) / self.half_life_s)
-        i = math.ceil(math.log(max(value_ms, self.MIN_MS)) / self.LOG_GAMMA)
-        self._bins[i] = self._bins.get(i, 0.0) + w
-        self._total += w
-        if len(self._bins) > self.max_bins:
-            self._collapse()
-
-    def _collapse(self) -> None:
-        keys = sorted(self._bins)
-        extra = len(keys) - self.max_bins
-        moved = math.fsum(self._bins.pop(k) for k in keys[:extra])
-        self._bins[keys[extra]] += moved
-
-    def quantile(self, q: float) -> float | None:
-        """The smallest bucket value v with weight(≤ v) ≥ q·total, ±α relative; None if empty."""
-        if not self._bins or self._total <= 0:
-            return None
-        target = min(max(q, 0.0), 1.0) * self._total * (1 - 1e-12)
-        cum = 0.0
-        keys = sorted(self._bins)
-        for i in keys:
-            cum += self._bins[i]
-            if cum >= target:
-                break
-        return 2.0 * self.GAMMA**i / (self.GAMMA + 1.0)
-
-    def merge(self, other: LatencySketch) -> None:
-        """Add ``other``'s observations to this sketch (``other`` is unchanged)."""
-        if other._landmark is None or not other._bins:
-            return
-        if self._landmark is None or other._landmark > self._landmark:
-            self._rebase(other._landmark)
-        assert self._landmark is not None
-        f = 2.0 ** ((other._landmark - self._landmark) / self.half_life_s)
-        for i, w in other._bins.items():
-            self._bins[i] = self._bins.get(i, 0.0) + w * f
-        self._total = math.fsum(self._bins.values())
-        if len(self._bins) > self.max_bins:
-            self._collapse()
 
 
 def describe(exc: BaseException, timeout_s: float) -> str:
@@ -150,11 +71,13 @@ def describe(exc: BaseException, timeout_s: float) -> str:
 class _Endpoint:
     provider: Provider
     checked: bool  # background checks run for it
+    reason: str | None = None  # why it is not checked
     healthy: bool = True
     failures: int = 0  # consecutive failed checks
     checks: int = 0
-    last_checked: float | None = None
+    last_checked: float | None = None  # the monitor's clock
     last_error: str | None = None
+    last_note: str | None = None  # what a successful check said ("answered HTTP 401")
     check_latency: LatencySketch = field(default_factory=LatencySketch)
     task: asyncio.Task[None] | None = None
 
@@ -169,10 +92,12 @@ class ProviderHealth:
     checked: bool
     failures: int
     checks: int
-    last_checked: float | None
+    last_checked: float | None  # wall clock (unix seconds)
     last_error: str | None
     check_p50_ms: float | None  # the probe's round trip
     live_p50_ms: float | None  # live calls to any of its models (model sketches merged)
+    reason: str | None = None  # why it is not checked (mock; a secret that cannot be resolved)
+    last_note: str | None = None  # what the last successful check said, if anything
 
 
 class HealthMonitor:
@@ -190,14 +115,18 @@ class HealthMonitor:
         probe: Probe,
         sleep: Sleep = asyncio.sleep,
         should_check: Callable[[Provider], bool] | None = None,
+        unchecked: Callable[[Provider], str | None] | None = None,
         half_life_s: float = 300.0,
         latency_refresh_s: float = 1.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
-        self.breakers = breakers if breakers is not None else Breakers(clock)
+        self.wall = wall  # `clock` may be monotonic: shown and saved times are wall clock
+        self.breakers = breakers if breakers is not None else Breakers(clock, wall=wall)
         self._probe = probe
         self._sleep = sleep
         self._should_check = should_check
+        self._unchecked = unchecked
         self._half_life_s = half_life_s
         self._eps: dict[BreakerKey, _Endpoint] = {}
         self._by_name: dict[str, BreakerKey] = {}
@@ -243,11 +172,12 @@ class HealthMonitor:
         for key in [k for k in self._eps if k not in wanted]:
             self._stop(self._eps.pop(key))
         for key, p in wanted.items():
-            checked = self._should_check(p) if self._should_check is not None else True
+            reason = self.why_unchecked(p)
+            checked = reason is None
             ep = self._eps.get(key)
             if ep is None:
                 ep = self._eps[key] = _Endpoint(p, checked)
-            ep.provider, ep.checked = p, checked
+            ep.provider, ep.checked, ep.reason = p, checked, reason
             if not checked:
                 ep.healthy, ep.failures = True, 0
                 self._stop(ep)
@@ -262,6 +192,16 @@ class HealthMonitor:
             self._p50.pop(model_id, None)
             self._p50_at.pop(model_id, None)
         self.breakers.retain(wanted)
+
+    def why_unchecked(self, p: Provider) -> str | None:
+        """Why ``p`` gets no background checks (``unchecked``, then ``should_check``), or None."""
+        if self._unchecked is not None:
+            reason = self._unchecked(p)
+            if reason is not None:
+                return reason
+        if self._should_check is not None and not self._should_check(p):
+            return "not checked"
+        return None
 
     def _stop(self, ep: _Endpoint) -> None:
         if ep.task is not None:
@@ -302,9 +242,10 @@ class HealthMonitor:
         timeout_s = self.timeout_s
         started = self.clock()
         error: str | None = None
+        note: str | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                await self._probe(ep.provider)
+                note = await self._probe(ep.provider)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the probe is a failed check
@@ -316,14 +257,14 @@ class HealthMonitor:
         ep.last_checked = now
         if error is None:
             ep.check_latency.add((now - started) * 1000.0, now)
-            ep.failures, ep.last_error = 0, None
+            ep.failures, ep.last_error, ep.last_note = 0, None, note
             if not ep.healthy:
                 ep.healthy = True
                 log.info("provider %s is healthy again", key[0])
             self.breakers.record_success(key)
         else:
             ep.failures += 1
-            ep.last_error = error
+            ep.last_error, ep.last_note = error, None
             if ep.healthy and ep.failures >= self.failure_threshold:
                 ep.healthy = False
                 log.warning("provider %s is unhealthy: %s", key[0], error)
@@ -388,6 +329,7 @@ class HealthMonitor:
     def status(self) -> dict[str, ProviderHealth]:
         """Per provider name, for ``/health`` and ``models``."""
         out: dict[str, ProviderHealth] = {}
+        to_wall = self.wall() - self.clock()
         for key, ep in sorted(self._eps.items()):
             live = LatencySketch(self._half_life_s)
             prefix = key[0] + "/"
@@ -401,9 +343,70 @@ class HealthMonitor:
                 ep.checked,
                 ep.failures,
                 ep.checks,
-                ep.last_checked,
+                None if ep.last_checked is None else ep.last_checked + to_wall,
                 ep.last_error,
                 ep.check_latency.quantile(0.5),
                 live.quantile(0.5),
+                ep.reason,
+                ep.last_note,
             )
         return out
+
+    # -- the saved form ------------------------------------------------------------------------
+    def saved(self) -> tuple[tuple[SavedEndpoint, ...], tuple[SavedLatency, ...]]:
+        """Every endpoint's check state and every model's live latency, as saved."""
+        now, wall = self.clock(), self.wall()
+        endpoints = tuple(
+            SavedEndpoint(
+                name,
+                endpoint_id(url),
+                ep.healthy,
+                ep.failures,
+                ep.checks,
+                None if ep.last_checked is None else wall - (now - ep.last_checked),
+                ep.last_error,
+                ep.last_note,
+                ep.check_latency.saved(now, wall),
+            )
+            for (name, url), ep in sorted(self._eps.items())
+        )
+        latencies = []
+        for model_id, sketch in sorted(self._models.items()):
+            key = self._by_name.get(model_id.split("/", 1)[0])
+            if key is not None and sketch.weight > 0:
+                latencies.append(
+                    SavedLatency(model_id, key[0], endpoint_id(key[1]), sketch.saved(now, wall))
+                )
+        return endpoints, tuple(latencies)
+
+    def restore(self, endpoints: Iterable[SavedEndpoint], latencies: Iterable[SavedLatency]) -> int:
+        """Take back saved state for the endpoints reconciled now (same provider name and base
+        URL); anything else is dropped. A provider that is not checked stays healthy. Returns how
+        many endpoints and models were restored."""
+        now, wall = self.clock(), self.wall()
+        ids = {(name, endpoint_id(url)): (name, url) for name, url in self._eps}
+        n = 0
+        for se in endpoints:
+            key = ids.get((se.provider, se.endpoint))
+            if key is None:
+                continue
+            ep = self._eps[key]
+            if ep.checked:
+                ep.healthy, ep.failures = se.healthy, se.failures
+            ep.checks, ep.last_error, ep.last_note = se.checks, se.last_error, se.last_note
+            if se.last_checked is not None:
+                ep.last_checked = now - max(0.0, wall - se.last_checked)
+            ep.check_latency = LatencySketch.from_saved(se.check_latency, now, wall)
+            n += 1
+        for sl in latencies:
+            key = ids.get((sl.provider, sl.endpoint))
+            if key is None or not sl.model.startswith(sl.provider + "/"):
+                continue
+            sketch = LatencySketch.from_saved(sl.sketch, now, wall, self._half_life_s)
+            p50 = sketch.quantile(0.5)
+            if p50 is None:
+                continue
+            self._models[sl.model] = sketch
+            self._p50[sl.model], self._p50_at[sl.model] = p50, now
+            n += 1
+        return n

@@ -39,7 +39,9 @@ integer metrics (requests, tokens) can never reach. A charge of 0 always fits (i
 Persistence (:class:`MemoryStore`)
 ----------------------------------
 ``snapshot()`` writes every non-empty counter to an SQLite file (WAL, mode 0600) in one transaction;
-``restore()`` loads it on start, so a budget spent before a restart is still spent after it. A file
+``restore()`` loads it on start, so a budget spent before a restart is still spent after it (the
+server saves counters, breakers and health together: ``export()``/``load()`` hand the counters to
+:mod:`localrouter.runtime.persist`, the file's codec, which validates every row). A file
 that cannot be read or fails validation raises :class:`LimitStateError` (fail closed) — never a
 silent reset to zero. Counters of policies no longer in the table are kept until their usage has
 left the window (a removed-then-restored limit does not forget spending); :meth:`MemoryStore.prune`
@@ -50,8 +52,6 @@ are saved as they stand: after a crash they stay counted at their estimate (cons
 from __future__ import annotations
 
 import math
-import os
-import sqlite3
 import sys
 import threading
 from array import array
@@ -59,28 +59,21 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from localrouter.errors import LocalRouterError
+from localrouter.runtime.persist import (
+    MAX_BUCKETS,
+    SavedCounter,
+    SavedState,
+    read_state,
+    write_state,
+)
+from localrouter.runtime.persist import LimitStateError as LimitStateError  # re-exported
 
 Key = tuple[str, str, str, int]  # LimitPolicy.key: (scope, owner, metric, window_s)
 Charge = tuple[Key, float, float]  # (key, amount wanted, limit)
 DEFAULT_BUCKETS = 120
 TOLERANCE = 1e-9
-FORMAT = "localrouter-limits/1"
 _NEVER = -(1 << 62)  # the head of a ring that has seen no time yet
-_MAX_BUCKETS = 100_000
-
-
-class LimitStateError(LocalRouterError):
-    """The rate-limit state file cannot be read or written. Limits fail closed."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = str(path)
-        super().__init__(
-            f"rate-limit state file {path} cannot be used: {reason}. LocalRouter will not start "
-            f"with spent budgets reset to zero. To recover, restore the file from a backup, or "
-            f"move it (and {path}-wal, {path}-shm if present) aside to start with empty counters "
-            f"— budgets already spent in the current windows are then forgotten."
-        )
+_MAX_BUCKETS = MAX_BUCKETS
 
 
 def fits(used: float, need: float, limit: float) -> bool:
@@ -313,50 +306,37 @@ class MemoryStore:
             return len(gone)
 
     # -- persistence ------------------------------------------------------------------------
-    def snapshot(self) -> int:
-        """Write every non-empty counter to ``path`` in one transaction; returns the count."""
-        if self.path is None:
-            return 0
+    def export(self) -> tuple[int, tuple[SavedCounter, ...]]:
+        """The latest instant seen and every non-empty counter, as saved records."""
         with self._lock:
             latest = self._latest
             rows = []
             for key, ring in self._rings.items():
                 ring.advance(latest)
                 if any(ring.slots):
-                    rows.append((*key, ring.n, ring.head, ring.pack()))
-        path = self.path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            con = sqlite3.connect(path, isolation_level=None)
-            try:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.execute("BEGIN IMMEDIATE")
-                con.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-                con.execute(
-                    "CREATE TABLE IF NOT EXISTS counters (scope TEXT NOT NULL, owner TEXT NOT "
-                    "NULL, metric TEXT NOT NULL, window_s INTEGER NOT NULL, buckets INTEGER NOT "
-                    "NULL, head INTEGER NOT NULL, slots BLOB NOT NULL, "
-                    "PRIMARY KEY (scope, owner, metric, window_s))"
-                )
-                found = con.execute("SELECT v FROM meta WHERE k = 'format'").fetchone()
-                if found is not None and found[0] != FORMAT:
-                    con.execute("ROLLBACK")
-                    raise LimitStateError(path, f"unknown format {found[0]!r} (not overwritten)")
-                con.execute("DELETE FROM counters")
-                con.executemany("INSERT INTO counters VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                con.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                    [("format", FORMAT), ("latest_ms", str(latest))],
-                )
-                con.execute("COMMIT")
-            finally:
-                con.close()
-            for extra in ("", "-wal", "-shm"):
-                _private(Path(f"{path}{extra}"))
-        except (sqlite3.Error, OSError) as exc:
-            raise LimitStateError(path, f"cannot write it ({exc})") from exc
+                    rows.append(SavedCounter(key, ring.n, ring.head, ring.pack()))
+        return latest, tuple(rows)
+
+    def load(self, latest_ms: int, counters: Sequence[SavedCounter]) -> int:
+        """Add saved counters (validated by :mod:`~localrouter.runtime.persist`); their count."""
+        rings: dict[Key, Ring] = {}
+        latest = latest_ms
+        for c in counters:
+            ring = Ring(c.key[3] * 1000, c.buckets, c.head, c.slots)
+            rings[c.key] = ring
+            latest = max(latest, ring.start(ring.head))
+        with self._lock:
+            self._rings.update(rings)
+            self._latest = max(self._latest, latest)
+        return len(rings)
+
+    def snapshot(self) -> int:
+        """Write every non-empty counter to ``path`` in one transaction; returns the count. The
+        file's other sections (breakers, health) are left as they are."""
+        if self.path is None:
+            return 0
+        latest, rows = self.export()
+        write_state(self.path, SavedState(latest, counters=rows))
         return len(rows)
 
     def restore(self) -> int:
@@ -365,68 +345,7 @@ class MemoryStore:
         Raises :class:`LimitStateError` when the file exists but is unreadable, corrupt or not
         ours. Returns the number of counters loaded.
         """
-        path = self.path
-        if path is None:
+        saved = read_state(self.path) if self.path is not None else None
+        if saved is None or saved.counters is None:
             return 0
-        try:
-            if not (path.exists() or path.is_symlink()):
-                return 0
-            con = sqlite3.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
-            try:
-                check = con.execute("PRAGMA quick_check").fetchall()
-                if check != [("ok",)]:
-                    raise LimitStateError(path, f"SQLite integrity check failed: {check[:3]}")
-                meta = dict(con.execute("SELECT k, v FROM meta").fetchall())
-                rows = con.execute(
-                    "SELECT scope, owner, metric, window_s, buckets, head, slots FROM counters"
-                ).fetchall()
-            finally:
-                con.close()
-            _private(path)
-        except sqlite3.Error as exc:
-            raise LimitStateError(path, f"it is not a readable state database ({exc})") from exc
-        except OSError as exc:
-            raise LimitStateError(path, f"it cannot be opened ({exc})") from exc
-        if meta.get("format") != FORMAT:
-            raise LimitStateError(path, f"unknown format {meta.get('format')!r}")
-        latest = _int(path, meta.get("latest_ms"), "latest_ms")
-        rings: dict[Key, Ring] = {}
-        for row in rows:
-            key, ring = _ring_from_row(path, row)
-            rings[key] = ring
-            latest = max(latest, ring.start(ring.head))
-        with self._lock:
-            self._rings.update(rings)
-            self._latest = max(self._latest, latest)
-        return len(rings)
-
-
-def _private(path: Path) -> None:
-    if path.exists():
-        os.chmod(path, 0o600)
-
-
-def _int(path: Path, value: object, what: str) -> int:
-    if isinstance(value, str):
-        value = value.strip()
-        if value.lstrip("-").isdigit():
-            return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise LimitStateError(path, f"bad {what}: {value!r}")
-
-
-def _ring_from_row(path: Path, row: tuple[object, ...]) -> tuple[Key, Ring]:
-    scope, owner, metric, window_s, n, head, slots = row
-    where = f"counter {scope}/{owner}/{metric}/{window_s}"
-    if not (isinstance(scope, str) and isinstance(owner, str) and isinstance(metric, str)):
-        raise LimitStateError(path, f"{where}: bad key")
-    w, nb, hd = (_int(path, v, f"{where} field") for v in (window_s, n, head))
-    if w <= 0 or not 1 <= nb <= _MAX_BUCKETS:
-        raise LimitStateError(path, f"{where}: bad window or bucket count")
-    if not isinstance(slots, bytes) or len(slots) != 8 * (nb + 1):
-        raise LimitStateError(path, f"{where}: bucket data has the wrong size")
-    ring = Ring(w * 1000, nb, hd, slots)
-    if not all(math.isfinite(v) and v >= 0.0 for v in ring.slots):
-        raise LimitStateError(path, f"{where}: bucket data is not finite and non-negative")
-    return (scope, owner, metric, w), ring
+        return self.load(saved.latest_ms, saved.counters)

@@ -1,5 +1,6 @@
-"""``GET /health``: no auth. Status, the sha being served, the last reload and provider state.
-Never a secret: a provider that cannot be used shows the reference it misses, not a value."""
+"""``GET /health``: no auth. Status, the sha being served, the last reload and provider state:
+per provider its circuit breaker and its health checks. Never a secret: a provider that cannot be
+used shows the reference it misses, not a value; check errors are our own redacted messages."""
 
 from __future__ import annotations
 
@@ -9,9 +10,52 @@ import orjson
 from quart import Blueprint, Response
 
 from localrouter.diagnostics import to_json_obj
+from localrouter.runtime.breakers import BreakerInfo, breaker_key
+from localrouter.runtime.health import ProviderHealth
 from localrouter.server.openai_api import runtime
 
 bp = Blueprint("admin_api", __name__)
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def circuit_json(info: BreakerInfo | None) -> dict[str, object]:
+    """A breaker as ``/health`` shows it (none stored: closed, no failures)."""
+    if info is None:
+        return {"state": "closed", "failures": 0, "trips": 0, "since": None, "retry_in_s": None}
+    return {
+        "state": str(info.state),
+        "failures": info.failures,
+        "trips": info.trips,
+        "since": info.since,
+        "retry_in_s": None if info.retry_in_s is None else round(info.retry_in_s, 3),
+    }
+
+
+def health_json(st: ProviderHealth | None) -> dict[str, object]:
+    """A provider's health checks as ``/health`` shows them."""
+    if st is None:
+        return {"checked": False, "reason": "no health monitor", "healthy": True}
+    last: dict[str, object] | None = None
+    if st.last_checked is not None:
+        last = {
+            "ok": st.last_error is None,
+            "at": st.last_checked,
+            "error": st.last_error,
+            "note": st.last_note,
+        }
+    return {
+        "checked": st.checked,
+        "reason": st.reason,
+        "healthy": st.healthy,
+        "failures": st.failures,
+        "checks": st.checks,
+        "last_check": last,
+        "check_p50_ms": _ms(st.check_p50_ms),
+        "live_p50_ms": _ms(st.live_p50_ms),
+    }
 
 
 @bp.get("/health")
@@ -27,8 +71,30 @@ async def health() -> Response:
         "last_reload": {"ok": last.ok, "sha": last.sha256, "at": last.at},
     }
     if not last.ok:
-        config["since"] = last.at
+        config["since"] = rt.holder.failing_since or last.at  # the first failure in a row
         config["errors"] = [to_json_obj(d) for d in last.errors]
+    if rt.config is not None:
+        c = rt.config.counters
+        config["reloads"] = {
+            "swapped": c.swapped,
+            "unchanged": c.unchanged,
+            "failed": c.failed,
+            "refused": c.refused,
+        }
+        if c.last is not None:
+            config["last_reload"] = {
+                **config["last_reload"],  # type: ignore[dict-item]
+                "outcome": c.last.status,
+                "reason": c.last.reason,
+                "compile_ms": round(c.last.ms, 1),
+                "summary": c.last.summary,
+            }
+    checks = rt.health.status() if rt.health is not None else {}
+    circuits = (
+        {(b.provider, b.base_url): b for b in rt.health.breakers.info()}
+        if rt.health is not None
+        else {}
+    )
     providers: dict[str, dict[str, object]] = {}
     for name, p in table.providers.items():
         reason = rt.upstreams.unusable(name)
@@ -37,6 +103,8 @@ async def health() -> Response:
             "kind": p.kind,
             "status": "unusable" if reason else "ok",
             "reason": reason,
+            "circuit": circuit_json(circuits.get(breaker_key(p))),
+            "health": health_json(checks.get(name)),
         }
     if rt.discovery is not None:
         for name, st in rt.discovery.status().items():

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
+from pathlib import Path
 
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
@@ -24,10 +25,12 @@ from localrouter.runtime.store import LimitStateError
 from localrouter.server import admin_api, models_api, openai_api
 from localrouter.server.discovery import start_discovery
 from localrouter.server.errors import error_response
+from localrouter.server.reload import ConfigSource
+from localrouter.server.reload import watch as watch_config
 from localrouter.server.state import Runtime
 
 BODY_TIMEOUT_S = 60
-LIMITS_SNAPSHOT_S = 10.0
+STATE_SNAPSHOT_S = 10.0
 log = logging.getLogger("localrouter.server")
 
 
@@ -36,10 +39,14 @@ def create_app(
     *,
     use_aiohttp: bool = True,
     source: tuple[SourceDocument, list[Diagnostic]] | None = None,
+    config_path: Path | None = None,
+    watch: bool = False,
 ) -> Quart:
     """The gateway app serving ``table``. With ``source`` (the document the table was compiled
     from), model discovery runs in the background and a changed catalog recompiles the table
-    from that same document (never from a half-saved file) and swaps it in."""
+    from that same document (never from a half-saved file) and swaps it in. With
+    ``config_path`` too, the config can be reloaded (``rt.config.reload()``, SIGHUP in
+    ``serve``); ``watch`` reloads it whenever its files change (see ``server/reload.py``)."""
     app = Quart("localrouter")
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
@@ -51,29 +58,50 @@ def create_app(
     app.register_blueprint(models_api.bp)
     app.register_blueprint(admin_api.bp)
     flusher: list[asyncio.Task[None]] = []
-    discovery = start_discovery(rt, source) if source is not None else None
+    stopping = asyncio.Event()
 
-    async def persist_limits() -> None:
+    def install(new: RoutingTable) -> bool:
+        """Every swap: the runtime's one path, then the body limit of the new table."""
+        swapped = rt.swap(new)
+        app.config["MAX_CONTENT_LENGTH"] = int(
+            float(new.settings["server"]["max_body_mb"]) * 1024 * 1024
+        )
+        return swapped
+
+    if source is not None:
+        rt.config = ConfigSource(
+            config_path, *source, lambda: rt.holder.current, install, rt.holder.failed
+        )
+    discovery = start_discovery(rt, rt.config) if rt.config is not None else None
+
+    async def persist_state() -> None:
+        """Limit counters, breakers and health to ``state_dir`` every 10 s: gathered on the loop
+        (where they change), written in a worker thread."""
         while True:
-            await asyncio.sleep(LIMITS_SNAPSHOT_S)
+            await asyncio.sleep(STATE_SNAPSHOT_S)
             rt.limit_store.prune(rt.live_limit_keys(), round(time.time() * 1000))
             try:
-                await asyncio.to_thread(rt.limit_store.snapshot)
+                await asyncio.to_thread(rt.write_state, rt.saved_state())
             except LimitStateError as exc:  # keep serving; the next snapshot tries again
                 log.error("%s", exc)
 
     @app.before_serving
     async def start() -> None:
+        rt.loop = asyncio.get_running_loop()  # swaps from worker threads reconcile on it
         rt.generations.open()
         flusher.append(asyncio.ensure_future(rt.generations.run_flusher()))
-        flusher.append(asyncio.ensure_future(persist_limits()))
+        flusher.append(asyncio.ensure_future(persist_state()))
         if discovery is not None:
             flusher.append(asyncio.ensure_future(discovery.run()))
         if rt.health is not None:  # health checks and the breakers they feed
             rt.health.start(rt.holder.current.providers)
+        if watch and rt.config is not None and rt.config.path is not None:
+            stopping.clear()
+            flusher.append(asyncio.ensure_future(watch_config(rt.config, stopping)))
 
     @app.after_serving
     async def stop() -> None:
+        stopping.set()
         for task in flusher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -81,7 +109,10 @@ def create_app(
         if rt.health is not None:
             await rt.health.aclose()
         rt.generations.close()
-        rt.limit_store.snapshot()  # a budget spent before a restart stays spent
+        try:
+            rt.write_state(rt.saved_state())  # spent budgets, open circuits survive a restart
+        except LimitStateError as exc:
+            log.error("%s", exc)
         await rt.upstreams.aclose()
 
     @app.after_request
@@ -97,6 +128,7 @@ def create_app(
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
+        max_mb = float(rt.holder.current.settings["server"]["max_body_mb"])
         message = {
             404: "no such endpoint",
             405: "method not allowed on this endpoint",

@@ -6,19 +6,22 @@ client error (400, 413, 422), which is the request's fault and is answered as su
 committed at their first chunk: until it arrives the next candidate can still be tried, after it
 nothing is retried. Every try is recorded as an :class:`Attempt`.
 
-Retries, backoff and breakers come from ``runtime/`` (see :class:`Resilience`); provider caps
-from the limiter.
+Retries, backoff and breakers come from ``runtime/`` (see :class:`Resilience`). Limits, checked
+before every call: the request's :class:`~localrouter.server.budget.Reservation` must cover the
+candidate (a dearer one tops it up, or is left out: ``budget (…)``), and every upstream call,
+each retry included, takes its share of the provider's caps (``rate-limited (…)``: the candidate
+is left out, or its retries stop and the next candidate is tried).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from localrouter.compiler.table import ModelInfo, RoutingTable
+from localrouter.compiler.table import ModelInfo, Provider, RoutingTable
 from localrouter.errors import (
     UpstreamError,
     UpstreamProtocolError,
@@ -28,7 +31,13 @@ from localrouter.providers.base import Json, Target
 from localrouter.providers.registry import adapter_for
 from localrouter.runtime.breakers import breaker_key
 from localrouter.runtime.health import HealthMonitor
-from localrouter.runtime.limits import Admission, Limiter, Rejection, estimate_for, usage
+from localrouter.runtime.limits import (
+    Admission,
+    Limiter,
+    Rejection,
+    estimate_for,
+    usage,
+)
 from localrouter.runtime.retry import (
     GiveUp,
     Retry,
@@ -37,6 +46,7 @@ from localrouter.runtime.retry import (
     classify,
     provider_fault,
 )
+from localrouter.server.budget import Reservation
 from localrouter.server.upstreams import Upstreams
 
 Kind = Literal["chat", "completion", "embeddings"]
@@ -152,10 +162,27 @@ async def _call(
     return None, first, gen
 
 
+def _skip(attempts: list[Attempt], model: ModelInfo, reason: str) -> None:
+    attempts.append(Attempt(model.provider, model.name, "skipped", error=reason))
+
+
+def _capped(
+    limiter: Limiter | None, provider: Provider, model: ModelInfo, tokens: tuple[int, int]
+) -> Admission | str | None:
+    """Reserve one call on ``provider``'s caps: the admission to settle, the reason the call
+    would exceed them (``rate-limited (…)``), or None when there is nothing to count."""
+    if limiter is None or not provider.limits:
+        return None
+    verdict = limiter.check(provider.limits, estimate_for(model, *tokens))
+    if isinstance(verdict, Rejection):
+        return f"rate-limited ({verdict.message})"
+    return verdict
+
+
 async def serve(
     table: RoutingTable,
     upstreams: Upstreams,
-    candidates: tuple[ModelInfo, ...],
+    candidates: Iterable[ModelInfo],
     kind: Kind,
     body: Json,
     *,
@@ -163,46 +190,47 @@ async def serve(
     resilience: Resilience,
     limiter: Limiter | None = None,
     tokens: tuple[int, int] = (0, 0),
+    reservation: Reservation | None = None,
 ) -> Served:
-    """Try ``candidates`` in order; the first success wins.
+    """Try ``candidates`` in order (read lazily: a router's walk judges each when reached);
+    the first success wins.
 
     Each candidate may be retried (``fallback.attempts`` calls at most, exponential backoff with
     jitter, ``Retry-After`` honoured, a total deadline, the process-wide retry budget); a circuit
     that is open skips it; a non-retryable error moves on, or ends the request when the request
-    itself is at fault. With a ``limiter``, a candidate whose provider caps would be exceeded by
-    this request (``tokens``: estimated input, expected output) is skipped, never answered 429.
+    itself is at fault. With a ``reservation`` (the client's and strategy's limits), a candidate
+    it cannot cover is skipped. With a ``limiter``, every call (``tokens``: estimated input,
+    expected output) is counted against its provider's caps: a first call that would exceed them
+    skips the candidate, a retry that would stops its retries — never answered 429.
     """
     attempts: list[Attempt] = []
     started = time.perf_counter()
     health, policy = resilience.health, resilience.policy
+    breakers = health.breakers
     resilience.budget.record_request()
     for model in candidates:
         provider = table.providers[model.provider]
         unusable = upstreams.unusable(provider.name)
         if unusable is not None:
-            attempts.append(Attempt(provider.name, model.name, "skipped", error=unusable))
+            _skip(attempts, model, unusable)
             continue
         key = breaker_key(provider)
-        permit = health.breakers.allow(key) if health.breakers is not None else None
-        if permit is not None and not permit:
-            attempts.append(Attempt(provider.name, model.name, "skipped", error=permit.reason))
+        permit = breakers.allow(key) if breakers is not None else None
+        if permit is not None and permit.reason is not None:
+            _skip(attempts, model, permit.reason)
             continue
-        capped: Admission | None = None
-        if limiter is not None and provider.limits:
-            verdict = limiter.check(provider.limits, estimate_for(model, *tokens))
-            if isinstance(verdict, Rejection):
-                if health.breakers is not None and permit is not None and permit.probe:
-                    health.breakers.release(key)
-                attempts.append(
-                    Attempt(
-                        provider.name,
-                        model.name,
-                        "skipped",
-                        error=f"rate-limited ({verdict.message})",
-                    )
-                )
-                continue
-            capped = verdict
+        verdict = _capped(limiter, provider, model, tokens)
+        capped = verdict if isinstance(verdict, Admission) else None
+        short = verdict if isinstance(verdict, str) else None
+        if short is None and reservation is not None:  # topped up only for a call to be made
+            short = reservation.cover(model)
+        if short is not None:
+            if limiter is not None and capped is not None:
+                limiter.release(capped)
+            if breakers is not None and permit is not None and permit.probe:
+                breakers.release(key)
+            _skip(attempts, model, short)
+            continue
         target = Target(
             provider,
             model.name,
@@ -218,8 +246,8 @@ async def serve(
             try:
                 result, first, rest = await _call(adapter, kind, stream, client, target, body)
             except asyncio.CancelledError:
-                if health.breakers is not None:
-                    health.breakers.release(key)
+                if breakers is not None:
+                    breakers.release(key)
                 raise
             except UpstreamError as exc:
                 ms = (time.perf_counter() - t0) * 1000
@@ -233,14 +261,26 @@ async def serve(
                         provider.name, model.name, "error", ms, status, exc.message, exc.retry_after
                     )
                 )
-                decision = policy.decide(
-                    exc, attempt, time.perf_counter() - started, resilience.budget
-                )
+                # the retry budget is asked last, once the provider's caps have room
+                decision = policy.decide(exc, attempt, time.perf_counter() - started)
                 if isinstance(decision, Retry):
-                    await resilience.sleep(decision.delay_s)
-                    if health.breakers is not None and not health.breakers.allow(key):
-                        break  # the circuit opened meanwhile: next candidate
-                    continue
+                    verdict = _capped(limiter, provider, model, tokens)
+                    if isinstance(verdict, str):
+                        _skip(attempts, model, verdict)  # no call over the caps: next candidate
+                        break
+                    capped = verdict
+                    if resilience.budget.try_spend():
+                        try:
+                            await resilience.sleep(decision.delay_s)
+                        except asyncio.CancelledError:  # the client went away: no call made
+                            if limiter is not None and capped is not None:
+                                limiter.release(capped)
+                            raise
+                        if breakers is None or breakers.allow(key):
+                            continue
+                    if limiter is not None and capped is not None:  # no retry after all
+                        limiter.release(capped)
+                    break  # the retry budget is spent, or the circuit opened meanwhile
                 if isinstance(decision, GiveUp):
                     if classify(exc) == "give_up":
                         raise Exhausted(400, exc.message, attempts) from None

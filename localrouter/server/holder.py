@@ -3,6 +3,10 @@
 Requests read ``holder.current`` ONCE and keep that table for their whole life, so a request in
 flight finishes on the table it started with. A failed reload leaves the current table serving
 and records the failure for ``/health``.
+
+The server never calls :meth:`TableHolder.swap` directly: :meth:`Runtime.swap
+<localrouter.server.state.Runtime.swap>` does, between resolving the new table's secrets and
+reconciling runtime state (health checks, breakers, discovery) with it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class TableHolder:
         self.generation = 1
         self.loaded_at = time.time()
         self.last_reload = ReloadStatus(True, table.sha256, self.loaded_at)
+        self.failing_since: float | None = None  # the first failed reload of the current run
 
     @property
     def current(self) -> RoutingTable:
@@ -36,6 +41,7 @@ class TableHolder:
     def swap(self, table: RoutingTable) -> bool:
         """Serve ``table`` from the next request on. An identical table (same sha) is a no-op."""
         self.last_reload = ReloadStatus(True, table.sha256, time.time())
+        self.failing_since = None
         if table.sha256 == self._table.sha256:
             return False
         self._table = table
@@ -46,3 +52,5 @@ class TableHolder:
     def failed(self, sha256: str, errors: tuple[Diagnostic, ...]) -> None:
         """A reload failed: keep serving the current table, remember why."""
         self.last_reload = ReloadStatus(False, sha256, time.time(), errors)
+        if self.failing_since is None:
+            self.failing_since = self.last_reload.at

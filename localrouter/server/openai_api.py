@@ -22,8 +22,8 @@ from quart import Blueprint, Response, current_app, request
 from localrouter.compiler.table import Client, ModelInfo, RoutingTable
 from localrouter.errors import UpstreamError
 from localrouter.routing.facts import RequestFacts, facts_from_openai
-from localrouter.routing.route import Decision, RuntimeView, route
-from localrouter.runtime.limits import Admission, Rejection, describe, estimate_for
+from localrouter.routing.route import Decision, RuntimeView, Walk, route
+from localrouter.runtime.limits import Rejection, describe, estimate_for
 from localrouter.runtime.retry import RetryPolicy
 from localrouter.server import budget, sse
 from localrouter.server.accounting import (
@@ -49,13 +49,19 @@ def runtime_view(rt: Runtime, table: RoutingTable, facts: RequestFacts) -> Runti
     """What the router may know now: latency and health, and provider caps this request would
     exceed (a capped candidate is skipped, never answered 429)."""
     out = budget.output_estimate(facts)
+    seen: dict[str, str | None] = {}  # per provider, when its caps do not depend on the model
 
     def capped(m: ModelInfo) -> str | None:
         caps = table.providers[m.provider].limits
         if not caps:
             return None
+        if m.provider in seen:
+            return seen[m.provider]
         hit = rt.limiter.would_exceed(caps, estimate_for(m, facts.estimated_tokens, out))
-        return f"rate-limited ({describe(hit)})" if hit is not None else None
+        reason = f"rate-limited ({describe(hit)})" if hit is not None else None
+        if all(p.metric != "cost_usd" for p in caps):  # requests and tokens: same for every model
+            seen[m.provider] = reason
+        return reason
 
     if rt.health is None:
         return RuntimeView(skip=capped)
@@ -81,7 +87,8 @@ class _Request:
         self.gen_id = "gen-" + rand[24:]
         self.started = time.perf_counter()
         self.decision: Decision | None = None
-        self.admission: Admission | None = None
+        self.walk: Walk | None = None
+        self.admission: budget.Reservation | None = None
         self.facts: RequestFacts | None = None
 
     def headers(self, served: Served | None = None) -> dict[str, str]:
@@ -112,7 +119,7 @@ class _Request:
         attempts: list[dict[str, Any]],
         error: str | None = None,
     ) -> None:
-        d = self.decision
+        d = self.walk.decision if self.walk is not None else self.decision  # all judged so far
         self.rt.generations.add(
             generation_record(
                 gen_id=self.gen_id,
@@ -184,7 +191,9 @@ async def handle(kind: Kind) -> Response:
     rt = runtime()
     facts = facts_from_openai(body, {k.lower(): v for k, v in request.headers.items()})
     ctx.facts = facts
-    decision = route(ctx.table, ctx.client, facts, now_facts(), runtime_view(rt, ctx.table, facts))
+    view = runtime_view(rt, ctx.table, facts)
+    # judged lazily: until one candidate is eligible; the walk judges more only on fallback
+    decision = route(ctx.table, ctx.client, facts, now_facts(), view, want=1)
     ctx.decision = decision
     if decision.status != 200:
         reasons = "; ".join(f"{m}: {r}" for m, r in decision.left_out)
@@ -197,17 +206,18 @@ async def handle(kind: Kind) -> Response:
     encoding = body.pop("encoding_format", None) if kind == "embeddings" else None
     strategy = ctx.table.strategies[ctx.client.strategy]
     assert rt.health is not None  # Runtime.for_table always builds one
-    verdict = budget.reserve(rt.limiter, ctx.client, strategy, facts, decision.candidates)
+    verdict = budget.reserve(rt.limiter, ctx.client, strategy, facts, decision.candidates[0])
     if isinstance(verdict, Rejection):
         return ctx.fail(
             429, verdict.message, code="rate_limit_exceeded", headers=dict(verdict.headers)
         )
     ctx.admission = verdict
+    ctx.walk = decision.walk()
     try:
         served = await serve(
             ctx.table,
             rt.upstreams,
-            decision.candidates,
+            ctx.walk,
             kind,
             body,
             stream=stream,
@@ -218,9 +228,10 @@ async def handle(kind: Kind) -> Response:
             ),
             limiter=rt.limiter,
             tokens=(facts.estimated_tokens, budget.output_estimate(facts)),
+            reservation=verdict,
         )
     except Exhausted as exc:
-        rt.limiter.release(verdict)  # nothing was served: the reservation is returned
+        verdict.release()  # nothing was served: the reservation is returned
         attempts = [a.as_dict() for a in exc.attempts]
         ctx.record(None, None, exc.status, attempts, exc.message)
         extra = ctx.headers()
@@ -248,7 +259,7 @@ async def handle(kind: Kind) -> Response:
                 "estimated": True,  # the provider reported none: a local estimate
             }
         ctx.record(served, usage, 200, [a.as_dict() for a in served.attempts])
-        budget.settle(rt.limiter, verdict, served.model, usage)
+        verdict.settle(served.model, usage)
         if served.provider_admission is not None:
             budget.settle(rt.limiter, served.provider_admission, served.model, usage)
         if encoding == "base64":  # adapters always return floats; encode once, here
@@ -310,9 +321,10 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
         )
         attempts = [a.as_dict() for a in served.attempts]
         ctx.record(served, usage, status, attempts, error)
-        for admission in (ctx.admission, served.provider_admission):
-            if admission is not None:  # settle with the usage streamed so far
-                budget.settle(ctx.rt.limiter, admission, served.model, usage)
+        if ctx.admission is not None:  # settle with the usage streamed so far
+            ctx.admission.settle(served.model, usage)
+        if served.provider_admission is not None:
+            budget.settle(ctx.rt.limiter, served.provider_admission, served.model, usage)
 
 
 @bp.post("/v1/chat/completions")

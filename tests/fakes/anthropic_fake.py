@@ -46,6 +46,9 @@ sends a body (or a first stream event) that is not JSON, ``break_stream_after(n)
 events and then cuts the connection (``mode="cut"``), sends an ``overloaded_error`` event and
 ends the stream (``mode="error"``, what the API does when it overloads mid-stream) or ends the
 stream cleanly, without ``message_stop`` (``mode="end"``, as a proxy closing early would).
+``reset_connection(after_events, how)`` reads the request, then resets (``rst``) or closes
+(``fin``) its TCP connection with no HTTP answer, or, on a stream, after ``after_events`` events
+(and once ``hold`` is set, when one is given).
 ``chunk_delay`` is slept between stream events. A stream whose client went away is counted in
 ``disconnects`` and sets ``client_gone``.
 """
@@ -63,6 +66,7 @@ from typing import Any
 from quart import Quart, Response, request
 
 from tests.fakes.anthropic_fake_model import Invalid, answer, encode, error_body, events, validate
+from tests.fakes.serve import Breaking, break_connection, released
 
 Json = dict[str, Any]
 API_KEY = "test-key"
@@ -104,13 +108,14 @@ class Recorded:
 
 @dataclass
 class Step:
-    kind: str  # fail | hang | malformed | break
+    kind: str  # fail | hang | malformed | reset | break
     status: int = 0
     body: Any = None
     headers: dict[str, str] | None = None
     seconds: float = 0.0
     events: int = 0
     mode: str = "cut"
+    hold: threading.Event | None = None  # reset mid-stream: once the test sets it
 
 
 @dataclass
@@ -147,6 +152,12 @@ class FakeState:
     def malformed(self) -> None:
         with self._lock:
             self.script.append(Step("malformed"))
+
+    def reset_connection(
+        self, after_events: int = 0, how: Breaking = "rst", hold: threading.Event | None = None
+    ) -> None:
+        with self._lock:
+            self.script.append(Step("reset", events=after_events, mode=how, hold=hold))
 
     def break_stream_after(self, n_events: int, mode: str = "cut") -> None:
         assert mode in ("cut", "error", "end")
@@ -234,6 +245,10 @@ def create_app(state: FakeState | None = None) -> Quart:
         step, failure = await scripted()
         if failure is not None:
             return failure
+        streaming = bool((rec.body or {}).get("stream"))
+        if step is not None and step.kind == "reset" and (step.events == 0 or not streaming):
+            break_connection(request.scope, step.mode)  # type: ignore[arg-type]
+            return Response("")  # never sent: its first write resets the connection
         denied = auth(rec)
         if denied is not None:
             return denied
@@ -249,12 +264,14 @@ def create_app(state: FakeState | None = None) -> Quart:
         if not rec.body.get("stream"):
             return Response(json.dumps(message), content_type="application/json", headers=ids())
         response = Response(
-            stream(message, step), content_type="text/event-stream; charset=utf-8", headers=ids()
+            stream(message, step, request.scope),
+            content_type="text/event-stream; charset=utf-8",
+            headers=ids(),
         )
         response.timeout = None
         return response
 
-    async def stream(message: Json, step: Step | None) -> AsyncIterator[bytes]:
+    async def stream(message: Json, step: Step | None, scope: Any) -> AsyncIterator[bytes]:
         state.streams_started += 1
         finished = False
         try:
@@ -273,6 +290,12 @@ def create_app(state: FakeState | None = None) -> Quart:
                     raise ConnectionAbortedError("scripted cut")
                 if n and state.chunk_delay:
                     await asyncio.sleep(state.chunk_delay)
+                if step is not None and step.kind == "reset" and n == step.events:
+                    finished = True
+                    await released(step.hold)
+                    break_connection(scope, step.mode)  # type: ignore[arg-type]
+                    yield encode(name, data, state.crlf)  # this write resets instead
+                    return
                 if step is not None and step.kind == "malformed" and n == 0:
                     yield encode(name, '{"type": "message_start", "message": {', state.crlf)
                     continue

@@ -25,6 +25,9 @@ Gemini 2.5+/3 does); a turn of function responses → ``result: NAME={json}; …
 prompt is blocked (promptFeedback.blockReason SAFETY); ``unsafe …`` → finishReason SAFETY, no
 content; ``think …`` → a thought part first and thoughtsTokenCount; JSON mode → ``{"echo": text}``.
 ``maxOutputTokens`` cuts (finishReason MAX_TOKENS), ``stopSequences`` stop. Tokens are words.
+
+The script (:class:`FakeState`): ``fail``, ``hang``, ``malformed``, ``reset_connection`` (no HTTP
+answer: the TCP connection is reset or closed, or mid-stream) and ``break_stream_after``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import base64
 import hashlib
 import json
 import re
+import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -42,6 +46,7 @@ from typing import Any
 from quart import Quart, Response, request
 
 from tests.fakes.gemini_checks import MODELS, check_embed, check_generate, google_error
+from tests.fakes.serve import Breaking, break_connection, released
 
 Json = dict[str, Any]
 API_KEY = "test-key"
@@ -59,13 +64,14 @@ class Received:
 
 @dataclass
 class Action:
-    kind: str  # fail | hang | malformed | break
+    kind: str  # fail | hang | malformed | reset | break
     status: int = 500
     body: Any = None
     headers: dict[str, str] | None = None
     seconds: float = 0.0
     after: int = 0
     mode: str = "error"
+    hold: threading.Event | None = None  # reset mid-stream: once the test sets it
 
 
 @dataclass
@@ -109,6 +115,13 @@ class FakeState:
 
     def malformed(self) -> None:
         self.script.append(Action("malformed"))
+
+    def reset_connection(
+        self, after_events: int = 0, how: Breaking = "rst", hold: threading.Event | None = None
+    ) -> None:
+        """Read the request, then reset (``rst``) or close (``fin``) its TCP connection with no
+        HTTP answer; on a stream, after ``after_events`` events (and once ``hold`` is set)."""
+        self.script.append(Action("reset", after=after_events, mode=how, hold=hold))
 
     def break_stream_after(self, n_events: int, mode: str = "error") -> None:
         """``error``: an in-stream ``{"error": …}`` event, as Gemini sends; ``cut``: the
@@ -368,6 +381,14 @@ def create_app(state: FakeState | None = None) -> Quart:
                 f"{method}. Call ListModels to see the list of available models and their "
                 "supported methods.",
             )
+        streaming = method == "streamGenerateContent"
+        if (
+            isinstance(early, Action)
+            and early.kind == "reset"
+            and (early.after == 0 or not streaming)
+        ):
+            break_connection(request.scope, early.mode)  # type: ignore[arg-type]
+            return Response("")  # never sent: its first write resets the connection
         if isinstance(early, Action) and early.kind == "malformed":
             if method == "streamGenerateContent":
                 return Response('data: {"candidates": [\r\n\r\n', content_type="text/event-stream")
@@ -403,16 +424,16 @@ def create_app(state: FakeState | None = None) -> Quart:
                 json.dumps(_whole(result, model, rid), indent=2),
                 content_type="application/json; charset=UTF-8",
             )
-        breaker = early if isinstance(early, Action) and early.kind == "break" else None
+        breaker = early if isinstance(early, Action) and early.kind in ("break", "reset") else None
         sse = request.args.get("alt") == "sse"
         return Response(
-            _stream(_events(result, model, rid), sse, breaker),
+            _stream(_events(result, model, rid), sse, breaker, request.scope),
             content_type="text/event-stream" if sse else "application/json; charset=UTF-8",
             headers={"Content-Disposition": "attachment", "Vary": "Origin, X-Origin, Referer"},
         )
 
     async def _stream(
-        events: list[Json], sse: bool, breaker: Action | None
+        events: list[Json], sse: bool, breaker: Action | None, scope: Any
     ) -> AsyncIterator[bytes]:
         state.streams_started += 1
         outcome = "cancelled"  # unless the body ends, or is cut on purpose
@@ -422,6 +443,12 @@ def create_app(state: FakeState | None = None) -> Quart:
             for i, event in enumerate(events):
                 if i and state.chunk_delay:
                     await asyncio.sleep(state.chunk_delay)
+                if breaker is not None and breaker.kind == "reset" and i == breaker.after:
+                    outcome = "cut"
+                    await released(breaker.hold)
+                    break_connection(scope, breaker.mode)  # type: ignore[arg-type]
+                    yield b"data: "  # this write resets the connection instead
+                    return
                 if breaker is not None and i == breaker.after:
                     if breaker.mode == "cut":
                         outcome = "cut"

@@ -29,7 +29,8 @@ Endpoints: ``GET /`` ("Ollama is running"), ``GET /api/version``, ``GET /api/tag
   ``blank_lines`` adds empty lines (Ollama never sends them: only for the adapter's tests).
 
 ``FakeState`` records every request and holds a script applied to the next requests:
-``fail``, ``hang``, ``malformed``, ``break_stream_after`` (Ollama's own mid-stream error line
+``fail``, ``hang``, ``malformed``, ``reset_connection`` (no HTTP answer: the TCP connection is
+reset or closed; or mid-stream), ``break_stream_after`` (Ollama's own mid-stream error line
 ``{"error": …}``, or ``mode="cut"`` to drop the connection, or ``mode="eof"`` to end cleanly
 without the ``done`` line).
 """
@@ -49,6 +50,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from quart import Quart, Response, request
+
+from tests.fakes.serve import Breaking, break_connection, released
 
 Json = dict[str, Any]
 
@@ -107,13 +110,14 @@ class Recorded:
 
 @dataclass
 class _Action:
-    kind: str  # fail | hang | malformed | break
+    kind: str  # fail | hang | malformed | reset | break
     status: int = 500
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     after: int = 0
     mode: str = "error"
+    hold: threading.Event | None = None  # reset mid-stream: once the test sets it
 
 
 @dataclass
@@ -150,6 +154,11 @@ class FakeState:
 
     def break_stream_after(self, n_events: int, mode: str = "error") -> None:
         self._script.append(_Action("break", after=n_events, mode=mode))
+
+    def reset_connection(
+        self, after_events: int = 0, how: Breaking = "rst", hold: threading.Event | None = None
+    ) -> None:
+        self._script.append(_Action("reset", after=after_events, mode=how, hold=hold))
 
     def reset(self) -> None:
         fresh = FakeState()
@@ -321,6 +330,10 @@ class _Server:
                     content_type="application/json; charset=utf-8",
                 ),
             )
+        streaming = isinstance(body, dict) and body.get("stream", True) is not False
+        if action is not None and action.kind == "reset" and (action.after == 0 or not streaming):
+            break_connection(request.scope, action.mode)  # type: ignore[arg-type]
+            return body, None, Response("")  # never sent: its first write resets the connection
         if action is not None and action.kind == "malformed":
             return (
                 body,
@@ -346,7 +359,7 @@ class _Server:
         return body, action, None
 
     def stream(self, lines: list[Json], action: _Action | None) -> Response:
-        state = self.state
+        state, scope = self.state, request.scope
 
         async def gen() -> AsyncIterator[bytes]:
             state.streams_open += 1
@@ -363,6 +376,12 @@ class _Server:
                     if i:
                         await asyncio.sleep(state.chunk_delay)
                     data = (json.dumps(doc, ensure_ascii=False) + "\n").encode()
+                    if action is not None and action.kind == "reset" and i == action.after:
+                        finished = True
+                        await released(action.hold)
+                        break_connection(scope, action.mode)  # type: ignore[arg-type]
+                        yield data  # this write resets the connection instead
+                        return
                     if state.split_every and i % state.split_every == state.split_every - 1:
                         state.split_writes += 1
                         yield data[: len(data) // 2]

@@ -27,10 +27,16 @@ Flags on the state: ``compat`` answers like the lax compatible servers (no ``ref
 PROCESSING`` comments before the first chunk and OpenRouter's mid-stream error shape;
 ``crlf`` ends lines with CRLF; ``split_writes`` cuts every event in two writes. The script:
 ``fail`` (the error shape above by default; a 429 gets ``retry-after``/``retry-after-ms`` and
-``x-ratelimit-*`` headers unless headers are given), ``hang``, ``malformed`` (a body, or first
-event, that is not JSON), ``break_stream_after(n, mode)`` (``cut`` the connection, send an
-``error`` event and end, or ``end`` cleanly without ``[DONE]``); ``chunk_delay`` between
-events. A stream whose client went away counts in ``disconnects`` and sets ``client_gone``.
+``x-ratelimit-*`` headers unless headers are given), ``hang``, ``malformed(what, after_events)``
+(a 200 whose body is cut JSON (``json``), JSON that is not OpenAI's (``shape``: Ollama's native
+answer) or an HTML page (``html``); on a stream, event number ``after_events`` is cut JSON or a
+chunk whose ``choices`` is not a list, the events before it are sound),
+``reset_connection(after_events, how)`` (the request is read, then its TCP connection is reset
+(``rst``) or closed (``fin``) with no HTTP answer at all; on a stream, after ``after_events``
+events, and once ``hold`` is set when one is given), ``break_stream_after(n, mode)`` (``cut``
+the stream, send an ``error`` event and end, or ``end`` cleanly without ``[DONE]``);
+``chunk_delay`` between events. A stream whose client went away counts in ``disconnects`` and
+sets ``client_gone``.
 """
 
 from __future__ import annotations
@@ -48,32 +54,12 @@ from quart import Quart, Response, request
 from tests.fakes import openai_fake_answers as fa
 from tests.fakes import openai_fake_model as fm
 from tests.fakes.openai_fake_answers import default_models, openrouter_models
+from tests.fakes.serve import Breaking, break_connection, released
 
 __all__ = ["FakeState", "create_app", "default_models", "openrouter_models"]
 
 Json = dict[str, Any]
 API_KEY = "test-key"
-DEFAULT_ERRORS = {
-    400: ("Invalid request.", "invalid_request_error", None),
-    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
-    403: ("You are not allowed to sample from this model", "invalid_request_error", None),
-    404: (
-        "The model does not exist or you do not have access to it.",
-        "invalid_request_error",
-        "model_not_found",
-    ),
-    429: (
-        "Rate limit reached for requests. Please try again in 1.5s.",
-        "requests",
-        "rate_limit_exceeded",
-    ),
-    500: (
-        "The server had an error while processing your request. Sorry about that!",
-        "server_error",
-        None,
-    ),
-    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
-}
 
 
 @dataclass
@@ -87,13 +73,14 @@ class Recorded:
 
 @dataclass
 class Step:
-    kind: str  # fail | hang | malformed | break
+    kind: str  # fail | hang | malformed | reset | break
     status: int = 0
     body: Any = None
     headers: dict[str, str] | None = None
     seconds: float = 0.0
     events: int = 0
-    mode: str = "cut"
+    mode: str = "cut"  # break: cut | error | end; malformed: json | shape | html; reset: rst | fin
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -123,9 +110,20 @@ class FakeState:
         with self._lock:
             self.script.append(Step("hang", seconds=seconds))
 
-    def malformed(self) -> None:
+    def malformed(self, what: str = "json", after_events: int = 0) -> None:
+        assert what in fa.MALFORMED
         with self._lock:
-            self.script.append(Step("malformed"))
+            self.script.append(Step("malformed", events=after_events, mode=what))
+
+    def reset_connection(
+        self,
+        after_events: int = 0,
+        how: Breaking = "rst",
+        hold: threading.Event | None = None,
+    ) -> None:
+        assert how in ("rst", "fin")
+        with self._lock:
+            self.script.append(Step("reset", events=after_events, mode=how, hold=hold))
 
     def break_stream_after(self, n_events: int, mode: str = "cut") -> None:
         assert mode in ("cut", "error", "end")
@@ -206,7 +204,7 @@ def create_app(state: FakeState | None = None) -> Quart:
             if step.status == 429 and step.headers is None:
                 extra |= ratelimit_headers(0) | {"retry-after": "2", "retry-after-ms": "1500"}
             if step.body is None:
-                msg, kind, code = DEFAULT_ERRORS.get(
+                msg, kind, code = fa.DEFAULT_ERRORS.get(
                     step.status, ("Upstream error.", "server_error", None)
                 )
                 return rec, step, error_response(step.status, msg, kind, None, code, headers(extra))
@@ -223,6 +221,10 @@ def create_app(state: FakeState | None = None) -> Quart:
             )
         if step is not None and step.kind == "hang":
             await asyncio.sleep(step.seconds)
+        streaming = isinstance(rec.body, dict) and rec.body.get("stream") is True
+        if step is not None and step.kind == "reset" and (step.events == 0 or not streaming):
+            break_connection(request.scope, step.mode)  # type: ignore[arg-type]
+            return rec, step, Response("", status=200)  # never sent: its first write resets
         if state.api_key is not None:
             auth = rec.headers.get("authorization", "")
             if not auth.startswith("Bearer ") or not auth[7:].strip():
@@ -252,12 +254,11 @@ def create_app(state: FakeState | None = None) -> Quart:
             )
         body: Json = rec.body
         streaming = body.get("stream") is True
-        if step is not None and step.kind == "malformed" and not streaming:
-            return Response(
-                '{"id": "chatcmpl-1", "choices": [',
-                headers=headers(),
-                content_type="application/json",
-            )
+        if step is not None and step.kind == "malformed" and (not streaming or step.mode == "html"):
+            if step.mode == "html":
+                return Response(fa.HTML_PAGE, headers=headers(), content_type="text/html")
+            text = fa.TRUNCATED if step.mode == "json" else fa.malformed_body(body["model"])
+            return Response(text, headers=headers(), content_type="application/json")
         if kind == "embeddings":
             vectors, tokens = fm.embeddings(body)
             data = [
@@ -292,7 +293,7 @@ def create_app(state: FakeState | None = None) -> Quart:
             for c in chunks:
                 c["obfuscation"] = secrets.token_urlsafe(4)
         response = Response(
-            stream(chunks, step, body["model"]),
+            stream(chunks, step, body["model"], request.scope),
             headers=headers(),
             content_type="text/event-stream; charset=utf-8",
         )
@@ -303,7 +304,9 @@ def create_app(state: FakeState | None = None) -> Quart:
         text = f"data: {data}\n\n"
         return (text.replace("\n", "\r\n") if state.crlf else text).encode()
 
-    async def stream(chunks: list[Json], step: Step | None, model: str) -> AsyncIterator[bytes]:
+    async def stream(
+        chunks: list[Json], step: Step | None, model: str, scope: Any
+    ) -> AsyncIterator[bytes]:
         state.streams_started += 1
         finished = False
         events = [json.dumps(c) for c in chunks] + ["[DONE]"]
@@ -324,8 +327,14 @@ def create_app(state: FakeState | None = None) -> Quart:
                     return
                 if n and state.chunk_delay:
                     await asyncio.sleep(state.chunk_delay)
-                if step is not None and step.kind == "malformed" and n == 0:
-                    data = '{"id": "chatcmpl-1", "choices": ['
+                if step is not None and step.kind == "reset" and n == step.events:
+                    await released(step.hold)
+                    break_connection(scope, step.mode)  # the write below resets instead
+                    finished = True
+                    yield encode(data)
+                    return
+                if step is not None and step.kind == "malformed" and n == step.events:
+                    data = fa.malformed_event(step.mode, model)
                 raw = encode(data)
                 if state.split_writes:
                     yield raw[: len(raw) // 2]

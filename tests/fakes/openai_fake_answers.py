@@ -6,6 +6,7 @@ state; its ``compat`` and ``openrouter`` flags change the shapes as that module 
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any, Protocol
@@ -218,4 +219,58 @@ def stream_error(state: Flavor, model: str) -> Json:
         }
     return fm.error_body(
         "The server had an error while processing your request. Sorry about that!", "server_error"
+    )
+
+
+# ---------------------------------------------------------------- errors and malformed answers
+
+DEFAULT_ERRORS = {
+    400: ("Invalid request.", "invalid_request_error", None),
+    401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    403: ("You are not allowed to sample from this model", "invalid_request_error", None),
+    404: (
+        "The model does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    429: (
+        "Rate limit reached for requests. Please try again in 1.5s.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    500: (
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+    ),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+
+
+MALFORMED = ("json", "shape", "html")
+TRUNCATED = '{"id": "chatcmpl-1", "object": "chat.completion", "choices": ['
+HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+def malformed_body(model: str) -> str:
+    """A 200 body that is JSON, but not OpenAI's: Ollama's native chat answer, as a server
+    reached on the wrong path (or a proxy in front of the wrong API) sends it."""
+    return json.dumps(
+        {
+            "model": model,
+            "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": "Hello"},
+            "done": True,
+        }
+    )
+
+
+def malformed_event(what: str, model: str) -> str:
+    """A data event that is cut in the middle of its JSON (``json``) or is a chunk whose
+    ``choices`` is an object instead of a list (``shape``)."""
+    if what == "json":
+        return '{"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [{"ind'
+    choice = {"index": 0, "delta": {"content": "x"}, "finish_reason": None}
+    return json.dumps(
+        {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model, "choices": choice}
     )
