@@ -114,8 +114,10 @@ def main() -> None:
 
         d = route(table, client, facts, now, health.view(also=capped), want=1)
         assert d.status == 200 and d.candidates and d.candidates[0].name == "m3", d
-        verdict = limiter.check((*client.limits, *strategy.limits),
-                                estimate_for(d.candidates[0], facts.estimated_tokens, out))
+        verdict = limiter.check(
+            (*client.limits, *strategy.limits),
+            estimate_for(d.candidates[0], facts.estimated_tokens, out),
+        )
         limiter.release(verdict)  # type: ignore[arg-type]
 
     for _ in range(500):
@@ -131,10 +133,13 @@ def main() -> None:
     samples.sort()
     p50 = statistics.median(samples)
     p99 = samples[int(len(samples) * 0.99)]
-    print(f"routing decision (facts + CEL route + CEL filter judged lazily over a 50-candidate "
-          f"strategy, 4 evaluations + ORDER + health + caps + limits): p50 {p50:.1f} µs, "
-          f"p99 {p99:.1f} µs wall, CPU {statistics.median(cpu):.1f} µs a decision "
-          f"(median of 100 batches), n={len(samples)}")
+    print(
+        f"routing decision (facts + CEL route + CEL filter judged lazily over a 50-candidate "
+        f"strategy, 4 evaluations + ORDER + health + caps + limits): p50 {p50:.1f} µs, "
+        f"p99 {p99:.1f} µs wall, CPU {statistics.median(cpu):.1f} µs a decision "
+        f"(median of 100 batches), n={len(samples)}"
+    )
+
 
 if __name__ == "__main__":
     main()
