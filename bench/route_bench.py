@@ -25,7 +25,8 @@ from localrouter.compiler.build import build  # noqa: E402
 from localrouter.routing.facts import NowFacts, facts_from_openai  # noqa: E402
 from localrouter.routing.route import route  # noqa: E402
 from localrouter.runtime.health import HealthMonitor  # noqa: E402
-from localrouter.runtime.limits import Limiter, describe, estimate_for  # noqa: E402
+from localrouter.runtime.limits import Limiter, estimate_for  # noqa: E402
+from localrouter.runtime.offline import caps_skip  # noqa: E402
 from localrouter.runtime.store import MemoryStore  # noqa: E402
 
 HASH = "$2b$04$" + "a" * 53
@@ -97,21 +98,7 @@ def main() -> None:
         facts = facts_from_openai(body, headers)
         out = facts.max_tokens
 
-        seen: dict[str, str | None] = {}
-
-        def capped(m: object) -> str | None:  # as the server's runtime_view
-            provider = m.provider  # type: ignore[attr-defined]
-            caps = table.providers[provider].limits
-            if not caps:
-                return None
-            if provider in seen:
-                return seen[provider]
-            hit = limiter.would_exceed(caps, estimate_for(m, facts.estimated_tokens, out))  # type: ignore[arg-type]
-            reason = f"rate-limited ({describe(hit)})" if hit is not None else None
-            if all(p.metric != "cost_usd" for p in caps):
-                seen[provider] = reason
-            return reason
-
+        capped = caps_skip(limiter, table, facts.estimated_tokens, out)  # as the server does
         d = route(table, client, facts, now, health.view(also=capped), want=1)
         assert d.status == 200 and d.candidates and d.candidates[0].name == "m3", d
         verdict = limiter.check(

@@ -11,6 +11,7 @@ error event and no ``[DONE]``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -267,3 +268,20 @@ def test_when_every_candidate_fails_so_the_answer_is_502_listing_each(
     rec = record(w, "once", r)
     assert outcomes(rec) == [("primary", "error"), ("backup", "error")]
     assert rec["status_code"] == 502 and KEY not in json.dumps(rec)
+
+
+def test_every_failed_attempt_is_logged_without_the_key(
+    w: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    w.primary.fail(503, times=2)
+    with caplog.at_level(logging.INFO, logger="localrouter.dispatch"):
+        r = chat(w, "twice")
+    assert answered(r, False)
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "localrouter.dispatch"]
+    assert len(lines) == 2, lines
+    assert (
+        lines[0].startswith("primary/gpt-4o-mini attempt 1 failed (503") and "retrying" in lines[0]
+    )
+    assert lines[1].startswith("primary/gpt-4o-mini attempt 2 failed (503")
+    assert lines[1].endswith("next candidate")
+    assert not any(KEY in line for line in lines)

@@ -47,33 +47,47 @@ BODY = {"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "conten
 
 @contextmanager
 def serving(config: Path, port: int) -> Iterator[str]:
+    """``localrouter serve --no-watch`` as a process: see :func:`serve_process`."""
+    with serve_process(config, port) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def serve_process(
+    config: Path, port: int, *, watch: bool = False, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``localrouter serve`` as a process, healthy; stopped with SIGTERM at the end, and it
-    must exit 0 (the graceful shutdown, which writes the limits file)."""
-    command = ["serve", "--config", str(config), "--port", str(port), "--no-watch"]
+    must exit 0 (the graceful shutdown, which writes the limits file). ``log``: its stderr."""
+    command = ["serve", "--config", str(config), "--port", str(port)]
+    if not watch:
+        command.append("--no-watch")
+    err = log.open("w") if log is not None else subprocess.PIPE
     proc = subprocess.Popen(
         [sys.executable, "-m", "localrouter.cli", *command],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=err,
         env={**os.environ},
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
             assert time.monotonic() < deadline, "the gateway never became healthy"
             try:
                 if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.02)
-        yield url
+        yield url, proc
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if log is not None:
+            err.close()  # type: ignore[union-attr]
 
 
 def post(url: str, key: str) -> httpx.Response:

@@ -49,6 +49,18 @@ def run(args: Namespace) -> int:
     from localrouter.server.app import create_app
 
     table = result.table
+    import logging
+
+    # LocalRouter's own lines (reloads, failed attempts, catalog changes) to stderr; the
+    # `logging:` settings and the access log come with the observability work
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        stream=sys.stderr,
+    )
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected": ours says more
+    logging.getLogger("hypercorn.error").propagate = False  # Hypercorn prints its own lines
     host = args.host or table.settings["server"]["host"]
     port = args.port or table.settings["server"]["port"]
     config = Config()

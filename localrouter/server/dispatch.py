@@ -16,6 +16,7 @@ is left out, or its retries stop and the next candidate is tried).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from localrouter.runtime.retry import (
 from localrouter.server.budget import Reservation
 from localrouter.server.upstreams import Upstreams
 
+log = logging.getLogger("localrouter.dispatch")
 Kind = Literal["chat", "completion", "embeddings"]
 CLIENT_ERRORS = frozenset({400, 413, 422})
 
@@ -162,8 +164,15 @@ async def _call(
     return None, first, gen
 
 
+def _next_step(decision: object) -> str:
+    if isinstance(decision, Retry):
+        return f"retrying in {decision.delay_s * 1000:.0f} ms"
+    return "giving up" if isinstance(decision, GiveUp) else "next candidate"
+
+
 def _skip(attempts: list[Attempt], model: ModelInfo, reason: str) -> None:
     attempts.append(Attempt(model.provider, model.name, "skipped", error=reason))
+    log.debug("%s skipped: %s", model.id, reason)
 
 
 def _capped(
@@ -263,6 +272,10 @@ async def serve(
                 )
                 # the retry budget is asked last, once the provider's caps have room
                 decision = policy.decide(exc, attempt, time.perf_counter() - started)
+                log.warning(
+                    "%s attempt %d failed (%s, %.0f ms): %s; %s",
+                    model.id, attempt, status, ms, exc.message, _next_step(decision),
+                )  # fmt: skip
                 if isinstance(decision, Retry):
                     verdict = _capped(limiter, provider, model, tokens)
                     if isinstance(verdict, str):

@@ -19,11 +19,12 @@ from typing import Any
 import orjson
 from quart import Blueprint, Response, current_app, request
 
-from localrouter.compiler.table import Client, ModelInfo, RoutingTable
+from localrouter.compiler.table import Client, RoutingTable
 from localrouter.errors import UpstreamError
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.routing.route import Decision, RuntimeView, Walk, route
-from localrouter.runtime.limits import Rejection, describe, estimate_for
+from localrouter.runtime.limits import Rejection
+from localrouter.runtime.offline import caps_skip
 from localrouter.runtime.retry import RetryPolicy
 from localrouter.server import budget, sse
 from localrouter.server.accounting import (
@@ -48,21 +49,7 @@ def runtime() -> Runtime:
 def runtime_view(rt: Runtime, table: RoutingTable, facts: RequestFacts) -> RuntimeView:
     """What the router may know now: latency and health, and provider caps this request would
     exceed (a capped candidate is skipped, never answered 429)."""
-    out = budget.output_estimate(facts)
-    seen: dict[str, str | None] = {}  # per provider, when its caps do not depend on the model
-
-    def capped(m: ModelInfo) -> str | None:
-        caps = table.providers[m.provider].limits
-        if not caps:
-            return None
-        if m.provider in seen:
-            return seen[m.provider]
-        hit = rt.limiter.would_exceed(caps, estimate_for(m, facts.estimated_tokens, out))
-        reason = f"rate-limited ({describe(hit)})" if hit is not None else None
-        if all(p.metric != "cost_usd" for p in caps):  # requests and tokens: same for every model
-            seen[m.provider] = reason
-        return reason
-
+    capped = caps_skip(rt.limiter, table, facts.estimated_tokens, budget.output_estimate(facts))
     if rt.health is None:
         return RuntimeView(skip=capped)
     return rt.health.view(also=capped)

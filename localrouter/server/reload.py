@@ -161,17 +161,21 @@ class ConfigSource:
     async def with_catalog(self, snapshot: CatalogSnapshot) -> bool:
         """Recompile the current document with a new catalog (discovery); True if it compiled."""
         async with self._lock:
-            return await asyncio.to_thread(self.install_catalog, snapshot)
+            before = self._current().sha256
+            ok = await asyncio.to_thread(self.install_catalog, snapshot)
+        if ok and self._current().sha256 != before:
+            log.info("catalog changed: serving table %s", self._current().sha256[:12])
+        return ok
 
     def install_catalog(self, snapshot: CatalogSnapshot) -> bool:
-        """The synchronous part of :meth:`with_catalog` (also used once at start-up)."""
+        """The synchronous part of :meth:`with_catalog` (also used once at start-up, with the
+        cached catalog: quietly, the start-up line names the table served)."""
         result = build_document(self.doc, list(self.diagnostics), snapshot=snapshot)
         if result.table is None:
             return False
         self.snapshot = snapshot
         if result.table.sha256 != self._current().sha256:
             self._install(result.table)
-            log.info("catalog changed: serving table %s", result.table.sha256[:12])
         return True
 
     # -- the steps -------------------------------------------------------------------------

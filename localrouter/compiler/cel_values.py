@@ -1,0 +1,81 @@
+"""Values for CEL: plain Python data converted to cel-python's types, and neutral facts.
+
+cel-python's runners need its own value types (:func:`to_cel`); the native runner takes plain
+data. :func:`neutral_activation` is the plain activation of zeros, empty strings, lists and maps
+used for the compile-time trial evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from celpy import celtypes
+
+from localrouter.compiler.cel_types import FIELDS, SCOPES, Scope
+
+__all__ = ["MAX_VALUE_DEPTH", "neutral_activation", "to_cel"]
+
+MAX_VALUE_DEPTH = 32  # nesting of a value given to to_cel (request metadata comes from clients)
+_TRUE, _FALSE = celtypes.BoolType(True), celtypes.BoolType(False)
+# fmt: off
+_SCALARS = (celtypes.BoolType, celtypes.IntType, celtypes.UintType, celtypes.DoubleType,
+            celtypes.StringType, celtypes.BytesType)
+_NEUTRAL: Mapping[str, Any] = MappingProxyType({
+    "string": "", "int": 0, "double": 0.0, "bool": False, "list": (), "map": MappingProxyType({})})
+# fmt: on
+
+
+def _convert(value: Any, depth: int) -> Any:
+    kind = type(value)  # exact types first, built without celpy's slower constructors
+    if kind is str:
+        return str.__new__(celtypes.StringType, value)
+    if kind is bool:
+        return _TRUE if value else _FALSE
+    if kind is int:
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"to_cel: {value} is outside CEL's int64 range")
+        return int.__new__(celtypes.IntType, value)
+    if kind is float:
+        return float.__new__(celtypes.DoubleType, value)
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, str | int | float):  # subclasses, such as str and int enums
+        return _convert(_base(value), depth)
+    if depth >= MAX_VALUE_DEPTH:
+        raise ValueError(f"to_cel: value nested deeper than {MAX_VALUE_DEPTH} levels")
+    if isinstance(value, Mapping):
+        converted = celtypes.MapType()
+        dict.update(
+            converted, {_convert(k, depth + 1): _convert(v, depth + 1) for k, v in value.items()}
+        )
+        return converted
+    if isinstance(value, list | tuple):
+        return celtypes.ListType([_convert(v, depth + 1) for v in value])
+    raise TypeError(f"to_cel: cannot convert {kind.__name__} (JSON-like data only)")
+
+
+def _base(value: str | int | float) -> str | int | float:
+    if isinstance(value, str):
+        return str(value)
+    return float(value) if isinstance(value, float) else int(value)
+
+
+def to_cel(value: Any) -> Any:
+    """Python JSON-like data (dict/list/tuple/str/int/float/bool/None) → celpy values.
+
+    Values already converted pass through. Raises ValueError for an int outside int64 or data
+    nested deeper than :data:`MAX_VALUE_DEPTH`, TypeError for anything that is not JSON-like.
+    A ``double`` field must be given as a Python float: an int becomes a CEL int.
+    """
+    return _convert(value, 0)
+
+
+def neutral_activation(scope: Scope) -> dict[str, Any]:
+    """Every variable of ``scope`` with neutral facts: zeros, false, empty strings, lists, maps."""
+    return {var: {f: _neutral(t.name) for f, t in FIELDS[var].items()} for var in SCOPES[scope]}
+
+
+def _neutral(kind: str) -> Any:
+    return [] if kind == "list" else {} if kind == "map" else _NEUTRAL[kind]
