@@ -284,4 +284,7 @@ async def watch(source: ConfigSource, stop: asyncio.Event) -> None:
         stop_event=stop,
         recursive=False,
     ):
-        await source.reload("file changed")
+        try:
+            await source.reload("file changed")
+        except Exception:  # a bug must not end the watching: logged with its traceback
+            log.exception("reload failed unexpectedly; still serving the previous table")
