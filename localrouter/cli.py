@@ -20,6 +20,7 @@ COMMANDS = {
     "schema": "localrouter.commands.schema",
     "init": "localrouter.commands.init",
     "migrate": "localrouter.commands.migrate",
+    "keys": "localrouter.commands.keys",
 }
 
 
@@ -79,6 +80,26 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("migrate", parents=[common], help="rewrite a version-1 config as version 2")
     m.add_argument("path", nargs="?", help="the version-1 config (default: --config)")
     m.add_argument("-o", "--output", help="write here ('-' for stdout) instead of in place")
+
+    k = sub.add_parser("keys", parents=[common], help="manage client API keys in the config")
+    ks = k.add_subparsers(dest="keys_command", metavar="ACTION")
+    ks.required = True
+    kc = ks.add_parser("create", parents=[common], help="add a client with a new key")
+    kc.add_argument("client")
+    kc.add_argument("--strategy", help="the client's strategy (default: the only one)")
+    kc.add_argument("--model", help="a fixed model (provider/model) instead of a strategy")
+    kc.add_argument("--file", help="in a config directory: the file to edit")
+    for action, text in (
+        ("rotate", "give a client a new key"),
+        ("disable", "refuse a client's key (enabled: false)"),
+        ("enable", "accept a disabled client's key again"),
+        ("delete", "remove a client"),
+    ):
+        ka = ks.add_parser(action, parents=[common], help=text)
+        ka.add_argument("client")
+        ka.add_argument("--file", help="in a config directory: the file to edit")
+    kl = ks.add_parser("list", parents=[common], help="list clients (never a hash)")
+    kl.add_argument("--format", choices=["text", "json"], default="text")
     return p
 
 
