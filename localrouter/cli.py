@@ -21,6 +21,7 @@ COMMANDS = {
     "init": "localrouter.commands.init",
     "migrate": "localrouter.commands.migrate",
     "keys": "localrouter.commands.keys",
+    "secrets": "localrouter.commands.secrets_cmd",
 }
 
 
@@ -43,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("path", nargs="?", metavar="PATH", help="config file or directory")
     v.add_argument("--format", choices=["text", "concise", "json", "github"], default="text")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    v.add_argument(
+        "--resolve-secrets",
+        action="store_true",
+        help="also resolve every ${env:…}/${keyring:…} reference (values are never printed)",
+    )
 
     c = sub.add_parser("check", parents=[common], help="run only the config's routing tests")
     c.add_argument("path", nargs="?", metavar="PATH")
@@ -100,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
         ka.add_argument("--file", help="in a config directory: the file to edit")
     kl = ks.add_parser("list", parents=[common], help="list clients (never a hash)")
     kl.add_argument("--format", choices=["text", "json"], default="text")
+
+    se = sub.add_parser("secrets", parents=[common], help="provider secrets in the keychain")
+    ses = se.add_subparsers(dest="secrets_command", metavar="ACTION")
+    ses.required = True
+    ss = ses.add_parser("set", parents=[common], help="store a secret (prompted, or from stdin)")
+    ss.add_argument("name")
+    ses.add_parser("list", parents=[common], help="names and where each lives, never values")
+    sd = ses.add_parser("delete", parents=[common], help="remove a secret")
+    sd.add_argument("name")
     return p
 
 

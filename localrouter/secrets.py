@@ -16,7 +16,13 @@ from localrouter.errors import SecretError
 SERVICE = "localrouter"
 
 
-def resolve(secret: SecretValue, environ: Mapping[str, str] | None = None) -> str:
+def resolve(
+    secret: SecretValue,
+    environ: Mapping[str, str] | None = None,
+    state_dir: str | None = None,
+) -> str:
+    """The value of ``secret``; ``${keyring:NAME}`` from the OS keychain, or where there is none
+    from the encrypted file in ``state_dir`` (:func:`localrouter.keystore.active_store`)."""
     if secret.ref_kind == "literal":
         return secret.literal
     if secret.ref_kind == "env":
@@ -25,15 +31,18 @@ def resolve(secret: SecretValue, environ: Mapping[str, str] | None = None) -> st
             raise SecretError(secret.reference, "the environment variable is not set")
         return value
     if secret.ref_kind == "keyring":
-        import keyring
         from keyring.errors import KeyringError
 
+        from localrouter.keystore import SecretStoreError, active_store
+
         try:
-            value = keyring.get_password(SERVICE, secret.ref_name)
+            value = active_store(state_dir).get_password(SERVICE, secret.ref_name)
         except KeyringError as exc:
             raise SecretError(
                 secret.reference, f"no usable keychain ({type(exc).__name__})"
             ) from None
+        except SecretStoreError as exc:
+            raise SecretError(secret.reference, str(exc)) from None
         if not value:
             raise SecretError(
                 secret.reference,

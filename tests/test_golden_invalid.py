@@ -25,6 +25,7 @@ ELSEWHERE = {
     "LR209": "a gap between the JSON Schema and the models; no config is known to reach it",
     "LR501": "tests/test_source.py and tests/test_semantic.py (missing path, empty directory, "
     "unreadable file: exit 2, which a golden case cannot express)",
+    "LR505": "tests/test_secrets.py (`validate --resolve-secrets`: needs a secret store)",
     "LR504": "tests/test_reload.py and tests/test_gateway_reload.py (a reload that changes "
     "server.host, server.port or state_dir: only a running gateway has a previous value)",
 }

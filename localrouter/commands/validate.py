@@ -82,7 +82,10 @@ def run(args: Namespace) -> int:
             return EXIT_USAGE if not_found(result) else EXIT_FAILED
         return fail_build(result, args.format)
     outcomes = run_tests(result.table)
-    diags = sorted_diagnostics([*result.diagnostics, *_test_diagnostics(result, outcomes)])
+    found = [*result.diagnostics, *_test_diagnostics(result, outcomes)]
+    if getattr(args, "resolve_secrets", False):
+        found += secret_diagnostics(result.table)
+    diags = sorted_diagnostics(found)
     result = replace(result, diagnostics=tuple(diags))
     ok = not any(d.is_error for d in diags)
     if args.format == "json":
@@ -105,6 +108,34 @@ def run(args: Namespace) -> int:
             + (f"; {_plural(warn, 'warning')}" if warn else "")
         )
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def secret_diagnostics(table: RoutingTable) -> list[Diagnostic]:
+    """LR505 for each secret reference that cannot be resolved now (never a value)."""
+    from localrouter.compiler.table import SecretValue
+    from localrouter.errors import SecretError
+    from localrouter.secrets import resolve
+
+    out = []
+    state_dir = table.settings.get("state_dir")
+    for name, p in sorted(table.providers.items()):
+        refs = [("api_key", p.api_key), *sorted(p.headers.items())]
+        for where, ref in refs:
+            if not isinstance(ref, SecretValue) or ref.ref_kind == "literal":
+                continue
+            try:
+                resolve(ref, state_dir=state_dir)
+            except SecretError as exc:
+                out.append(
+                    error(
+                        "LR505",
+                        f"provider '{name}' {where}: {exc}",
+                        None,
+                        "set it (`localrouter secrets set NAME`, or export the variable) "
+                        "before `serve`; until then this provider is unusable",
+                    )
+                )
+    return out
 
 
 def _json(result: BuildResult, outcomes: list[TestOutcome], table: RoutingTable | None) -> None:

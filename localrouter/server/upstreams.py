@@ -48,11 +48,16 @@ class Upstreams:
         keys: dict[str, str | None] = {}
         headers: dict[str, dict[str, str]] = {}
         errors: dict[str, str] = {}
+        state_dir = table.settings.get("state_dir")
         for name, p in table.providers.items():
             try:
-                keys[name] = resolve(p.api_key) if p.api_key is not None else None
+                keys[name] = (
+                    resolve(p.api_key, state_dir=state_dir) if p.api_key is not None else None
+                )
                 headers[name] = {
-                    h: resolve(v) for h, v in p.headers.items() if isinstance(v, SecretValue)
+                    h: resolve(v, state_dir=state_dir)
+                    for h, v in p.headers.items()
+                    if isinstance(v, SecretValue)
                 }
             except SecretError as exc:
                 errors[name] = str(exc)
