@@ -227,3 +227,19 @@ def test_a_created_key_works_on_a_running_gateway_within_a_second(
         time.sleep(0.02)
     assert time.monotonic() - created < 1.0
     assert r.json()["choices"][0]["message"]["content"].startswith("[large]")
+
+
+def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import ROOT
+
+    directory = tmp_path / "gitops"
+    shutil.copytree(ROOT / "configs" / "gitops", directory)
+    before = {p.name: p.read_text() for p in directory.glob("*.yaml")}
+    code, _key, err = keys(directory, "create", "ci", "--strategy", "minimum-cost")
+    assert code == 0, err
+    after = {p.name: p.read_text() for p in directory.glob("*.yaml")}
+    assert [n for n in before if before[n] != after[n]] == ["30-clients.yaml"]
+    assert len(changed(before["30-clients.yaml"], after["30-clients.yaml"])) == 4
+    assert run_cli("validate", str(directory)).code == 0
