@@ -5,19 +5,17 @@ format's rules: missing means empty, anything malformed is ignored as a whole).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import operator
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from localrouter.compiler.catalog import DiscoveredModel
+from localrouter.fsutil import atomic_write
 
 log = logging.getLogger("localrouter.discovery")
 
@@ -150,23 +148,6 @@ def decode_cache(data: bytes) -> dict[str, CacheEntry]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """``path`` holds ``data`` entirely or keeps its old content: temp, fsync, rename, mode 0600."""
+    """``path`` holds ``data`` entirely or keeps its old content (0600, in a 0700 directory)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    atomic_write(path, data, backup=False)
