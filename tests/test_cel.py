@@ -509,16 +509,23 @@ ATOMS = [
     "request.tags[1] == 'urgent'", "request.metadata.team == request.metadata.n",
     "model.params_b >= 7", "model.quality * 2.0 > 1.0", "request.metadata.user.size() > 1",
 ]  # fmt: skip
-boolean_expressions = st.recursive(
-    st.sampled_from(ATOMS),
-    lambda inner: st.one_of(
-        inner.map(lambda a: f"!({a})"),
-        st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) && ({ab[1]})"),
-        st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) || ({ab[1]})"),
-        st.tuples(inner, inner, inner).map(lambda c: f"({c[0]}) ? ({c[1]}) : ({c[2]})"),
-    ),
-    max_leaves=5,
-)
+
+
+def combinations(atoms: list[str]) -> st.SearchStrategy[str]:
+    """Boolean expressions of up to five ``atoms`` joined with !, &&, || and ?:."""
+    return st.recursive(
+        st.sampled_from(atoms),
+        lambda inner: st.one_of(
+            inner.map(lambda a: f"!({a})"),
+            st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) && ({ab[1]})"),
+            st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) || ({ab[1]})"),
+            st.tuples(inner, inner, inner).map(lambda c: f"({c[0]}) ? ({c[1]}) : ({c[2]})"),
+        ),
+        max_leaves=5,
+    )
+
+
+boolean_expressions = combinations(ATOMS)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -680,16 +687,7 @@ HAS_ATOMS = [
     "model.context_window >= request.estimated_tokens", "model.quality > 0.5",
     "request.metadata.team == null", "has(request.metadata.team.name)",
 ]  # fmt: skip
-has_expressions = st.recursive(
-    st.sampled_from(HAS_ATOMS + ATOMS),
-    lambda inner: st.one_of(
-        inner.map(lambda a: f"!({a})"),
-        st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) && ({ab[1]})"),
-        st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) || ({ab[1]})"),
-        st.tuples(inner, inner, inner).map(lambda c: f"({c[0]}) ? ({c[1]}) : ({c[2]})"),
-    ),
-    max_leaves=5,
-)
+has_expressions = combinations(HAS_ATOMS + ATOMS)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,12 +9,21 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from localrouter.compiler import cel, cel_native
 from localrouter.compiler.cel import CelProblem, Predicate, compile_predicate
 from localrouter.compiler.cel_check import check
-from tests.test_cel import ATOMS, CORPUS, HAS_CORPUS, MODEL, activation, facts, models, reference
+from tests.test_cel import (
+    ATOMS,
+    CORPUS,
+    HAS_CORPUS,
+    MODEL,
+    activation,
+    combinations,
+    facts,
+    models,
+    reference,
+)
 
 pytestmark = pytest.mark.skipif(not cel_native.AVAILABLE, reason="cel-expr-python not installed")
 
@@ -152,16 +161,8 @@ def test_native_agrees_with_the_reference_on_the_corpus(
 
 
 TYPED_ATOMS = [a for a in ATOMS if native(a).runner == "native"]
-expressions = st.recursive(  # of typed atoms only, so that each expression runs native
-    st.sampled_from([*TYPED_ATOMS, "has(model.params_b)", "model.context_window > 1000"]),
-    lambda inner: st.one_of(
-        inner.map(lambda a: f"!({a})"),
-        st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) && ({ab[1]})"),
-        st.tuples(inner, inner).map(lambda ab: f"({ab[0]}) || ({ab[1]})"),
-        st.tuples(inner, inner, inner).map(lambda c: f"({c[0]}) ? ({c[1]}) : ({c[2]})"),
-    ),
-    max_leaves=5,
-)
+# of typed atoms only, so that each expression runs native
+expressions = combinations([*TYPED_ATOMS, "has(model.params_b)", "model.context_window > 1000"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

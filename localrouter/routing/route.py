@@ -137,8 +137,8 @@ def activation(
 ) -> dict[str, Any]:
     """The CEL variables for ``predicates`` as plain data (every field when none are given).
 
-    Only the ``request`` fields some predicate reads are built: ``complexity`` and the copies
-    of ``headers`` and ``metadata`` cost nothing for a strategy whose expressions ignore them.
+    Only the ``request`` fields some predicate reads are built: the copies of ``headers`` and
+    ``metadata`` cost nothing for a strategy whose expressions ignore them.
     """
     fields: set[str] | None = set()
     for p in predicates:

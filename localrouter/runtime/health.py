@@ -39,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from localrouter.compiler.table import ModelInfo, Provider
 from localrouter.errors import LocalRouterError
@@ -149,6 +150,15 @@ class HealthMonitor:
         self.timeout_s = float(timeout_s)
         self.failure_threshold = int(failure_threshold)
         self.breakers.configure(failure_threshold=failure_threshold, recovery_s=recovery_s)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, float], clock: Callable[[], float], **kw: Any
+    ) -> HealthMonitor:
+        """A monitor with a table's ``health`` settings and its own breakers on ``clock``."""
+        s = settings
+        return cls(clock, s["interval_s"], s["timeout_s"], int(s["failure_threshold"]),
+                   s["recovery_s"], Breakers(clock), **kw)  # fmt: skip
 
     def configure_from(self, settings: Mapping[str, float]) -> None:
         """From a table's ``settings["health"]`` mapping."""

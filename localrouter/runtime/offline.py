@@ -18,7 +18,7 @@ from pathlib import Path
 
 from localrouter.compiler.table import ModelInfo, Provider, RoutingTable
 from localrouter.routing.route import RuntimeView
-from localrouter.runtime.breakers import Breakers, breaker_key
+from localrouter.runtime.breakers import breaker_key
 from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.limits import Limiter, describe, estimate_for
 from localrouter.runtime.persist import read_state
@@ -83,14 +83,9 @@ def load_saved(table: RoutingTable, path: Path) -> SavedRuntime | None:
         return None
     store = MemoryStore()  # no path: never written
     store.load(saved.latest_ms, saved.counters or ())
-    h = table.settings["health"]
-    health = HealthMonitor(
+    health = HealthMonitor.from_settings(
+        table.settings["health"],
         time.monotonic,
-        h["interval_s"],
-        h["timeout_s"],
-        h["failure_threshold"],
-        h["recovery_s"],
-        Breakers(time.monotonic),
         probe=_no_checks,
         should_check=lambda p: p.type != "mock" and p.wire != "mock",
     )

@@ -29,7 +29,7 @@ from localrouter.errors import UpstreamError, UpstreamHTTPError, UpstreamProtoco
 from localrouter.generations import GenerationStore
 from localrouter.providers.registry import adapter_for
 from localrouter.routing.facts import NowFacts
-from localrouter.runtime.breakers import Breakers, breaker_key
+from localrouter.runtime.breakers import breaker_key
 from localrouter.runtime.catalog import Discovery
 from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.limits import Limiter
@@ -75,16 +75,8 @@ class Runtime:
         if saved is not None and saved.counters is not None:
             limit_store.load(saved.latest_ms, saved.counters)
         rt = cls(TableHolder(table), upstreams, store, limit_store, Limiter(limit_store, time.time))
-        h = table.settings["health"]
-        rt.health = HealthMonitor(
-            time.monotonic,
-            h["interval_s"],
-            h["timeout_s"],
-            h["failure_threshold"],
-            h["recovery_s"],
-            Breakers(time.monotonic),
-            probe=rt.probe,
-            unchecked=rt.unchecked,
+        rt.health = HealthMonitor.from_settings(
+            table.settings["health"], time.monotonic, probe=rt.probe, unchecked=rt.unchecked
         )
         rt.reconcile(table)
         if saved is not None:
