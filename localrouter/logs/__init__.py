@@ -1,0 +1,1 @@
+"""The access log: writing, reading and replaying it."""
