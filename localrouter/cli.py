@@ -22,6 +22,7 @@ COMMANDS = {
     "migrate": "localrouter.commands.migrate",
     "keys": "localrouter.commands.keys",
     "secrets": "localrouter.commands.secrets_cmd",
+    "stats": "localrouter.commands.stats",
 }
 
 
@@ -76,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("old")
     d.add_argument("new")
     d.add_argument("--format", choices=["text", "json"], default="text")
+    d.add_argument(
+        "--replay",
+        metavar="ACCESS_LOG",
+        help="route the request facts recorded in an access log (file or directory) through "
+        "both tables and count the decisions that differ",
+    )
 
     sub.add_parser("schema", parents=[common], help="print the config's JSON Schema")
 
@@ -115,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     ses.add_parser("list", parents=[common], help="names and where each lives, never values")
     sd = ses.add_parser("delete", parents=[common], help="remove a secret")
     sd.add_argument("name")
+    st = sub.add_parser("stats", parents=[common], help="usage, cost and latency from the logs")
+    st.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d … (default 24h)")
+    st.add_argument("--by", choices=["client", "provider", "model"], help="one row per name")
+    st.add_argument("--logs", metavar="DIR", help="read this log directory, not the config's")
+    st.add_argument("--format", choices=["text", "json"], default="text")
     return p
 
 

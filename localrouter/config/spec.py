@@ -74,6 +74,11 @@ class ServerSpec(_Spec):
     port: Annotated[int, Field(ge=1, le=65535)] = 3625
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:*"])
     max_body_mb: Annotated[float, Field(gt=0, le=1024)] = 20
+    metrics: Literal["loopback", "public", "admin"] = Field(
+        "loopback",
+        description="who may read GET /metrics without a key: loopback callers, everyone, "
+        "or nobody (an admin client's key is then required)",
+    )
 
 
 class TimeoutSpec(_Spec):

@@ -87,7 +87,7 @@ def generation_record(
         "id": gen_id,
         "object": "generation",
         "request_id": request_id,
-        "created": time.time(),
+        "created": round(time.time(), 3),
         "client": client,
         "strategy": strategy,
         "route": route,

@@ -22,7 +22,7 @@ from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import SourceDocument
 from localrouter.diagnostics import Diagnostic
 from localrouter.runtime.store import LimitStateError
-from localrouter.server import admin_api, models_api, openai_api
+from localrouter.server import admin_api, models_api, openai_api, usage_api
 from localrouter.server.discovery import start_discovery
 from localrouter.server.errors import error_response
 from localrouter.server.reload import ConfigSource
@@ -57,6 +57,7 @@ def create_app(
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(models_api.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(usage_api.bp)
     flusher: list[asyncio.Task[None]] = []
     stopping = asyncio.Event()
 
@@ -88,7 +89,7 @@ def create_app(
     @app.before_serving
     async def start() -> None:
         rt.loop = asyncio.get_running_loop()  # swaps from worker threads reconcile on it
-        rt.generations.open()
+        await rt.observer.start()
         flusher.append(asyncio.ensure_future(rt.generations.run_flusher()))
         flusher.append(asyncio.ensure_future(persist_state()))
         if discovery is not None:
@@ -108,7 +109,7 @@ def create_app(
                 await task
         if rt.health is not None:
             await rt.health.aclose()
-        rt.generations.close()
+        rt.observer.close()  # every queued access-log line and generation is written
         try:
             rt.write_state(rt.saved_state())  # spent budgets, open circuits survive a restart
         except LimitStateError as exc:

@@ -7,19 +7,7 @@ from collections.abc import Mapping
 import orjson
 from quart import Response
 
-TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "server_error",
-    502: "upstream_error",
-    503: "service_unavailable",
-    504: "timeout_error",
-}
+from localrouter.logs.record import error_type
 
 
 def error_body(
@@ -28,7 +16,7 @@ def error_body(
     return {
         "error": {
             "message": message,
-            "type": TYPES.get(status, "server_error"),
+            "type": error_type(status),
             "param": param,
             "code": code,
         }

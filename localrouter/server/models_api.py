@@ -9,9 +9,8 @@ import orjson
 from quart import Blueprint, Response, request
 
 from localrouter.compiler.table import Client, ModelInfo, RoutingTable
-from localrouter.server.auth import presented_key
 from localrouter.server.errors import error_response
-from localrouter.server.openai_api import auth_failure, runtime
+from localrouter.server.openai_api import authenticated, runtime
 
 bp = Blueprint("models_api", __name__)
 
@@ -53,19 +52,9 @@ def visible_models(table: RoutingTable, client: Client, created: int) -> list[di
     return out
 
 
-async def _client() -> tuple[RoutingTable, Client] | Response:
-    rt = runtime()
-    table = rt.holder.current
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    auth = await rt.auth.authenticate(table, presented_key(headers))
-    if auth.client is None:
-        return auth_failure(auth.status, auth.message)
-    return table, auth.client
-
-
 @bp.get("/v1/models")
 async def list_models() -> Response:
-    got = await _client()
+    got = await authenticated()
     if isinstance(got, Response):
         return got
     table, client = got
@@ -75,7 +64,7 @@ async def list_models() -> Response:
 
 @bp.get("/v1/models/<path:model_id>")
 async def get_model(model_id: str) -> Response:
-    got = await _client()
+    got = await authenticated()
     if isinstance(got, Response):
         return got
     table, client = got
@@ -92,7 +81,7 @@ async def get_model(model_id: str) -> Response:
 
 @bp.get("/v1/generation")
 async def get_generation() -> Response:
-    got = await _client()
+    got = await authenticated()
     if isinstance(got, Response):
         return got
     _table, client = got

@@ -21,6 +21,7 @@ from quart import Blueprint, Response, current_app, request
 
 from localrouter.compiler.table import Client, RoutingTable
 from localrouter.errors import UpstreamError
+from localrouter.logs.record import access_line, facts_obj, unauthenticated_line
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.routing.route import Decision, RuntimeView, Walk, route
 from localrouter.runtime.limits import Rejection
@@ -55,15 +56,46 @@ def runtime_view(rt: Runtime, table: RoutingTable, facts: RequestFacts) -> Runti
     return rt.health.view(also=capped)
 
 
-def auth_failure(status: int, message: str) -> Response:
-    code = "invalid_api_key" if status == 401 else "client_disabled"
-    return error_response(status, message, code=code)
+def _auth_code(status: int) -> str:
+    return "invalid_api_key" if status == 401 else "client_disabled"
+
+
+async def authenticated() -> tuple[RoutingTable, Client] | Response:
+    """The table (read once) and the calling client, or the 401/403 answer (not logged: the
+    access log is for model requests; ``/v1/models``, ``/v1/usage`` and friends use this)."""
+    rt = runtime()
+    table = rt.holder.current
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    auth = await rt.auth.authenticate(table, presented_key(headers))
+    if auth.client is None:
+        return error_response(auth.status, auth.message, code=_auth_code(auth.status))
+    return table, auth.client
+
+
+def auth_failure(
+    rt: Runtime, table: RoutingTable, kind: Kind, started: float, status: int, message: str
+) -> Response:
+    """Refuse a model request that has no client (401) or a disabled one (403), and log it."""
+    code = _auth_code(status)
+    given = request.headers.get("x-request-id", "")
+    request_id = given if 0 < len(given) <= 128 else "req-" + secrets.token_hex(12)
+    rt.observer.record(
+        unauthenticated_line(
+            request_id=request_id,
+            endpoint=kind,
+            status=status,
+            error_code=code,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            config_sha=table.sha256,
+        )
+    )
+    return error_response(status, message, code=code, headers={"x-request-id": request_id})
 
 
 class _Request:
     """Per-request context: ids, table, client, decision, timing."""
 
-    def __init__(self, table: RoutingTable, client: Client, kind: Kind) -> None:
+    def __init__(self, table: RoutingTable, client: Client, kind: Kind, started: float) -> None:
         self.rt = runtime()  # streams run outside the app context: keep what they need
         self.table = table
         self.client = client
@@ -72,7 +104,8 @@ class _Request:
         given = request.headers.get("x-request-id", "")
         self.request_id = given if 0 < len(given) <= 128 else "req-" + rand[:24]
         self.gen_id = "gen-" + rand[24:]
-        self.started = time.perf_counter()
+        self.started = started
+        self.now = now_facts()
         self.decision: Decision | None = None
         self.walk: Walk | None = None
         self.admission: budget.Reservation | None = None
@@ -93,7 +126,7 @@ class _Request:
         headers: dict[str, str] | None = None,
     ) -> Response:
         """Answer an error after authentication, recording it as this request's generation."""
-        self.record(None, None, status, [], message)
+        self.record(None, None, status, [], message, code)
         return error_response(
             status, message, code=code, headers={**self.headers(), **(headers or {})}
         )
@@ -105,37 +138,47 @@ class _Request:
         status: int,
         attempts: list[dict[str, Any]],
         error: str | None = None,
+        code: str | None = None,
     ) -> None:
+        """Record the request's end: its generation, its access-log line, its metrics."""
         d = self.walk.decision if self.walk is not None else self.decision  # all judged so far
-        self.rt.generations.add(
-            generation_record(
-                gen_id=self.gen_id,
-                request_id=self.request_id,
-                client=self.client.name,
-                strategy=d.strategy if d else None,
-                route=d.route if d else None,
-                model=served.model if served else None,
-                config_sha=self.table.sha256,
-                usage=usage,
-                latency_ms=(time.perf_counter() - self.started) * 1000,
-                ttfb_ms=served.ttfb_ms if served else None,
-                stream=bool(self.facts and self.facts.stream),
-                status_code=status,
-                attempts=attempts,
-                error=error,
-                left_out=d.left_out if d else (),
-            )
+        generation = generation_record(
+            gen_id=self.gen_id,
+            request_id=self.request_id,
+            client=self.client.name,
+            strategy=d.strategy if d else None,
+            route=d.route if d else None,
+            model=served.model if served else None,
+            config_sha=self.table.sha256,
+            usage=usage,
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+            ttfb_ms=served.ttfb_ms if served else None,
+            stream=bool(self.facts and self.facts.stream),
+            status_code=status,
+            attempts=attempts,
+            error=error,
+            left_out=d.left_out if d else (),
         )
+        facts = self.facts
+        observer = self.rt.observer
+        line = access_line(
+            generation,
+            endpoint=self.kind,
+            error_code=code,
+            facts=facts_obj(facts, self.now, observer.reads(self.table)) if facts else None,
+        )
+        observer.record(line, generation)
 
 
 async def _begin(kind: Kind) -> tuple[_Request, dict[str, Any]] | Response:
+    started = time.perf_counter()
     rt = runtime()
     table = rt.holder.current  # read once: this request keeps this table
     headers = {k.lower(): v for k, v in request.headers.items()}
     auth = await rt.auth.authenticate(table, presented_key(headers))
     if auth.client is None:
-        return auth_failure(auth.status, auth.message)
-    ctx = _Request(table, auth.client, kind)
+        return auth_failure(rt, table, kind, started, auth.status, auth.message)
+    ctx = _Request(table, auth.client, kind, started)
     max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
     length = request.content_length
     if length is not None and length > max_bytes:
@@ -180,12 +223,12 @@ async def handle(kind: Kind) -> Response:
     ctx.facts = facts
     view = runtime_view(rt, ctx.table, facts)
     # judged lazily: until one candidate is eligible; the walk judges more only on fallback
-    decision = route(ctx.table, ctx.client, facts, now_facts(), view, want=1)
+    decision = route(ctx.table, ctx.client, facts, ctx.now, view, want=1)
     ctx.decision = decision
     if decision.status != 200:
         reasons = "; ".join(f"{m}: {r}" for m, r in decision.left_out)
         message = (decision.error or "no route") + (f" ({reasons})" if reasons else "")
-        ctx.record(None, None, decision.status, [], message)
+        ctx.record(None, None, decision.status, [], message, decision.error_code)
         return error_response(
             decision.status, message, code=decision.error_code, headers=ctx.headers()
         )
@@ -220,7 +263,6 @@ async def handle(kind: Kind) -> Response:
     except Exhausted as exc:
         verdict.release()  # nothing was served: the reservation is returned
         attempts = [a.as_dict() for a in exc.attempts]
-        ctx.record(None, None, exc.status, attempts, exc.message)
         extra = ctx.headers()
         if exc.retry_after is not None:
             extra["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
@@ -230,6 +272,7 @@ async def handle(kind: Kind) -> Response:
             503: "no_candidates",
             504: "upstream_timeout",
         }.get(exc.status)
+        ctx.record(None, None, exc.status, attempts, exc.message, code)
         return error_response(exc.status, exc.message, code=code, headers=extra)
     if not stream:
         result = served.result or {}
@@ -279,7 +322,7 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
     facts = ctx.facts
     text: list[str] = []
     report: Any = None
-    status, error = 200, None
+    status, error, code = 200, None, None
     try:
         chunk: dict[str, Any] | None = served.first
         while chunk is not None:
@@ -294,10 +337,11 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
             chunk = await anext(served.rest, None)
         yield sse.DONE
     except UpstreamError as exc:
-        status, error = 502, exc.message
+        status, error, code = 502, exc.message, "stream_error"
         yield sse.error_event(exc.message)
     except (asyncio.CancelledError, GeneratorExit):
-        status, error = 499, "client disconnected"  # usage so far is still recorded below
+        # usage so far is still recorded below
+        status, error, code = 499, "client disconnected", "client_disconnected"
         raise
     finally:
         await served.rest.aclose()
@@ -307,7 +351,7 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
             completion_text="".join(text),
         )
         attempts = [a.as_dict() for a in served.attempts]
-        ctx.record(served, usage, status, attempts, error)
+        ctx.record(served, usage, status, attempts, error, code)
         if ctx.admission is not None:  # settle with the usage streamed so far
             ctx.admission.settle(served.model, usage)
         if served.provider_admission is not None:

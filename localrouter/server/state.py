@@ -39,6 +39,7 @@ from localrouter.runtime.retry import RetryBudget
 from localrouter.runtime.store import MemoryStore
 from localrouter.server.auth import Authenticator
 from localrouter.server.holder import TableHolder
+from localrouter.server.observe import Observer
 
 if TYPE_CHECKING:
     from localrouter.server.reload import ConfigSource
@@ -54,6 +55,7 @@ class Runtime:
     generations: GenerationStore
     limit_store: MemoryStore
     limiter: Limiter
+    observer: Observer
     health: HealthMonitor | None = None  # set by for_table; None only in hand-built runtimes
     retry_budget: RetryBudget = field(default_factory=lambda: RetryBudget(time.monotonic))
     rng: random.Random = field(default_factory=random.Random)
@@ -74,7 +76,8 @@ class Runtime:
         limit_store = MemoryStore(path)
         if saved is not None and saved.counters is not None:
             limit_store.load(saved.latest_ms, saved.counters)
-        rt = cls(TableHolder(table), upstreams, store, limit_store, Limiter(limit_store, time.time))
+        limiter = Limiter(limit_store, time.time)
+        rt = cls(TableHolder(table), upstreams, store, limit_store, limiter, Observer(table, store))
         rt.health = HealthMonitor.from_settings(
             table.settings["health"], time.monotonic, probe=rt.probe, unchecked=rt.unchecked
         )
@@ -107,6 +110,7 @@ class Runtime:
             self.health.reconcile(table.providers)  # retains the breakers of these endpoints
         if self.discovery is not None:
             self.discovery.reconcile(table.providers)
+        self.observer.configure(table)
 
     # -- health checks -----------------------------------------------------------------------
     def unchecked(self, p: Provider) -> str | None:

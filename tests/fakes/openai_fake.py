@@ -94,6 +94,7 @@ class FakeState:
     models: list[Json] = field(default_factory=default_models)
     requests: list[Recorded] = field(default_factory=list)
     script: list[Step] = field(default_factory=list)
+    reported: list[Json] = field(default_factory=list)  # every usage object sent, in order
     streams_started: int = 0
     streams_finished: int = 0
     disconnects: int = 0
@@ -275,17 +276,20 @@ def create_app(state: FakeState | None = None) -> Quart:
                 "model": body["model"],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
+            state.reported.append(doc["usage"])
             return Response(json.dumps(doc), headers=headers(), content_type="application/json")
         if kind == "chat":
             answer = fm.chat_answer(body)
             if not streaming:
                 doc = fa.chat_completion(state, body, answer)
+                state.reported.append(doc["usage"])
                 return Response(json.dumps(doc), headers=headers(), content_type="application/json")
             chunks = fa.chat_chunks(state, body, answer)
         else:
             answers = fm.completion_answers(body)
             if not streaming:
                 doc = fa.text_completion(state, body, answers)
+                state.reported.append(doc["usage"])
                 return Response(json.dumps(doc), headers=headers(), content_type="application/json")
             chunks = fa.completion_chunks(state, body, answers)
         obfuscate = (body.get("stream_options") or {}).get("include_obfuscation", True)
@@ -344,6 +348,8 @@ def create_app(state: FakeState | None = None) -> Quart:
                     yield raw
             finished = True
             state.streams_finished += 1
+            if chunks and chunks[-1].get("usage"):  # the usage chunk went out
+                state.reported.append(chunks[-1]["usage"])
         finally:
             if not finished:
                 state.disconnects += 1
