@@ -9,7 +9,10 @@ names them with ``{key_prefix:NAME}`` and ``{key_hash:NAME}`` placeholders.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +24,8 @@ from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import load_files
 from localrouter.keygen import NewKey, new_key
 from localrouter.server.app import create_app
-from tests.fakes.serve import serve_app
+from tests.fakes import openai_fake
+from tests.fakes.serve import serve_app, wait_for_requests
 
 _PLACEHOLDER = re.compile(r"\{key_(prefix|hash):([A-Za-z0-9_-]+)\}")
 
@@ -83,3 +87,35 @@ def running_gateway(
     )
     with serve_app(app) as url:
         yield Gateway(url, keys, result.table, path, made)
+
+
+@contextmanager
+def behind_two_fakes(
+    template: str, directory: Path, env: str
+) -> Iterator[tuple[Gateway, openai_fake.FakeState, openai_fake.FakeState]]:
+    """The gateway on ``template`` (``{primary}``/``{backup}``: two fake OpenAI servers, whose
+    key the config reads from the environment variable ``env``), after its start-up checks."""
+    import pytest  # only tests use this helper
+
+    primary, backup = openai_fake.FakeState(), openai_fake.FakeState()
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        serve_app(openai_fake.create_app(primary)) as p_url,
+        serve_app(openai_fake.create_app(backup)) as b_url,
+    ):
+        mp.setenv(env, openai_fake.API_KEY)
+        text = template.format(primary=p_url, backup=b_url)
+        with running_gateway(text, directory) as gw:
+            wait_for_requests(primary, backup)  # the health checks at start: not scripted
+            yield gw, primary, backup
+
+
+def serve_process(config: Path, port: int) -> subprocess.Popen[bytes]:
+    """``localrouter serve`` on ``config`` as a real process (stop it: SIGTERM, or kill)."""
+    argv = [sys.executable, "-m", "localrouter.cli", "serve", "--config", str(config)]
+    return subprocess.Popen(
+        [*argv, "--port", str(port), "--no-watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
+    )

@@ -3,10 +3,7 @@ has its access-log line (nothing queued is lost on a graceful stop)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +13,7 @@ import httpx
 from localrouter.logs.reader import iter_lines, log_files
 from tests.fakes.ollama_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
-from tests.gateway import write_config
+from tests.gateway import serve_process, write_config
 from tests.test_serve_process import CONFIG, wait_healthy
 
 
@@ -25,13 +22,7 @@ def test_sigterm_under_load_loses_no_log_line(tmp_path: Path) -> None:
     with serve_app(create_app(state)) as upstream:
         path, keys = write_config(CONFIG.format(upstream=upstream), tmp_path)
         port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "localrouter.cli", "serve", "--config", str(path),
-             "--port", str(port), "--no-watch"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ},
-        )  # fmt: skip
+        proc = serve_process(path, port)
         url = f"http://127.0.0.1:{port}"
         answered: list[str] = []
         stop = threading.Event()

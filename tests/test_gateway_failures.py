@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.openai_fake import FakeState, create_app
-from tests.fakes.serve import Breaking, serve_app, wait_for_requests
-from tests.gateway import Gateway, running_gateway
+from tests.fakes.openai_fake import FakeState
+from tests.fakes.serve import Breaking
+from tests.gateway import Gateway, behind_two_fakes
 from tests.openapi import validate
 
 KEY = "test-key"  # the fakes' API key: it must never show in an answer or a record
@@ -69,17 +69,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    primary, backup = FakeState(), FakeState()
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        serve_app(create_app(primary)) as p_url,
-        serve_app(create_app(backup)) as b_url,
-    ):
-        mp.setenv("LR_TEST_FAILURES_KEY", KEY)
-        text = CONFIG.format(primary=p_url, backup=b_url)
-        with running_gateway(text, tmp_path_factory.mktemp("gw")) as gw:
-            wait_for_requests(primary, backup)  # the health checks at start: not scripted
-            yield World(gw, primary, backup)
+    where = tmp_path_factory.mktemp("gw")
+    with behind_two_fakes(CONFIG, where, "LR_TEST_FAILURES_KEY") as (gw, primary, backup):
+        yield World(gw, primary, backup)
 
 
 @pytest.fixture

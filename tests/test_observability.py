@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from localrouter.cli import main
 from localrouter.logs.reader import iter_lines, log_files
 from tests.fakes.openai_fake import FakeState, create_app
-from tests.fakes.serve import serve_app, wait_for_requests
-from tests.gateway import Gateway, running_gateway
+from tests.fakes.serve import serve_app
+from tests.gateway import Gateway, behind_two_fakes, running_gateway
 
 KEY = "test-key"
 CONFIG = """
@@ -120,21 +120,13 @@ def script(w: World) -> None:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    primary, backup = FakeState(), FakeState()
-    with (
-        pytest.MonkeyPatch.context() as mp,
-        serve_app(create_app(primary)) as p_url,
-        serve_app(create_app(backup)) as b_url,
-    ):
-        mp.setenv("LR_TEST_OBS_KEY", KEY)
-        text = CONFIG.format(primary=p_url, backup=b_url)
-        with running_gateway(text, tmp_path_factory.mktemp("gw")) as gw:
-            wait_for_requests(primary, backup)  # start-up health checks
-            w = World(gw, primary, backup)
-            script(w)
-            # the 7-day range is read from the log: asking for it writes what is queued first
-            w.get("ops", "/usage", range="7d")
-            yield w
+    where = tmp_path_factory.mktemp("gw")
+    with behind_two_fakes(CONFIG, where, "LR_TEST_OBS_KEY") as (gw, primary, backup):
+        w = World(gw, primary, backup)
+        script(w)
+        # the 7-day range is read from the log: asking for it writes what is queued first
+        w.get("ops", "/usage", range="7d")
+        yield w
 
 
 def lines(w: World) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ finish (bounded by the graceful timeout) instead of cutting it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import httpx
 
 from tests.fakes.ollama_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
-from tests.gateway import write_config
+from tests.gateway import serve_process, write_config
 
 CONFIG = """
 version: 2
@@ -48,22 +47,7 @@ def test_sigterm_lets_an_open_stream_finish(tmp_path: Path) -> None:
     with serve_app(create_app(state)) as upstream:
         path, keys = write_config(CONFIG.format(upstream=upstream), tmp_path)
         port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "localrouter.cli",
-                "serve",
-                "--config",
-                str(path),
-                "--port",
-                str(port),
-                "--no-watch",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ},
-        )
+        proc = serve_process(path, port)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(url, proc)
