@@ -15,7 +15,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from localrouter.commands.common import EXIT_OK, EXIT_USAGE, fail_build, load
-from localrouter.logs.reader import read_range
+from localrouter.logs.reader import Skipped, read_range
 from localrouter.logs.usage import summarise
 from localrouter.runtime.usage_agg import Agg
 
@@ -95,7 +95,8 @@ def run(args: Namespace) -> int:
         print(f"error: no access log at {where} (nothing served yet?)", file=sys.stderr)
         return EXIT_USAGE
     now = time.time()
-    groups = summarise(read_range(where, now - span, now), args.by)
+    skipped = Skipped()
+    groups = summarise(read_range(where, now - span, now, skipped), args.by)
     total = Agg()
     for a in groups.values():
         total.merge(a)
@@ -104,6 +105,7 @@ def run(args: Namespace) -> int:
             "since_s": span,
             "by": args.by,
             "logs": str(where),
+            "skipped_lines": skipped.count,
             "total": total.as_dict(),
             "groups": {name: a.as_dict() for name, a in sorted(groups.items())},
         }
@@ -111,4 +113,6 @@ def run(args: Namespace) -> int:
         return EXIT_OK
     print(f"{args.since} of access logs in {where}")
     print(render(groups if args.by else {}, total, args.by))
+    if skipped.count:
+        print(f"{skipped.count:,} lines could not be read (not JSON, or no usage fields): skipped")
     return EXIT_OK

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +63,10 @@ class Observer:
             found = self._reads[table.sha256] = table_reads(table)
         return found
 
-    def record(self, line: dict[str, Any], generation: Mapping[str, Any] | None = None) -> None:
+    def record(self, line: dict[str, Any], generation: dict[str, Any] | None = None) -> None:
         """Record one finished request (on the event loop: appends only)."""
         if generation is not None:
-            self.generations.add(dict(generation))
+            self.generations.add(generation)
         self.metrics.add(line)
         if self.access_log is not None:
             self.access_log.write(line)
