@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/compile_bench.py
 	taskset -c 0 $(BIN)/python bench/route_bench.py || $(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/reload_bench.py
+	$(BIN)/python bench/observe_bench.py
 	$(BIN)/python bench/gateway_bench.py
 
 bench-gateway: $(STAMP)
