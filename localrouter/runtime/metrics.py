@@ -48,18 +48,12 @@ class Bucket:
 
     def add(self, line: Mapping[str, Any], client: str, model: str) -> None:
         self.all.add(line)
-        for table, name in ((self.clients, client), (self.models, model)):
-            agg = table.get(name)
-            if agg is None:
-                agg = table[name] = Agg()
-            agg.add(line)
+        _agg(self.clients, client).add(line)
+        _agg(self.models, model).add(line)
         per = self.pairs.get(client)
         if per is None:
             per = self.pairs[client] = {}
-        agg = per.get(model)
-        if agg is None:
-            agg = per[model] = Agg()
-        agg.add(line)
+        _agg(per, model).add(line)
 
     def merge(self, other: Bucket, sign: int = 1) -> None:
         """Add ``other`` in (``sign`` 1) or take it out again (-1; emptied entries dropped)."""
@@ -101,13 +95,18 @@ class Bucket:
             yield from ((_provider_of(m), a) for m, a in per.items())
 
 
+def _agg(table: dict[str, Agg], name: str) -> Agg:
+    agg = table.get(name)
+    if agg is None:
+        agg = table[name] = Agg()
+    return agg
+
+
 def _fold(src: Mapping[str, Agg], dst: dict[str, Agg], sign: int) -> None:
     for name, agg in src.items():
         held = dst.get(name)
         if sign > 0:
-            if held is None:
-                held = dst[name] = Agg()
-            held.merge(agg)
+            _agg(dst, name).merge(agg)
         elif held is not None:
             held.subtract(agg)
             if not held.requests:
