@@ -60,6 +60,7 @@ DOC = ROOT / "docs" / "performance.md"
 sys.path.insert(0, str(BENCH))
 
 import load  # noqa: E402  (bench/ is not a package)
+import peers  # noqa: E402
 
 TARGETS = ("direct", "floor", "localrouter")
 TARGET_CORE = 0
@@ -195,7 +196,14 @@ class Procs:
         self.procs: list[Proc] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
-    def start(self, name: str, argv: list[str], port: int, core: int | None) -> Proc:
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        core: int | None,
+        env: dict[str, str] | None = None,
+    ) -> Proc:
         if core is not None and pinning():
             argv = ["taskset", "-c", str(core), *argv]  # taskset execs: the pid is the target's
         log = self.workdir / f"{name}-{port}.log"
@@ -207,7 +215,7 @@ class Procs:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **(env or {})},
             )
         proc = Proc(name, popen, log, port, started)
         self.procs.append(proc)
@@ -239,15 +247,15 @@ def processes(workdir: Path) -> Iterator[Procs]:
         procs.stop_all()
 
 
-def wait_ready(proc: Proc, timeout: float = 30.0) -> float:
-    """Poll ``GET /health`` until 200; seconds since Popen."""
+def wait_ready(proc: Proc, timeout: float = 30.0, path: str = "/health") -> float:
+    """Poll ``GET path`` until 200; seconds since Popen."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.tail()}")
         conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=1.0)
         try:
-            conn.request("GET", "/health")
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return time.perf_counter() - proc.started
         except OSError:
@@ -298,12 +306,19 @@ class Setup:
     gateway: Proc
     key: str
     config: Path
+    litellm: Proc | None = None
     startup_s: list[float] = field(default_factory=list)
     floor_startup_s: list[float] = field(default_factory=list)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return TARGETS + (("litellm",) if self.litellm is not None else ())
 
     def proc(self, target: str, scenario: Scenario) -> Proc:
         if target == "direct":
             return self.slow if scenario.slow else self.fast
+        if target == "litellm" and self.litellm is not None:
+            return self.litellm
         return self.floor if target == "floor" else self.gateway
 
     def url(self, target: str, scenario: Scenario) -> str:
@@ -344,7 +359,13 @@ def start_floor(procs: Procs, fast: Proc, slow: Proc) -> Proc:
     return procs.start("floor", argv, port, TARGET_CORE)
 
 
-def start_all(procs: Procs, workdir: Path, ptype: str) -> Setup:
+def start_litellm(procs: Procs, workdir: Path, fast: Proc, slow: Proc) -> Proc:
+    port = free_port()
+    argv = peers.litellm_argv(workdir, fast.port, slow.port, port)
+    return procs.start("litellm", argv, port, TARGET_CORE, env=peers.ENV)
+
+
+def start_all(procs: Procs, workdir: Path, ptype: str, with_peers: bool = True) -> Setup:
     ups = []
     for name, delay, pace in (("upstream", 0, 0), ("upstream-slow", SLOW_DELAY_MS, SLOW_CHUNK_MS)):
         port = free_port()
@@ -360,6 +381,9 @@ def start_all(procs: Procs, workdir: Path, ptype: str) -> Setup:
     gateway = start_gateway(procs, config)
     gw_start = wait_ready(gateway)
     setup = Setup(procs, fast, slow, floor, gateway, key, config)
+    if with_peers and peers.litellm_bin() is not None:
+        setup.litellm = start_litellm(procs, workdir, fast, slow)
+        wait_ready(setup.litellm, timeout=120, path=peers.READY_PATH)
     setup.startup_s.append(gw_start)
     setup.floor_startup_s.append(floor_start)
     return setup
@@ -388,7 +412,12 @@ def run_cell(
 ) -> Cell:
     pid = setup.pid(target, scenario)
     headers = {"authorization": f"Bearer {setup.key}"} if target == "localrouter" else {}
-    if scenario.slow:
+    body = None
+    if target == "litellm":  # its own key; the model-like upstream is a model of its own
+        headers = {"authorization": f"Bearer {peers.MASTER_KEY}"}
+        if scenario.slow:
+            body = load.chat_body(scenario.stream).replace(b'"auto"', b'"auto-slow"', 1)
+    elif scenario.slow:
         headers["x-bench-upstream"] = "slow"
     marks: list[tuple[float, float]] = []
 
@@ -403,6 +432,7 @@ def run_cell(
             warmup=warmup,
             stream=scenario.stream,
             headers=headers,
+            body=body,
             before=mark,
             after=mark,
         )
@@ -508,9 +538,10 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
     out = [
         f"Machine: {meta['machine']}. Run {meta['date']}, LocalRouter {meta['revision']}, "
         f"provider type `{args.provider_type}`, uvloop {meta['uvloop']}.",
-        f"{rounds} rounds × {len(scenarios)} scenarios × 3 targets, each cell {args.warmup:g} s "
-        f"warm-up + {args.duration:g} s measured (closed loop); targets pinned to core "
-        f"{TARGET_CORE}, fake upstreams and the load driver to core {UPSTREAM_CORE}"
+        f"{rounds} rounds × {len(scenarios)} scenarios × {len(setup.targets)} targets, "
+        f"each cell {args.warmup:g} s warm-up + {args.duration:g} s measured (closed loop); "
+        f"targets pinned to core {TARGET_CORE}, fake upstreams and the load driver to core "
+        f"{UPSTREAM_CORE}"
         f"{'' if pinning() else ' (NOT pinned: taskset missing or one core)'}. "
         f"Load average before/after: {meta['load_before']} / {meta['load_after']}; "
         f"wall {meta['wall']}.",
@@ -525,7 +556,7 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in scenarios:
-        for t in TARGETS:
+        for t in setup.targets:
             cs = by(cells, s.key, t)
             if not cs:
                 continue
@@ -541,9 +572,13 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
     out += ["", "Against the targets (ratios and differences taken within each round):", ""]
     out += ["| check | target | measured | met |", "|---|---|---|---|"]
 
-    def row(check: str, target: str, values: list[float], limit: float, fmt: str) -> None:
+    def row(
+        check: str, target: str, values: list[float], limit: float, fmt: str, at_least: bool = False
+    ) -> None:
         vals = [v for v in values if v == v]
-        met = "–" if not vals else ("yes" if statistics.median(vals) <= limit else "**no**")
+        mid = statistics.median(vals) if vals else 0.0
+        ok = mid >= limit if at_least else mid <= limit
+        met = "–" if not vals else ("yes" if ok else "**no**")
         out.append(f"| {check} | {target} | {spread(vals, fmt)} | {met} |")
 
     def cpu_ratio(a: Cell, b: Cell) -> float:
@@ -564,6 +599,31 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
             1.3,
             "{:.2f}×",
         )
+    if setup.litellm is not None:
+        for key, label in (
+            ("json-c16", "JSON c=16"),
+            ("json-c64", "JSON c=64"),
+            ("sse-c16", "SSE c=16"),
+            ("sse-c16-d50", "SSE c=16 model-like"),
+        ):
+            row(
+                f"CPU/request litellm ÷ localrouter, {label}",
+                "≥ 10×",
+                paired(cells, key, "litellm", "localrouter", cpu_ratio),
+                10.0,
+                "{:.1f}×",
+                at_least=True,
+            )
+        row(
+            "throughput localrouter ÷ litellm, JSON c=64",
+            "≥ 10×",
+            paired(cells, "json-c64", "localrouter", "litellm", lambda a, b: a.rps / b.rps),
+            10.0,
+            "{:.1f}×",
+            at_least=True,
+        )
+        lite = [c.hwm_mb for c in cells if c.target == "litellm"]
+        out.append(f"| peak RSS of litellm, MB (whole run) | (information) | {max(lite):.0f} | |")
     p50 = "p50_ms"
     ttfb = "ttfb_p50_ms"
     for key, attr, label, limit in (
@@ -891,6 +951,9 @@ def main(argv: list[str] | None = None) -> None:
         "--provider-type", default="openai-compatible", choices=["openai-compatible", "ollama"]
     )
     ap.add_argument("--write", action="store_true", help="update docs/performance.md")
+    ap.add_argument(
+        "--no-peers", action="store_true", help="leave LiteLLM out even when it is installed"
+    )
     ap.add_argument("--profile", action="store_true", help="py-spy profile instead of the table")
     ap.add_argument("--profile-s", type=float, default=10.0)
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -921,9 +984,11 @@ def main(argv: list[str] | None = None) -> None:
             "uvloop": "on" if _has("uvloop") else "off",
         }
         with processes(workdir) as procs:
-            setup = start_all(procs, workdir, args.provider_type)
+            setup = start_all(procs, workdir, args.provider_type, not args.no_peers)
+            targets = setup.targets
             for rnd in range(args.rounds):
-                order = TARGETS[rnd % 3 :] + TARGETS[: rnd % 3]
+                k = rnd % len(targets)
+                order = targets[k:] + targets[:k]
                 for scenario in scenarios:
                     for target in order:
                         cell = run_cell(setup, target, scenario, rnd, args.duration, args.warmup)

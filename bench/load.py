@@ -167,6 +167,7 @@ async def measure(
     warmup: float = 1.0,
     stream: bool = False,
     headers: dict[str, str] | None = None,
+    body: bytes | None = None,
     before: Callable[[], None] | None = None,
     after: Callable[[], None] | None = None,
 ) -> Result:
@@ -180,6 +181,7 @@ async def measure(
                 duration=warmup,
                 stream=stream,
                 headers=headers,
+                body=body,
             )
         if before is not None:
             before()
@@ -191,6 +193,7 @@ async def measure(
             requests=requests,
             stream=stream,
             headers=headers,
+            body=body,
         )
         if after is not None:
             after()
