@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 
-.PHONY: run test lint fmt schema bench bench-gateway profile-gateway clean
+.PHONY: run test lint fmt schema bench bench-peers bench-gateway profile-gateway clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,7 +46,12 @@ bench: $(STAMP)
 	taskset -c 0 $(BIN)/python bench/route_bench.py || $(BIN)/python bench/route_bench.py
 	$(BIN)/python bench/reload_bench.py
 	$(BIN)/python bench/observe_bench.py
-	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/gateway_bench.py --write
+
+# LiteLLM's proxy in a virtualenv of its own, for the gateway benchmark's `litellm` target
+bench-peers:
+	test -x .bench-peers/litellm/bin/python || python3 -m venv .bench-peers/litellm
+	.bench-peers/litellm/bin/pip install -q 'litellm[proxy]'
 
 bench-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --write

@@ -51,8 +51,8 @@ def run(args: Namespace) -> int:
     table = result.table
     import logging
 
-    # LocalRouter's own lines (reloads, failed attempts, catalog changes) to stderr; the
-    # `logging:` settings and the access log come with the observability work
+    # LocalRouter's own lines (reloads, failed attempts, catalog changes) to stderr, at
+    # `logging.level` (set by the app, and again on every reload); requests are in the access log
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -61,6 +61,8 @@ def run(args: Namespace) -> int:
     )
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected": ours says more
     logging.getLogger("hypercorn.error").propagate = False  # Hypercorn prints its own lines
+    for chatty in ("httpx", "httpcore"):  # a line per upstream call, naming its URL: never
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     host = args.host or table.settings["server"]["host"]
     port = args.port or table.settings["server"]["port"]
     config = Config()

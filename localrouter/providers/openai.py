@@ -44,6 +44,7 @@ headers (``6m0s``, ``20ms``; OpenRouter's ``X-RateLimit-Reset`` is an epoch in m
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -105,8 +106,14 @@ def _headers(target: Target, *, stream: bool = False) -> dict[str, str]:
     return headers
 
 
-def _url(target: Target, path: str) -> str:
-    return f"{target.base_url.rstrip('/')}{path}"
+def _url(target: Target, path: str) -> httpx.URL:
+    return _parsed(target.base_url, path)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(base_url: str, path: str) -> httpx.URL:
+    """An endpoint's URL, parsed once (httpx would parse and validate the string per call)."""
+    return httpx.URL(f"{base_url.rstrip('/')}{path}")
 
 
 # ---------------------------------------------------------------- errors

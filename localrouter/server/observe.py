@@ -48,9 +48,11 @@ class Observer:
         self._reads: dict[str, tuple[bool, bool]] = {}
 
     def configure(self, table: RoutingTable) -> None:
-        """Follow a swapped table's ``logging`` settings (the files' place cannot change)."""
+        """Follow a swapped table's ``logging`` settings (the files' place cannot change):
+        ``level`` for LocalRouter's own log lines, the access log's switch and retention."""
+        settings = table.settings["logging"]
+        logging.getLogger("localrouter").setLevel(str(settings["level"]).upper())
         if self.access_log is not None:
-            settings = table.settings["logging"]
             self.access_log.retention_days = int(settings["retention_days"])
             self.access_log.enabled = bool(settings["access_log"])
 
