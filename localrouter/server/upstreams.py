@@ -12,7 +12,9 @@ httpx pooling was measured at 3–5 ms of CPU per request at concurrency 64 (the
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
+from typing import Any
 
 import httpx
 
@@ -33,6 +35,18 @@ def _transport() -> httpx.AsyncBaseTransport | None:
         return None
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
     return AiohttpTransport(limits=limits, trust_env=False)
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing. One client serves every user of a provider: a cookie
+    one answer sets must not ride along on anyone's next request (and parsing them cost ~10 µs
+    a call)."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
 
 
 class Upstreams:
@@ -86,7 +100,11 @@ class Upstreams:
                 max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
             )
             client = httpx.AsyncClient(
-                timeout=timeout, limits=limits, transport=transport, trust_env=False
+                timeout=timeout,
+                limits=limits,
+                transport=transport,
+                trust_env=False,
+                cookies=_NoCookies(),
             )
             self._clients[ident] = client
         return client
