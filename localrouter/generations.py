@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 RETENTION_S = 7 * 86400
 FLUSH_INTERVAL_S = 0.5
@@ -51,7 +52,7 @@ class GenerationStore:
     def _write(self, batch: list[dict[str, Any]]) -> None:
         if self._db is None or not batch:
             return
-        rows = [(r["id"], r["client"], r["created"], json.dumps(r)) for r in batch]
+        rows = [(r["id"], r["client"], r["created"], orjson.dumps(r)) for r in batch]
         with self._lock:  # one transaction (one fsync at most) per batch, not one per record
             self._db.execute("BEGIN")
             try:
@@ -86,7 +87,7 @@ class GenerationStore:
             row = self._db.execute(
                 "SELECT record FROM generations WHERE id = ?", (gen_id,)
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return orjson.loads(row[0]) if row else None
 
     async def get(self, gen_id: str, client: str) -> dict[str, Any] | None:
         """The record ``gen_id`` if it belongs to ``client`` (the caller's own only)."""

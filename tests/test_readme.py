@@ -3,6 +3,7 @@ served for real (on a free port instead of 3625), with their documented output."
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -24,9 +25,12 @@ def blocks(lang: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_url() -> str:  # type: ignore[misc]
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:  # type: ignore[misc]
     table = build(ROOT / "configs" / "demo.yaml").table
     assert table is not None
+    # the demo keeps its state beside itself; the test keeps the checkout clean
+    state_dir = str(tmp_path_factory.mktemp("demo-state"))
+    table = dataclasses.replace(table, settings={**table.settings, "state_dir": state_dir})
     with serve_app(create_app(table)) as url:
         yield url
 

@@ -8,6 +8,7 @@ expressions read them and never one whose name suggests a credential.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Mapping
@@ -31,6 +32,12 @@ ERROR_TYPES = {
     504: "timeout_error",
 }
 _CREDENTIAL = re.compile(r"auth|key|token|secret|cookie|session|signature|password", re.I)
+
+
+@functools.lru_cache(maxsize=1024)
+def _credential(header: str) -> bool:
+    """Does a header's name suggest a credential (never recorded)? Names repeat: cached."""
+    return _CREDENTIAL.search(header) is not None
 
 
 def error_type(status: int) -> str:
@@ -68,16 +75,22 @@ def facts_obj(
         "metadata": {},
     }
     if reads[0]:
-        request["headers"] = {k: v for k, v in facts.headers.items() if not _CREDENTIAL.search(k)}
+        request["headers"] = {k: v for k, v in facts.headers.items() if not _credential(k)}
     if reads[1]:
         request["metadata"] = dict(facts.metadata)
     return {"request": request, "now": now.as_cel_dict()}
 
 
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 def iso(ts: float) -> str:
-    """``ts`` as ISO 8601 UTC with milliseconds: ``2026-12-05T13:20:00.123Z``."""
-    ms = round(ts * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(ts))) + f".{ms:03d}Z"
+    """``ts`` as ISO 8601 UTC with milliseconds: ``2026-12-05T13:20:00.123Z`` (the formatted
+    second is kept: requests of the same second format it once)."""
+    whole = round(ts * 1000)
+    return f"{_second(whole // 1000)}.{whole % 1000:03d}Z"
 
 
 def access_line(

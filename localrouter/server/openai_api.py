@@ -110,6 +110,7 @@ class _Request:
         self.walk: Walk | None = None
         self.admission: budget.Reservation | None = None
         self.facts: RequestFacts | None = None
+        self.lower_headers: dict[str, str] = {}  # the request's headers, names lower-cased
 
     def headers(self, served: Served | None = None) -> dict[str, str]:
         out = {"x-request-id": self.request_id, "x-localrouter-generation-id": self.gen_id}
@@ -179,6 +180,7 @@ async def _begin(kind: Kind) -> tuple[_Request, dict[str, Any]] | Response:
     if auth.client is None:
         return auth_failure(rt, table, kind, started, auth.status, auth.message)
     ctx = _Request(table, auth.client, kind, started)
+    ctx.lower_headers = headers
     max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
     length = request.content_length
     if length is not None and length > max_bytes:
@@ -219,7 +221,7 @@ async def handle(kind: Kind) -> Response:
     if problem:
         return ctx.fail(400, problem)
     rt = runtime()
-    facts = facts_from_openai(body, {k.lower(): v for k, v in request.headers.items()})
+    facts = facts_from_openai(body, ctx.lower_headers)
     ctx.facts = facts
     view = runtime_view(rt, ctx.table, facts)
     # judged lazily: until one candidate is eligible; the walk judges more only on fallback

@@ -17,6 +17,7 @@ reads them back, or raises :class:`~localrouter.runtime.persist.LimitStateError`
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -181,6 +182,11 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def now_facts() -> NowFacts:
-    t = time.time()
-    lt = time.localtime(t)
-    return NowFacts(hour=lt.tm_hour, weekday=lt.tm_wday, unix=int(t))
+    """``now`` for CEL: local hour and weekday, Unix seconds (one per second, kept)."""
+    return _now_at(int(time.time()))
+
+
+@functools.lru_cache(maxsize=2)
+def _now_at(second: int) -> NowFacts:
+    lt = time.localtime(second)
+    return NowFacts(hour=lt.tm_hour, weekday=lt.tm_wday, unix=second)
