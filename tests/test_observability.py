@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -318,7 +319,10 @@ def test_a_restart_reads_the_last_day_back(tmp_path: Path) -> None:
             before = w.get("ops", "/usage", range="1h")["totals"]
         with running_gateway(text, tmp_path) as gw:
             w2 = World(gw, state, state)
-            after = w2.get("ops", "/usage", range="1h")["totals"]
+            deadline = time.monotonic() + 10  # read back in the background after start
+            while (after := w2.get("ops", "/usage", range="1h")["totals"])["requests"] < 4:
+                assert time.monotonic() < deadline, after
+                time.sleep(0.05)
     assert before["requests"] == 4 and after == before
 
 

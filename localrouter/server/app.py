@@ -89,7 +89,8 @@ def create_app(
     @app.before_serving
     async def start() -> None:
         rt.loop = asyncio.get_running_loop()  # swaps from worker threads reconcile on it
-        await rt.observer.start()
+        rt.observer.start()
+        flusher.append(asyncio.ensure_future(rt.observer.warm()))
         flusher.append(asyncio.ensure_future(rt.generations.run_flusher()))
         flusher.append(asyncio.ensure_future(persist_state()))
         if discovery is not None:

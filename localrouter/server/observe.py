@@ -25,6 +25,7 @@ from localrouter.runtime.metrics import Metrics
 
 log = logging.getLogger("localrouter.server")
 WARM_S = 86400.0
+WARM_SLICE = 1000  # lines added to the metrics between two turns of the event loop
 
 
 class Observer:
@@ -73,11 +74,18 @@ class Observer:
         if self.access_log is not None:
             self.access_log.write(line)
 
-    async def start(self) -> None:
+    def start(self) -> None:
+        """Open the generation store and start the log writer (before serving)."""
         self.generations.open()
+        if self.access_log is not None:
+            self.access_log.start()
+
+    async def warm(self) -> None:
+        """Read the last 24 h of the access log back into the metrics: in a worker thread, then
+        added on the loop in slices, so neither start-up nor requests wait for it (a day of
+        100,000 lines takes ~1.5 s of CPU). Lines answered since start are already counted."""
         if self.access_log is None:
             return
-        self.access_log.start()
         access_log, until = self.access_log, self.started
 
         def read_back() -> list[dict[str, Any]]:
@@ -89,8 +97,10 @@ class Observer:
         except OSError as exc:  # the metrics start empty; serving goes on
             log.error("could not read the access log back into the metrics: %s", exc)
             return
-        # on the loop: the rings are only ever changed here
-        n = self.metrics.load(lines)
+        n = 0
+        for i in range(0, len(lines), WARM_SLICE):  # the rings change on the loop only
+            n += self.metrics.load(lines[i : i + WARM_SLICE])
+            await asyncio.sleep(0)
         if n:
             log.info("metrics: %d requests of the last 24 h read back from the access log", n)
 
