@@ -14,7 +14,9 @@ process started here is stopped in a ``finally``:
   forwarding bytes) and ``localrouter`` (``python -m localrouter.cli serve --no-watch`` on a
   generated config: one ``openai-compatible`` provider per upstream, a client key made with
   ``new_key(cost=4)``, a strategy with one CEL route — the header ``x-bench-upstream`` picks the
-  model-like upstream — and a client limit).
+  model-like upstream — and a client limit); and ``litellm`` when ``make bench-peers`` has
+  installed LiteLLM's proxy in ``.bench-peers/litellm`` (``bench/peers.py``: one worker, master
+  key on, the same two upstreams; ``--no-peers`` leaves it out).
 
 Scenarios are measured in rounds, the targets interleaved within each scenario (the starting
 target rotates every round), so slow drift of the machine's load hits every target alike; ratios
