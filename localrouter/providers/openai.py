@@ -61,7 +61,14 @@ from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import openai_answers as answers
 from localrouter.providers.base import Target
-from localrouter.providers.http import error_text, json_body, retry_after, upstream_errors
+from localrouter.providers.http import (
+    error_text,
+    json_body,
+    post_json,
+    retry_after,
+    stream_post,
+    upstream_errors,
+)
 
 Json = dict[str, Any]
 
@@ -214,11 +221,12 @@ class OpenAIAdapter:
     async def _post(self, client: httpx.AsyncClient, target: Target, path: str, body: Json) -> Json:
         name = target.provider.name
         async with upstream_errors(name):
-            response = await client.post(
-                _url(target, path), content=orjson.dumps(body), headers=_headers(target)
+            content, failed = await post_json(
+                client, _url(target, path), orjson.dumps(body), _headers(target)
             )
-            await check_status(response, name, target.api_key)
-        doc = json_body(response.content, name)
+            if failed is not None:
+                await check_status(failed, name, target.api_key)
+        doc = json_body(content, name)
         error = _stream_error(doc, name, target.api_key)  # OpenRouter: 200 with an error
         if error is not None and not doc.get("choices") and not doc.get("data"):
             raise error
@@ -233,9 +241,7 @@ class OpenAIAdapter:
         headers = _headers(target, stream=True)
         async with (
             upstream_errors(name),
-            client.stream(
-                "POST", _url(target, path), content=orjson.dumps(body), headers=headers
-            ) as response,
+            stream_post(client, _url(target, path), orjson.dumps(body), headers) as response,
         ):
             await check_status(response, name, secret)
             if response.headers.get("content-type", "").startswith("application/json"):

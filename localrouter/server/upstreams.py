@@ -17,9 +17,11 @@ import logging
 from typing import Any
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from localrouter.compiler.table import Provider, RoutingTable, SecretValue
 from localrouter.errors import SecretError
+from localrouter.providers.http import UpstreamClient
 from localrouter.secrets import resolve
 
 log = logging.getLogger("localrouter.upstreams")
@@ -28,11 +30,7 @@ MAX_CONNECTIONS = 512
 MAX_KEEPALIVE = 128
 
 
-def _transport() -> httpx.AsyncBaseTransport | None:
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:  # plain httpx pooling still works, only slower
-        return None
+def _transport() -> AiohttpTransport:
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
     return AiohttpTransport(limits=limits, trust_env=False)
 
@@ -99,12 +97,16 @@ class Upstreams:
             limits = httpx.Limits(
                 max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
             )
-            client = httpx.AsyncClient(
-                timeout=timeout,
-                limits=limits,
-                transport=transport,
-                trust_env=False,
-                cookies=_NoCookies(),
+            options: dict[str, Any] = {
+                "timeout": timeout,
+                "limits": limits,
+                "trust_env": False,
+                "cookies": _NoCookies(),
+            }
+            client = (
+                UpstreamClient(transport=transport, **options)
+                if transport is not None
+                else httpx.AsyncClient(**options)
             )
             self._clients[ident] = client
         return client
