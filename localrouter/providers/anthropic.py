@@ -20,6 +20,7 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
@@ -28,7 +29,13 @@ from localrouter.errors import UpstreamProtocolError
 from localrouter.providers import anthropic_stream as answers
 from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
 from localrouter.providers.base import Target
-from localrouter.providers.http import json_body, unsupported, upstream_errors
+from localrouter.providers.http import (
+    json_body,
+    post_json,
+    stream_post,
+    unsupported,
+    upstream_errors,
+)
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -78,14 +85,14 @@ class AnthropicAdapter:
     async def _post(self, client: httpx.AsyncClient, target: Target, payload: Json) -> Json:
         name = target.provider.name
         headers = _headers(target)
+        url = httpx.URL(f"{api_root(target.base_url)}/messages")
         async with upstream_errors(name):
-            response = await client.post(
-                f"{api_root(target.base_url)}/messages",
-                json=_for_version(headers, payload),
-                headers=headers,
+            content, failed = await post_json(
+                client, url, orjson.dumps(_for_version(headers, payload)), headers
             )
-            await answers.check_status(response, name, target.api_key)
-        return json_body(response.content, name)
+            if failed is not None:
+                await answers.check_status(failed, name, target.api_key)
+        return json_body(content, name)
 
     async def _events(
         self, client: httpx.AsyncClient, target: Target, payload: Json
@@ -97,7 +104,7 @@ class AnthropicAdapter:
         payload = {**_for_version(headers, payload), "stream": True}
         async with (
             upstream_errors(name),
-            client.stream("POST", url, json=payload, headers=headers) as resp,
+            stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as resp,
         ):
             await answers.check_status(resp, name, target.api_key)
             try:

@@ -59,13 +59,21 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
-from localrouter.providers.http import error_text, json_body, raise_for_status, upstream_errors
+from localrouter.providers.http import (
+    error_text,
+    json_body,
+    post_json,
+    raise_for_status,
+    stream_post,
+    upstream_errors,
+)
 from localrouter.providers.ollama_request import Refused, chat_request, generate_request
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
@@ -183,10 +191,10 @@ async def _ndjson(
     """Ollama's stream as objects, each as soon as its line is complete; status checked first."""
     name = target.provider.name
     url = _url(target.base_url, path)
-    headers = _headers(target)
+    headers = {"content-type": "application/json", **_headers(target)}
     async with (
         upstream_errors(name),
-        client.stream("POST", url, json=payload, headers=headers) as response,
+        stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as response,
     ):
         await raise_for_status(response, name)
         async for line in response.aiter_lines():
@@ -210,14 +218,14 @@ async def _ndjson(
 
 async def _post(client: httpx.AsyncClient, target: Target, path: str, payload: Json) -> Json:
     name = target.provider.name
+    headers = {"content-type": "application/json", **_headers(target)}
     async with upstream_errors(name):
-        response = await client.post(
-            _url(target.base_url, path),
-            json=payload,
-            headers=_headers(target),
+        content, failed = await post_json(
+            client, httpx.URL(_url(target.base_url, path)), orjson.dumps(payload), headers
         )
-        await raise_for_status(response, name)
-    return json_body(response.content, name)
+        if failed is not None:
+            await raise_for_status(failed, name)
+    return json_body(content, name)
 
 
 def _params_b(size: Any) -> float | None:
