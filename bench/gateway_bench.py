@@ -550,7 +550,7 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
         "Values are the median over rounds (min–max in parentheses). CPU/req is the target "
         "process's own user+sys CPU over the window ÷ completed requests (for `direct` that is "
         "the fake upstream's); \"other threads\" is the part spent outside the event loop's "
-        "thread (LocalRouter: the generation store's SQLite writes in `asyncio.to_thread`). "
+        "thread (LocalRouter: the generation store's SQLite writes and the access-log writer). "
         "Peak RSS is VmHWM after the cell (the process's peak so far).",
         "",
         "| scenario | target | req/s | p50 ms | p99 ms | TTFB p50 ms | errors | CPU ms/req "
