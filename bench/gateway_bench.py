@@ -490,6 +490,25 @@ def loadavg() -> str:
         return "?"
 
 
+def wait_for_quiet(limit: float = 0.5, patience_s: float = 120.0) -> str:
+    """Wait (up to ``patience_s``) until the 1-minute load average per core is under ``limit``:
+    other jobs on the machine skew every cell. Returns what was waited, for the report."""
+    cores = os.cpu_count() or 1
+    started = time.monotonic()
+    while True:
+        try:
+            with open("/proc/loadavg", encoding="ascii") as f:
+                one = float(f.read().split()[0])
+        except (OSError, ValueError):
+            return "load unknown"
+        waited = time.monotonic() - started
+        if one / cores < limit:
+            return f"waited {waited:.0f} s for load < {limit * cores:.1f}"
+        if waited >= patience_s:
+            return f"load {one:.2f} after waiting {waited:.0f} s: ran anyway"
+        time.sleep(5)
+
+
 def revision() -> str:
     try:
         sha = subprocess.run(
@@ -545,7 +564,8 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
         f"targets pinned to core {TARGET_CORE}, fake upstreams and the load driver to core "
         f"{UPSTREAM_CORE}"
         f"{'' if pinning() else ' (NOT pinned: taskset missing or one core)'}. "
-        f"Load average before/after: {meta['load_before']} / {meta['load_after']}; "
+        f"Load average before/after: {meta['load_before']} / {meta['load_after']} "
+        f"({meta.get('quiet', 'no wait')}); "
         f"wall {meta['wall']}.",
         "Values are the median over rounds (min–max in parentheses). CPU/req is the target "
         "process's own user+sys CPU over the window ÷ completed requests (for `direct` that is "
@@ -666,6 +686,22 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
     ):
         vals = paired_diff(cells, key, a, b, attr)
         out.append(f"| {label}, ms | (information) | {spread(vals)} | |")
+    # no buffering: the first byte reaches the client long before the upstream's last one (the
+    # model-like stream's last event leaves the upstream at its own total time, direct p50)
+    row(
+        "no buffering: first byte (localrouter TTFB p50) ÷ upstream's last (direct p50), "
+        "model-like stream",
+        "< 1",
+        paired(
+            cells,
+            "sse-c16-d50",
+            "localrouter",
+            "direct",
+            lambda a, b: a.ttfb_p50_ms / b.p50_ms if b.p50_ms else float("nan"),
+        ),
+        0.999,
+        "{:.2f}",
+    )
     hwm = [c.hwm_mb for c in cells if c.target == "localrouter"]
     row(
         "peak RSS of localrouter, MB (whole run)",
@@ -982,6 +1018,7 @@ def main(argv: list[str] | None = None) -> None:
             "machine": machine(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "revision": revision(),
+            "quiet": wait_for_quiet(),
             "load_before": loadavg(),
             "uvloop": "on" if _has("uvloop") else "off",
         }
