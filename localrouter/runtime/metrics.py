@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from localrouter.runtime.usage_agg import NONE, Agg, cost_units, merged
+from localrouter.runtime.usage_agg import NONE, Agg, Sample, cost_units, merged, sample
 
 MAX_NAMES = 1000
 OTHER = "(other)"
@@ -46,14 +46,14 @@ class Bucket:
         self.models: dict[str, Agg] = {}
         self.pairs: dict[str, dict[str, Agg]] = {}  # client → model → Agg
 
-    def add(self, line: Mapping[str, Any], client: str, model: str) -> None:
-        self.all.add(line)
-        _agg(self.clients, client).add(line)
-        _agg(self.models, model).add(line)
+    def add(self, s: Sample, client: str, model: str) -> None:
+        self.all.add_sample(s)
+        _agg(self.clients, client).add_sample(s)
+        _agg(self.models, model).add_sample(s)
         per = self.pairs.get(client)
         if per is None:
             per = self.pairs[client] = {}
-        _agg(per, model).add(line)
+        _agg(per, model).add_sample(s)
 
     def merge(self, other: Bucket, sign: int = 1) -> None:
         """Add ``other`` in (``sign`` 1) or take it out again (-1; emptied entries dropped)."""
@@ -140,8 +140,8 @@ class Ring:
                     self.total.merge(held, -1)
         self.lo = lo
 
-    def add(self, line: Mapping[str, Any], client: str, model: str) -> None:
-        p = int(line["ts"] // self.step_s)
+    def add(self, ts: float, s: Sample, client: str, model: str) -> None:
+        p = int(ts // self.step_s)
         self.advance(p)
         i = p % self.slots
         held = self._period[i]
@@ -150,9 +150,9 @@ class Ring:
                 return  # older than the ring holds
             self._period[i] = p
             self._data[i] = Bucket()
-        self._data[i].add(line, client, model)
+        self._data[i].add(s, client, model)
         if p >= self.lo:
-            self.total.add(line, client, model)
+            self.total.add(s, client, model)
 
     def get(self, period: int) -> Bucket | None:
         i = period % self.slots
@@ -210,8 +210,9 @@ class Metrics:
         client = self._capped(self._clients, line.get("client") or NONE)
         provider, name = line.get("provider"), line.get("model")
         model = self._capped(self._models, f"{provider}/{name}" if provider and name else NONE)
-        self.minutes.add(line, client, model)
-        self.tens.add(line, client, model)
+        ts, s = line["ts"], sample(line)
+        self.minutes.add(ts, s, client, model)
+        self.tens.add(ts, s, client, model)
         if live:
             self.lifetime.add(line, client, provider or NONE, name or NONE)
 

@@ -27,6 +27,26 @@ def cost_units(cost_usd: float | None) -> int:
     return 0 if cost_usd is None else round(cost_usd * COST_SCALE)
 
 
+def bin_of(ms: float) -> int:
+    """The logarithmic bucket of ``ms``."""
+    return math.ceil(math.log(ms if ms > _MIN_MS else _MIN_MS) / _LOG_GAMMA)
+
+
+# one line reduced to what an aggregate adds: (error 0/1, input, output, cost units, latency bin)
+Sample = tuple[int, int, int, int, int]
+
+
+def sample(line: Mapping[str, Any]) -> Sample:
+    """What :meth:`Agg.add_sample` adds for ``line``: computed once, added to many aggregates."""
+    return (
+        0 if line["status"] == "ok" else 1,
+        line["input_tokens"],
+        line["output_tokens"],
+        cost_units(line["cost_usd"]),
+        bin_of(line["latency_ms"]),
+    )
+
+
 class Latency:
     """A mergeable histogram of milliseconds in logarithmic buckets (sparse: only buckets hit)."""
 
@@ -37,7 +57,9 @@ class Latency:
         self.n = 0
 
     def add(self, ms: float) -> None:
-        i = math.ceil(math.log(ms if ms > _MIN_MS else _MIN_MS) / _LOG_GAMMA)
+        self.add_bin(bin_of(ms))
+
+    def add_bin(self, i: int) -> None:
         counts = self.counts
         counts[i] = counts.get(i, 0) + 1
         self.n += 1
@@ -95,14 +117,16 @@ class Agg:
         self.latency = Latency()
 
     def add(self, line: Mapping[str, Any]) -> None:
+        self.add_sample(sample(line))
+
+    def add_sample(self, s: Sample) -> None:
         self.view = None
         self.requests += 1
-        if line["status"] != "ok":
-            self.errors += 1
-        self.input_tokens += line["input_tokens"]
-        self.output_tokens += line["output_tokens"]
-        self.cost += cost_units(line["cost_usd"])
-        self.latency.add(line["latency_ms"])
+        self.errors += s[0]
+        self.input_tokens += s[1]
+        self.output_tokens += s[2]
+        self.cost += s[3]
+        self.latency.add_bin(s[4])
 
     def merge(self, other: Agg) -> None:
         self.view = None
