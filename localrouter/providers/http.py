@@ -1,4 +1,6 @@
-"""HTTP plumbing shared by adapters: map transport failures and error statuses to our errors.
+"""HTTP plumbing shared by adapters: map transport failures and error statuses to our errors, and
+the direct aiohttp path of the request's POST (:class:`UpstreamClient`, :func:`post_json`,
+:func:`stream_post`).
 
     async with upstream_errors(provider):
         response = await client.post(...)
@@ -15,6 +17,7 @@ import re
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 from time import time
+from typing import Any
 
 import aiohttp
 import httpx
@@ -146,10 +149,10 @@ def unsupported(target_provider: str, detail: str) -> UpstreamUnsupported:
 
 class UpstreamClient(httpx.AsyncClient):
     """httpx's client for one provider endpoint, on the httpx-aiohttp transport, that also lends
-    its aiohttp session to the hottest call (a non-streaming POST: :func:`post_json`), where
-    httpx's own request and response layers cost ~150 µs of CPU a call (measured in
-    docs/performance.md). Everything else — streams, model lists, health checks — goes through
-    httpx as before; both share one connection pool."""
+    its aiohttp session to the call on every request's path (the request's POST, plain or
+    streamed: :func:`post_json`, :func:`stream_post`), where httpx's own request and response
+    layers cost ~150 µs of CPU a call (docs/performance.md). Everything else — model lists,
+    health checks, Gemini — goes through httpx; both share one session and connection pool."""
 
     def __init__(self, *, transport: AiohttpTransport, **kwargs: object) -> None:
         super().__init__(transport=transport, **kwargs)  # type: ignore[arg-type]
@@ -160,6 +163,23 @@ class UpstreamClient(httpx.AsyncClient):
         if not isinstance(transport.client, aiohttp.ClientSession):
             transport.client = transport.get_client()  # what its first request would do
         return transport.client
+
+
+def _direct_post(
+    client: UpstreamClient, url: httpx.URL, body: bytes, headers: dict[str, str]
+) -> Any:
+    """The aiohttp POST (await it, or use it as an async context manager), with the client's
+    timeouts as httpx-aiohttp would pass them."""
+    timeout = client.timeout
+    return client.session().post(
+        str(url),
+        data=body,
+        headers=headers,
+        allow_redirects=False,
+        timeout=aiohttp.ClientTimeout(
+            sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
+        ),
+    )
 
 
 async def post_json(
@@ -178,17 +198,8 @@ async def post_json(
     if not isinstance(client, UpstreamClient):
         response = await client.post(url, content=body, headers=headers)
         return (response.content, None) if response.status_code < 400 else (b"", response)
-    timeout = client.timeout
     with map_aiohttp_exceptions():
-        async with client.session().post(
-            str(url),
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(
-                sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
-            ),
-        ) as answer:
+        async with _direct_post(client, url, body, headers) as answer:
             content = await answer.read()
             if answer.status < 400:
                 return content, None
@@ -223,17 +234,8 @@ async def stream_post(
         async with client.stream("POST", url, content=body, headers=headers) as response:
             yield response
         return
-    timeout = client.timeout
     with map_aiohttp_exceptions():
-        answer = await client.session().post(
-            str(url),
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(
-                sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
-            ),
-        )
+        answer = await _direct_post(client, url, body, headers)
     kept = [(k, v) for k, v in answer.raw_headers if k.lower() != b"content-encoding"]
     response = httpx.Response(answer.status, headers=kept, stream=_AnswerStream(answer))
     try:

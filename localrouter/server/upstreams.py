@@ -16,6 +16,7 @@ import http.cookiejar
 import logging
 from typing import Any
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -28,11 +29,21 @@ log = logging.getLogger("localrouter.upstreams")
 
 MAX_CONNECTIONS = 512
 MAX_KEEPALIVE = 128
+KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long (httpx's default)
+
+
+def _session() -> aiohttp.ClientSession:
+    """The aiohttp session under one provider's client (made on its first call, in the loop):
+    its pool, no cookie jar (see :class:`_NoCookies`), no proxy settings from the environment."""
+    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
+    return aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+    )
 
 
 def _transport() -> AiohttpTransport:
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
-    return AiohttpTransport(limits=limits, trust_env=False)
+    return AiohttpTransport(limits=limits, trust_env=False, client=_session)
 
 
 class _NoCookies(http.cookiejar.CookieJar):
