@@ -60,7 +60,6 @@ def run(args: Namespace) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected": ours says more
-    logging.getLogger("hypercorn.error").propagate = False  # Hypercorn prints its own lines
     for chatty in ("httpx", "httpcore"):  # a line per upstream call, naming its URL: never
         logging.getLogger(chatty).setLevel(logging.WARNING)
     host = args.host or table.settings["server"]["host"]
@@ -70,7 +69,7 @@ def run(args: Namespace) -> int:
     config.keep_alive_timeout = KEEP_ALIVE_S
     config.graceful_timeout = GRACEFUL_S
     config.accesslog = None
-    config.errorlog = "-"
+    config.errorlog = logging.getLogger("hypercorn.error")  # ours: one format, printed once
     from localrouter.runtime.store import LimitStateError
 
     try:
