@@ -27,6 +27,7 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
@@ -41,7 +42,13 @@ from localrouter.providers.gemini_request import (
     completion_request,
     embedding_inputs,
 )
-from localrouter.providers.http import json_body, unsupported, upstream_errors
+from localrouter.providers.http import (
+    json_body,
+    post_json,
+    stream_post,
+    unsupported,
+    upstream_errors,
+)
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -99,24 +106,25 @@ class GeminiAdapter:
     async def _post(
         self, client: httpx.AsyncClient, target: Target, method: str, payload: Json
     ) -> Json:
+        headers = {"content-type": "application/json", **_headers(target)}
         async with upstream_errors(target.provider.name):
-            response = await client.post(
-                self._url(target, method), json=payload, headers=_headers(target)
+            content, failed = await post_json(
+                client, httpx.URL(self._url(target, method)), orjson.dumps(payload), headers
             )
-            await answers.check_status(response, target.provider.name, target.api_key)
-        return _json(response.content, target.provider.name)
+            if failed is not None:
+                await answers.check_status(failed, target.provider.name, target.api_key)
+        return _json(content, target.provider.name)
 
     async def _events(
         self, client: httpx.AsyncClient, target: Target, payload: Json
     ) -> AsyncGenerator[Json, None]:
         """The streamed responses, each as soon as its SSE event is complete."""
         name = target.provider.name
-        url = self._url(target, "streamGenerateContent")
+        url = httpx.URL(self._url(target, "streamGenerateContent"), params={"alt": "sse"})
+        headers = {"content-type": "application/json", **_headers(target)}
         async with (
             upstream_errors(name),
-            client.stream(
-                "POST", url, params={"alt": "sse"}, json=payload, headers=_headers(target)
-            ) as response,
+            stream_post(client, url, orjson.dumps(payload), headers) as response,
         ):
             await answers.check_status(response, target.provider.name, target.api_key)
             try:

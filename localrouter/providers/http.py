@@ -152,7 +152,7 @@ class UpstreamClient(httpx.AsyncClient):
     its aiohttp session to the call on every request's path (the request's POST, plain or
     streamed: :func:`post_json`, :func:`stream_post`), where httpx's own request and response
     layers cost ~150 µs of CPU a call (docs/performance.md). Everything else — model lists,
-    health checks, Gemini — goes through httpx; both share one session and connection pool."""
+    health checks — goes through httpx; both share one session and connection pool."""
 
     def __init__(self, *, transport: AiohttpTransport, **kwargs: object) -> None:
         super().__init__(transport=transport, **kwargs)  # type: ignore[arg-type]
