@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 
 import httpx
 import pytest
@@ -82,6 +83,26 @@ def test_a_refused_connection_maps_alike() -> None:
             with pytest.raises(UpstreamConnectError):
                 async with upstream_errors("p"):
                     await post_json(client, httpx.URL(url + "/answer"), b"{}", {})
+        finally:
+            await ups.aclose()
+
+    asyncio.run(run())
+
+
+def test_the_direct_session_verifies_tls_like_httpx() -> None:
+    """The session the direct path uses carries the transport's own TLS context (httpx's,
+    certifi's CAs, verification on), not aiohttp's default."""
+
+    async def run() -> None:
+        ups = Upstreams()
+        client = ups.client(provider("https://api.example.invalid/v1"))
+        assert isinstance(client, UpstreamClient)
+        try:
+            context = client.aiohttp_transport.ssl_context
+            assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+            connector = client.session().connector
+            assert connector is not None
+            assert connector._ssl is context
         finally:
             await ups.aclose()
 

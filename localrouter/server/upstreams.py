@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import ssl
 from typing import Any
 
 import aiohttp
@@ -32,10 +33,13 @@ MAX_KEEPALIVE = 128
 KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long (httpx's default)
 
 
-def _session() -> aiohttp.ClientSession:
+def _session(ssl_context: ssl.SSLContext) -> aiohttp.ClientSession:
     """The aiohttp session under one provider's client (made on its first call, in the loop):
-    its pool, no cookie jar (see :class:`_NoCookies`), no proxy settings from the environment."""
-    connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
+    its pool, httpx's TLS context (certifi's CAs, as before), no cookie jar (see
+    :class:`_NoCookies`), no proxy settings from the environment."""
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=ssl_context
+    )
     return aiohttp.ClientSession(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
     )
@@ -43,7 +47,10 @@ def _session() -> aiohttp.ClientSession:
 
 def _transport() -> AiohttpTransport:
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
-    return AiohttpTransport(limits=limits, trust_env=False, client=_session)
+    transport = AiohttpTransport(limits=limits, trust_env=False)
+    context = transport.ssl_context  # the one its own session would have used
+    transport.client = lambda: _session(context)
+    return transport
 
 
 class _NoCookies(http.cookiejar.CookieJar):
