@@ -37,6 +37,7 @@ from localrouter.server.accounting import (
 from localrouter.server.auth import presented_key
 from localrouter.server.dispatch import Exhausted, Kind, Resilience, Served, serve
 from localrouter.server.errors import error_response
+from localrouter.server.ready import End, Pending, ready
 from localrouter.server.state import Runtime, now_facts
 
 bp = Blueprint("openai_api", __name__)
@@ -325,9 +326,20 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
     text: list[str] = []
     report: Any = None
     status, error, code = 200, None, None
+    out: list[bytes] = []  # events ready together go out in one write
+    waiting: Pending[dict[str, Any]] | None = None  # a step held across a flush
     try:
-        chunk: dict[str, Any] | None = served.first
-        while chunk is not None:
+        chunk: dict[str, Any] | End | Pending[dict[str, Any]] = served.first
+        while True:
+            if isinstance(chunk, Pending):  # the upstream has nothing more yet: flush
+                if out:
+                    waiting = chunk
+                    yield b"".join(out)
+                    waiting = None
+                    out.clear()
+                chunk = await chunk
+            if isinstance(chunk, End):
+                break
             if chunk.get("usage"):
                 report = chunk["usage"]
             text.append(completion_text(chunk))
@@ -335,17 +347,21 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
             if include_usage or not usage_only:
                 if not include_usage:
                     chunk.pop("usage", None)
-                yield sse.event(chunk)
-            chunk = await anext(served.rest, None)
-        yield sse.DONE
+                out.append(sse.event(chunk))
+            chunk = ready(served.rest)
+        out.append(sse.DONE)
+        yield b"".join(out)
     except UpstreamError as exc:
         status, error, code = 502, exc.message, "stream_error"
-        yield sse.error_event(exc.message)
+        out.append(sse.error_event(exc.message))
+        yield b"".join(out)
     except (asyncio.CancelledError, GeneratorExit):
         # usage so far is still recorded below
         status, error, code = 499, "client disconnected", "client_disconnected"
         raise
     finally:
+        if waiting is not None:  # stopped during a flush: the step must end before aclose
+            await waiting.cancel()
         await served.rest.aclose()
         usage = usage_from(
             report,

@@ -35,7 +35,8 @@ chunk whose ``choices`` is not a list, the events before it are sound),
 (``rst``) or closed (``fin``) with no HTTP answer at all; on a stream, after ``after_events``
 events, and once ``hold`` is set when one is given), ``break_stream_after(n, mode)`` (``cut``
 the stream, send an ``error`` event and end, or ``end`` cleanly without ``[DONE]``);
-``chunk_delay`` between events. A stream whose client went away counts in ``disconnects`` and
+``chunk_delay`` between events; ``burst`` sends a whole unscripted stream in one write (as a
+fast server, or TCP, delivers it when the reader is behind). A stream whose client went away counts in ``disconnects`` and
 sets ``client_gone``.
 """
 
@@ -91,6 +92,7 @@ class FakeState:
     openrouter: bool = False
     crlf: bool = False
     split_writes: bool = False
+    burst: bool = False
     models: list[Json] = field(default_factory=default_models)
     requests: list[Recorded] = field(default_factory=list)
     script: list[Step] = field(default_factory=list)
@@ -321,6 +323,9 @@ def create_app(state: FakeState | None = None) -> Quart:
                     if state.crlf
                     else ": OPENROUTER PROCESSING\n\n"
                 ).encode()
+            if state.burst and step is None:
+                yield b"".join(encode(data) for data in events)
+                events = []
             for n, data in enumerate(events):
                 if step is not None and step.kind == "break" and n == step.events:
                     finished = True  # a scripted ending, not a client that went away
