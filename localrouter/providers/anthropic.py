@@ -21,11 +21,9 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamProtocolError
 from localrouter.providers import anthropic_stream as answers
 from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
 from localrouter.providers.base import Target
@@ -36,6 +34,7 @@ from localrouter.providers.http import (
     unsupported,
     upstream_errors,
 )
+from localrouter.providers.sse_read import sse_events
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -107,14 +106,10 @@ class AnthropicAdapter:
             stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as resp,
         ):
             await answers.check_status(resp, name, target.api_key)
-            try:
-                async for event in EventSource(resp).aiter_sse():
+            async with aclosing(sse_events(resp, name)) as events:
+                async for event in events:
                     if event.data.strip():
                         yield event.event, json_body(event.data.encode(), name)
-            except SSEError:
-                raise UpstreamProtocolError(
-                    f"{name} sent a stream that is not server-sent events", provider=name
-                ) from None
 
     async def _stream(
         self,

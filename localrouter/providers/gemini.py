@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 
 import httpx
 import orjson
-from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
@@ -49,6 +48,7 @@ from localrouter.providers.http import (
     unsupported,
     upstream_errors,
 )
+from localrouter.providers.sse_read import sse_events
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -127,15 +127,10 @@ class GeminiAdapter:
             stream_post(client, url, orjson.dumps(payload), headers) as response,
         ):
             await answers.check_status(response, target.provider.name, target.api_key)
-            try:
-                async with aclosing(EventSource(response).aiter_sse()) as sse:
-                    async for event in sse:
-                        if event.data.strip():
-                            yield _event_doc(event.data, target)
-            except SSEError:
-                raise UpstreamProtocolError(
-                    f"{name} sent a stream that is not server-sent events", provider=name
-                ) from None
+            async with aclosing(sse_events(response, name)) as sse:
+                async for event in sse:
+                    if event.data.strip():
+                        yield _event_doc(event.data, target)
 
     async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
         payload = _translate(target, chat_request, body)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
@@ -213,13 +213,23 @@ class _AnswerStream(httpx.AsyncByteStream):
     def __init__(self, answer: aiohttp.ClientResponse) -> None:
         self._answer = answer
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         with map_aiohttp_exceptions():
             async for chunk in self._answer.content.iter_any():
                 yield chunk
 
     async def aclose(self) -> None:
         self._answer.release()  # an unfinished answer closes its connection
+
+
+def body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """A streamed answer's body, decoded, in the chunks it arrives in: straight from aiohttp
+    when :func:`stream_post` took the direct path (aiohttp has decompressed it already), else
+    through httpx's ``aiter_bytes``."""
+    stream = response.stream
+    if isinstance(stream, _AnswerStream):
+        return stream.__aiter__()
+    return response.aiter_bytes()  # type: ignore[return-value]  # an async generator
 
 
 @contextlib.asynccontextmanager

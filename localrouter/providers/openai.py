@@ -54,7 +54,6 @@ from typing import Any
 
 import httpx
 import orjson
-from httpx_sse import EventSource, SSEError
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
@@ -69,6 +68,7 @@ from localrouter.providers.http import (
     stream_post,
     upstream_errors,
 )
+from localrouter.providers.sse_read import sse_events
 
 Json = dict[str, Any]
 
@@ -251,8 +251,8 @@ class OpenAIAdapter:
                     raise error
                 yield "whole", doc
                 return
-            try:
-                async for event in EventSource(response).aiter_sse():
+            async with aclosing(sse_events(response, name)) as events:
+                async for event in events:
                     data = event.data.strip()
                     if data == "[DONE]":
                         yield "done", {}
@@ -271,10 +271,6 @@ class OpenAIAdapter:
                     if error is not None:
                         raise error
                     yield "data", doc
-            except SSEError:
-                raise UpstreamProtocolError(
-                    f"{name} sent a stream that is not server-sent events", provider=name
-                ) from None
 
     async def _stream(
         self, client: httpx.AsyncClient, target: Target, path: str, body: Json, legacy: bool
