@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from hypercorn.asyncio import serve
@@ -32,8 +33,11 @@ KEEP_ALIVE_S = 10
 GRACEFUL_S = 30
 
 
-def _client() -> httpx.AsyncClient:
+def _client(transport_name: str = "aiohttp") -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
+    if transport_name == "httpx":  # httpx's own pool (httpcore)
+        timeout = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=30.0)
+        return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
     try:
         from httpx_aiohttp import AiohttpTransport
     except ImportError:  # LocalRouter falls back the same way
@@ -44,7 +48,56 @@ def _client() -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, trust_env=False)
 
 
-def create_app(upstream: str, slow_upstream: str | None = None) -> Quart:
+def create_asgi_app(upstream: str, slow_upstream: str | None = None) -> Any:
+    """The same forwarding as a bare ASGI callable (no Quart), over one aiohttp session:
+    what Hypercorn + h11 + aiohttp cost with no web framework at all (``--app asgi``)."""
+    import aiohttp
+
+    targets = {
+        b"fast": upstream.rstrip("/") + "/chat/completions",
+        b"slow": (slow_upstream or upstream).rstrip("/") + "/chat/completions",
+    }
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    sessions.append(aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    for session in sessions:
+                        await session.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["path"] == "/health":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b'{"status":"ok"}'})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        which = b"slow" if (b"x-bench-upstream", b"slow") in scope["headers"] else b"fast"
+        headers = {"content-type": "application/json"}
+        async with sessions[0].post(targets[which], data=body, headers=headers) as answer:
+            content_type = answer.headers.get("content-type", "application/json")
+            out = [(b"content-type", content_type.encode())]
+            await send({"type": "http.response.start", "status": answer.status, "headers": out})
+            if content_type.startswith("text/event-stream"):
+                async for chunk in answer.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await send({"type": "http.response.body", "body": await answer.read()})
+
+    return app
+
+
+def create_app(upstream: str, slow_upstream: str | None = None, transport: str = "aiohttp") -> Quart:
     app = Quart("floor")
     app.config["RESPONSE_TIMEOUT"] = None
     targets = {
@@ -55,7 +108,7 @@ def create_app(upstream: str, slow_upstream: str | None = None) -> Quart:
 
     @app.before_serving
     async def start() -> None:
-        clients.append(_client())
+        clients.append(_client(transport))
 
     @app.after_serving
     async def stop() -> None:
@@ -97,7 +150,7 @@ def create_app(upstream: str, slow_upstream: str | None = None) -> Quart:
     return app
 
 
-async def _main(app: Quart, config: Config) -> None:
+async def _main(app: Any, config: Config) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:9001/v1")
     ap.add_argument("--slow-upstream", default=None)
+    # variants, for bench/floor_options.py: what each framework choice costs
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    ap.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp")
+    ap.add_argument("--app", choices=("quart", "asgi"), default="quart")
     args = ap.parse_args(argv)
     config = Config()
     config.bind = [f"{args.host}:{args.port}"]
@@ -118,13 +175,19 @@ def main(argv: list[str] | None = None) -> None:
     config.graceful_timeout = GRACEFUL_S
     config.accesslog = None
     config.errorlog = "-"
-    app = create_app(args.upstream, args.slow_upstream)
+    if args.app == "asgi":
+        app = create_asgi_app(args.upstream, args.slow_upstream)
+    else:
+        app = create_app(args.upstream, args.slow_upstream, args.transport)
     try:  # as `localrouter serve` does
         import uvloop
     except ImportError:
         asyncio.run(_main(app, config))
     else:
-        uvloop.run(_main(app, config))
+        if args.loop == "asyncio":
+            asyncio.run(_main(app, config))
+        else:
+            uvloop.run(_main(app, config))
 
 
 if __name__ == "__main__":
