@@ -41,9 +41,14 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def call(
-    gw: Gateway, key: str | None, body: object = MSG, path: str = CHAT, **kw: object
+    gw: Gateway,
+    key: str | None,
+    body: object = MSG,
+    path: str = CHAT,
+    extra: dict[str, str] | None = None,
+    **kw: object,
 ) -> httpx.Response:
-    headers = {"authorization": f"Bearer {key}"} if key else {}
+    headers = ({"authorization": f"Bearer {key}"} if key else {}) | (extra or {})
     if isinstance(body, bytes | str):
         return httpx.post(gw.url + path, headers=headers, content=body, **kw)  # type: ignore[arg-type]
     return httpx.post(gw.url + path, headers=headers, json=body, **kw)  # type: ignore[arg-type]
@@ -127,3 +132,60 @@ def test_a_rejected_request_still_has_its_generation(gw: Gateway) -> None:
     )
     assert record.status_code == 200
     assert record.json()["status_code"] == 400
+
+
+def test_413_for_a_chunked_body_over_the_limit(gw: Gateway) -> None:
+    def pieces() -> Iterator[bytes]:  # no content-length: the reader must stop by itself
+        yield b'{"model": "auto", "messages": [{"role": "user", "content": "'
+        for _ in range(40):
+            yield b"x" * 1000
+        yield b'"}]}'
+
+    r = httpx.post(
+        gw.url + CHAT, headers={"authorization": f"Bearer {gw.keys['app']}"}, content=pieces()
+    )
+    assert "content-length" not in r.request.headers
+    envelope(r, 413)
+
+
+def test_408_when_the_body_stalls(gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    from localrouter.server import incoming
+
+    monkeypatch.setattr(incoming, "BODY_TIMEOUT_S", 0.3)
+    url = urlsplit(gw.url)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        head = (
+            f"POST {CHAT} HTTP/1.1\r\nhost: {url.netloc}\r\n"
+            f"authorization: Bearer {gw.keys['app']}\r\ncontent-type: application/json\r\n"
+            'content-length: 100\r\n\r\n{"model": '
+        )
+        sock.sendall(head.encode())  # 10 of the 100 bytes promised, then nothing
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 408"), answer[:200]
+    assert '"type":"invalid_request_error"' in answer.replace(" ", "")
+
+
+def test_an_unexpected_error_is_a_500_in_the_envelope(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from localrouter.server import openai_api
+
+    def broken(kind: str, body: object) -> str | None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(openai_api, "_validate", broken)
+    r = call(gw, gw.keys["app"], extra={"x-request-id": "mine-1"})
+    error = envelope(r, 500)
+    assert "a bug" not in str(error)  # the details are in the log, not the answer
+    assert r.headers["x-request-id"] == "mine-1"
+    assert any("a bug" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records)
+
+
+def test_a_model_request_echoes_a_sane_request_id(gw: Gateway) -> None:
+    r = call(gw, gw.keys["app"], extra={"x-request-id": "trace-42"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "trace-42"
+    r = call(gw, gw.keys["app"], extra={"x-request-id": "x" * 200})
+    assert r.headers["x-request-id"].startswith("req-")

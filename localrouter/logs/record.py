@@ -23,6 +23,7 @@ ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",  # the request body did not arrive in time
     413: "invalid_request_error",
     429: "rate_limit_error",
     499: "cancelled",

@@ -22,9 +22,10 @@ from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import SourceDocument
 from localrouter.diagnostics import Diagnostic
 from localrouter.runtime.store import LimitStateError
-from localrouter.server import admin_api, models_api, openai_api, usage_api
+from localrouter.server import admin_api, models_api, usage_api
 from localrouter.server.discovery import start_discovery
 from localrouter.server.errors import error_response
+from localrouter.server.front import ModelFront
 from localrouter.server.reload import ConfigSource
 from localrouter.server.reload import watch as watch_config
 from localrouter.server.state import Runtime
@@ -49,12 +50,11 @@ def create_app(
     ``serve``); ``watch`` reloads it whenever its files change (see ``server/reload.py``)."""
     app = Quart("localrouter")
     app.config["RESPONSE_TIMEOUT"] = None
-    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S  # the model endpoints: incoming.BODY_TIMEOUT_S
     max_mb = float(table.settings["server"]["max_body_mb"])
     app.config["MAX_CONTENT_LENGTH"] = int(max_mb * 1024 * 1024)
     rt = Runtime.for_table(table, use_aiohttp=use_aiohttp)
     app.extensions["localrouter"] = rt
-    app.register_blueprint(openai_api.bp)
     app.register_blueprint(models_api.bp)
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(usage_api.bp)
@@ -138,4 +138,5 @@ def create_app(
         }.get(status, exc.description or "error")
         return error_response(status, message)
 
+    app.asgi_app = ModelFront(app.asgi_app, rt)  # type: ignore[method-assign]
     return app

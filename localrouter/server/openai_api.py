@@ -17,17 +17,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from quart import Blueprint, Response, current_app, request
+from quart import Response, current_app, request
 
 from localrouter.compiler.table import Client, RoutingTable
 from localrouter.errors import UpstreamError
 from localrouter.logs.record import access_line, facts_obj, unauthenticated_line
+from localrouter.providers.base import Json
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.routing.route import Decision, RuntimeView, Walk, route
 from localrouter.runtime.limits import Rejection
 from localrouter.runtime.offline import caps_skip
 from localrouter.runtime.retry import RetryPolicy
 from localrouter.server import budget, sse
+from localrouter.server import incoming as incoming_mod
 from localrouter.server.accounting import (
     Usage,
     completion_text,
@@ -37,10 +39,9 @@ from localrouter.server.accounting import (
 from localrouter.server.auth import presented_key
 from localrouter.server.dispatch import Exhausted, Kind, Resilience, Served, serve
 from localrouter.server.errors import error_response
+from localrouter.server.incoming import Incoming
 from localrouter.server.ready import End, Pending, ready
 from localrouter.server.state import Runtime, now_facts
-
-bp = Blueprint("openai_api", __name__)
 
 
 def runtime() -> Runtime:
@@ -74,11 +75,17 @@ async def authenticated() -> tuple[RoutingTable, Client] | Response:
 
 
 def auth_failure(
-    rt: Runtime, table: RoutingTable, kind: Kind, started: float, status: int, message: str
+    rt: Runtime,
+    table: RoutingTable,
+    kind: Kind,
+    started: float,
+    status: int,
+    message: str,
+    given: str,
 ) -> Response:
-    """Refuse a model request that has no client (401) or a disabled one (403), and log it."""
+    """Refuse a model request that has no client (401) or a disabled one (403), and log it;
+    ``given`` is the caller's ``x-request-id`` ("" when none)."""
     code = _auth_code(status)
-    given = request.headers.get("x-request-id", "")
     request_id = given if 0 < len(given) <= 128 else "req-" + secrets.token_hex(12)
     rt.observer.record(
         unauthenticated_line(
@@ -96,13 +103,21 @@ def auth_failure(
 class _Request:
     """Per-request context: ids, table, client, decision, timing."""
 
-    def __init__(self, table: RoutingTable, client: Client, kind: Kind, started: float) -> None:
-        self.rt = runtime()  # streams run outside the app context: keep what they need
+    def __init__(
+        self,
+        rt: Runtime,
+        table: RoutingTable,
+        client: Client,
+        kind: Kind,
+        started: float,
+        headers: dict[str, str],
+    ) -> None:
+        self.rt = rt
         self.table = table
         self.client = client
         self.kind = kind
         rand = secrets.token_hex(24)  # one system call for both ids
-        given = request.headers.get("x-request-id", "")
+        given = headers.get("x-request-id", "")
         self.request_id = given if 0 < len(given) <= 128 else "req-" + rand[:24]
         self.gen_id = "gen-" + rand[24:]
         self.started = started
@@ -111,7 +126,7 @@ class _Request:
         self.walk: Walk | None = None
         self.admission: budget.Reservation | None = None
         self.facts: RequestFacts | None = None
-        self.lower_headers: dict[str, str] = {}  # the request's headers, names lower-cased
+        self.lower_headers = headers  # the request's headers, names lower-cased
 
     def headers(self, served: Served | None = None) -> dict[str, str]:
         out = {"x-request-id": self.request_id, "x-localrouter-generation-id": self.gen_id}
@@ -172,21 +187,24 @@ class _Request:
         observer.record(line, generation)
 
 
-async def _begin(kind: Kind) -> tuple[_Request, dict[str, Any]] | Response:
-    started = time.perf_counter()
-    rt = runtime()
+async def _begin(rt: Runtime, kind: Kind, incoming: Incoming) -> tuple[_Request, Json] | Response:
+    started = incoming.started
     table = rt.holder.current  # read once: this request keeps this table
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers = incoming.headers
     auth = await rt.auth.authenticate(table, presented_key(headers))
     if auth.client is None:
-        return auth_failure(rt, table, kind, started, auth.status, auth.message)
-    ctx = _Request(table, auth.client, kind, started)
-    ctx.lower_headers = headers
+        given = headers.get("x-request-id", "")
+        return auth_failure(rt, table, kind, started, auth.status, auth.message, given)
+    ctx = _Request(rt, table, auth.client, kind, started, headers)
     max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
-    length = request.content_length
+    length = incoming.content_length
     if length is not None and length > max_bytes:
         return ctx.fail(413, f"request body over {max_bytes} bytes")
-    raw = await request.get_data(cache=False)
+    try:
+        raw = await incoming.read(max_bytes)
+    except TimeoutError:
+        seconds = incoming_mod.BODY_TIMEOUT_S  # read now: tests shorten it
+        return ctx.fail(408, f"the request body did not arrive within {seconds:g} s")
     if len(raw) > max_bytes:
         return ctx.fail(413, f"request body over {max_bytes} bytes")
     try:
@@ -213,15 +231,15 @@ def _validate(kind: Kind, body: dict[str, Any]) -> str | None:
     return None
 
 
-async def handle(kind: Kind) -> Response:
-    begun = await _begin(kind)
+async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
+    """One model request, start to answer (a stream's body runs after this returns)."""
+    begun = await _begin(rt, kind, incoming)
     if isinstance(begun, Response):
         return begun
     ctx, body = begun
     problem = _validate(kind, body)
     if problem:
         return ctx.fail(400, problem)
-    rt = runtime()
     facts = facts_from_openai(body, ctx.lower_headers)
     ctx.facts = facts
     view = runtime_view(rt, ctx.table, facts)
@@ -374,18 +392,3 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
             ctx.admission.settle(served.model, usage)
         if served.provider_admission is not None:
             budget.settle(ctx.rt.limiter, served.provider_admission, served.model, usage)
-
-
-@bp.post("/v1/chat/completions")
-async def chat_completions() -> Response:
-    return await handle("chat")
-
-
-@bp.post("/v1/completions")
-async def completions() -> Response:
-    return await handle("completion")
-
-
-@bp.post("/v1/embeddings")
-async def embeddings() -> Response:
-    return await handle("embeddings")

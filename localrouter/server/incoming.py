@@ -1,0 +1,46 @@
+"""A model request as the OpenAI endpoints read it: headers, declared length, a body reader.
+
+Built by :mod:`localrouter.server.front` straight from the ASGI scope and ``receive``, so the
+request path needs no web-framework request object (docs/performance.md: Quart's request
+machinery alone costs about as much CPU as everything LocalRouter does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+BODY_TIMEOUT_S = 60
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+@dataclass
+class Incoming:
+    headers: dict[str, str]  # names lower-cased; a repeated header keeps its last value
+    content_length: int | None
+    started: float  # perf_counter when the request arrived
+    receive: Callable[[], Awaitable[dict[str, Any]]]
+
+    async def read(self, limit: int) -> bytes:
+        """The body, read until it ends or passes ``limit`` bytes (then what was read so far:
+        the caller refuses it). ``TimeoutError`` after :data:`BODY_TIMEOUT_S`; ``ClientGone``
+        when the client disconnects first."""
+        parts: list[bytes] = []
+        size = 0
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            while True:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                if chunk:
+                    parts.append(chunk)
+                    size += len(chunk)
+                if size > limit or not message.get("more_body", False):
+                    break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
