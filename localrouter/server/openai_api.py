@@ -338,7 +338,8 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
 
 
 async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIterator[bytes]:
-    """Forward each chunk as it arrives; one in-band error event (and no [DONE]) on failure."""
+    """Forward the chunks as they arrive — the first at once, then the ones read together in
+    one write each; one in-band error event (and no [DONE]) on failure."""
     assert served.first is not None and served.rest is not None
     facts = ctx.facts
     text: list[str] = []
@@ -346,6 +347,7 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
     status, error, code = 200, None, None
     out: list[bytes] = []  # events ready together go out in one write
     waiting: Pending[dict[str, Any]] | None = None  # a step held across a flush
+    first = True
     try:
         chunk: dict[str, Any] | End | Pending[dict[str, Any]] = served.first
         while True:
@@ -366,6 +368,9 @@ async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIt
                 if not include_usage:
                     chunk.pop("usage", None)
                 out.append(sse.event(chunk))
+                if first:  # the first event leaves at once: time to first byte
+                    first = False
+                    yield out.pop()
             chunk = ready(served.rest)
         out.append(sse.DONE)
         yield b"".join(out)
