@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reload_bench.py
 	$(BIN)/python bench/observe_bench.py
 	$(BIN)/python bench/gateway_bench.py --write
+	$(BIN)/python bench/floor_options.py --write
 
 # LiteLLM's proxy in a virtualenv of its own, for the gateway benchmark's `litellm` target
 bench-peers:
@@ -55,6 +56,7 @@ bench-peers:
 
 bench-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --write
+	$(BIN)/python bench/floor_options.py --write
 
 profile-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --profile

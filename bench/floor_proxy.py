@@ -97,7 +97,9 @@ def create_asgi_app(upstream: str, slow_upstream: str | None = None) -> Any:
     return app
 
 
-def create_app(upstream: str, slow_upstream: str | None = None, transport: str = "aiohttp") -> Quart:
+def create_app(
+    upstream: str, slow_upstream: str | None = None, transport: str = "aiohttp"
+) -> Quart:
     app = Quart("floor")
     app.config["RESPONSE_TIMEOUT"] = None
     targets = {

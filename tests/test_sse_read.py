@@ -31,7 +31,7 @@ def response(parts: list[bytes], content_type: str = "text/event-stream") -> htt
 
 BODY = (
     ": keep-alive comment\r\n\r\n"
-    "event: message_start\r\ndata: {\"a\": \"h\u00e9llo \u2603\"}\r\n\r\n"
+    'event: message_start\r\ndata: {"a": "h\u00e9llo \u2603"}\r\n\r\n'
     "id: 7\ndata: line one\ndata: line two\n\n"
     "data: [DONE]\r\r"
     "data: never finished"

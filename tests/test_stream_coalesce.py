@@ -19,8 +19,8 @@ import h11
 import pytest
 
 from localrouter.server.ready import END, End, Pending, ready
-from tests.gateway import Gateway, behind_two_fakes
 from tests.fakes import openai_fake
+from tests.gateway import Gateway, behind_two_fakes
 from tests.openapi import validate
 
 

@@ -36,8 +36,8 @@ chunk whose ``choices`` is not a list, the events before it are sound),
 events, and once ``hold`` is set when one is given), ``break_stream_after(n, mode)`` (``cut``
 the stream, send an ``error`` event and end, or ``end`` cleanly without ``[DONE]``);
 ``chunk_delay`` between events; ``burst`` sends a whole unscripted stream in one write (as a
-fast server, or TCP, delivers it when the reader is behind). A stream whose client went away counts in ``disconnects`` and
-sets ``client_gone``.
+fast server, or TCP, delivers it when the reader is behind). A stream whose client went away
+counts in ``disconnects`` and sets ``client_gone``.
 """
 
 from __future__ import annotations
