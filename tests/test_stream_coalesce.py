@@ -76,13 +76,19 @@ async def test_an_error_is_raised_where_the_item_would_come() -> None:
         await step
 
 
-async def test_cancelling_the_task_that_awaits_a_step_cancels_the_generator() -> None:
+async def held() -> tuple[asyncio.Future[None], list[str], AsyncGenerator[int, None], Pending[int]]:
+    """A generator past its ready items, and the step that waits on its gate."""
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     log: list[str] = []
     gen = numbers(gate, log)
-    ready(gen), ready(gen)
+    assert (ready(gen), ready(gen)) == (1, 2)
     step = ready(gen)
     assert isinstance(step, Pending)
+    return gate, log, gen, step
+
+
+async def test_cancelling_the_task_that_awaits_a_step_cancels_the_generator() -> None:
+    gate, log, _gen, step = await held()
 
     async def wait() -> object:
         return await step
@@ -97,12 +103,7 @@ async def test_cancelling_the_task_that_awaits_a_step_cancels_the_generator() ->
 
 
 async def test_a_held_step_is_abandoned_by_cancel_and_then_the_generator_closes() -> None:
-    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    log: list[str] = []
-    gen = numbers(gate, log)
-    ready(gen), ready(gen)
-    step = ready(gen)
-    assert isinstance(step, Pending)
+    _gate, log, gen, step = await held()
     with pytest.raises(RuntimeError, match="already running"):
         await gen.aclose()  # why the relay must end a held step first
     await step.cancel()

@@ -46,18 +46,13 @@ class Pending(Generic[T]):
         step, signal = self._step, self._signal
         while True:
             try:
-                yield signal  # what the generator was waiting on, to the Task
-            except BaseException as exc:  # noqa: BLE001 — a thrown exception goes back in
                 try:
+                    yield signal  # what the generator was waiting on, to the Task
+                except BaseException as exc:  # noqa: BLE001 — thrown in (a cancel): passed on
                     signal = step.throw(exc)
-                except StopIteration as done:
-                    return cast(T, done.value)
-                except StopAsyncIteration:
-                    return END
-                continue
-            try:
-                signal = step.send(None)
-            except StopIteration as done:
+                else:
+                    signal = step.send(None)
+            except StopIteration as done:  # the step finished: the item
                 return cast(T, done.value)
             except StopAsyncIteration:
                 return END
