@@ -189,3 +189,36 @@ def test_a_model_request_echoes_a_sane_request_id(gw: Gateway) -> None:
     assert r.status_code == 200 and r.headers["x-request-id"] == "trace-42"
     r = call(gw, gw.keys["app"], extra={"x-request-id": "x" * 200})
     assert r.headers["x-request-id"].startswith("req-")
+
+
+def test_options_and_other_methods_on_a_model_endpoint(gw: Gateway) -> None:
+    r = httpx.options(gw.url + CHAT)
+    assert r.status_code == 200 and "POST" in r.headers["allow"]
+    for method in ("GET", "PUT", "DELETE", "HEAD"):
+        r = httpx.request(method, gw.url + "/v1/embeddings")
+        assert r.status_code == 405 and "POST" in r.headers["allow"], method
+        assert r.headers["x-request-id"]
+
+
+def test_a_large_body_sent_with_expect_100_continue(gw: Gateway) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(gw.url)
+    body = httpx.Request("POST", "http://x", json={**MSG, "user": "u" * 5000}).content
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        head = (
+            f"POST {CHAT} HTTP/1.1\r\nhost: {url.netloc}\r\n"
+            f"authorization: Bearer {gw.keys['app']}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nexpect: 100-continue\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        first = sock.recv(65536).decode()  # curl waits for this before sending the body
+        assert first.startswith("HTTP/1.1 100"), first[:100]
+        sock.sendall(body)
+        answer = b""
+        while b'"choices"' not in answer:
+            part = sock.recv(65536)
+            assert part, answer[:300]
+            answer += part
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]

@@ -8,10 +8,10 @@ LocalRouter itself does (measured: ``bench/floor_options.py``, docs/performance.
 request is read from the scope and ``receive`` (:class:`~localrouter.server.incoming.Incoming`),
 :func:`~localrouter.server.openai_api.handle` answers with the same Quart ``Response`` objects
 as before, and this module sends them. What Quart did for these paths, it does too: every answer
-carries an ``x-request-id``; other methods get 405 and an unexpected error 500, in OpenAI's error
-envelope; a client that disconnects during a stream cancels it (the relay records 499 and closes
-the upstream). A client that disconnects while a non-streamed answer is being made is not
-noticed: the answer is made, recorded and dropped.
+carries an ``x-request-id``; ``OPTIONS`` gets 200 with ``Allow``, other methods 405 and an
+unexpected error 500, in OpenAI's error envelope; a client that disconnects during a stream
+cancels it (the relay records 499 and closes the upstream). A client that disconnects while a
+non-streamed answer is being made is not noticed: the answer is made, recorded and dropped.
 """
 
 from __future__ import annotations
@@ -63,8 +63,11 @@ class ModelFront:
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if scope["method"] != "POST":
-            answer = error_response(405, "method not allowed on this endpoint")
-            answer.headers["allow"] = "POST"
+            if scope["method"] == "OPTIONS":  # as Quart's automatic OPTIONS answered
+                answer = Response(b"", status=200)
+            else:
+                answer = error_response(405, "method not allowed on this endpoint")
+            answer.headers["allow"] = "OPTIONS, POST"
             await _send(answer, headers, receive, send)
             return
         length = headers.get("content-length")
