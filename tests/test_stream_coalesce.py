@@ -1,7 +1,7 @@
 """Stream events that are ready together leave in one write; events that arrive apart leave apart.
 
 ``localrouter.server.ready`` steps an async generator without waiting; the relay
-(``server/openai_api._stream``) uses it to join the events of one network read. Checked on the
+(``server/relay.py``) uses it to join the events of one network read. Checked on the
 primitive (what is ready, what waits, errors, cancellation, abandoning a held step) and on the
 running gateway, whose chunked HTTP framing shows how many writes a stream took.
 """

@@ -7,20 +7,17 @@ cost and the generation. Errors use OpenAI's envelope.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import math
 import secrets
 import struct
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from quart import Response, current_app, request
 
 from localrouter.compiler.table import Client, RoutingTable
-from localrouter.errors import UpstreamError
 from localrouter.logs.record import access_line, facts_obj, unauthenticated_line
 from localrouter.providers.base import Json
 from localrouter.routing.facts import RequestFacts, facts_from_openai
@@ -28,7 +25,7 @@ from localrouter.routing.route import Decision, RuntimeView, Walk, route
 from localrouter.runtime.limits import Rejection
 from localrouter.runtime.offline import caps_skip
 from localrouter.runtime.retry import RetryPolicy
-from localrouter.server import budget, sse
+from localrouter.server import budget
 from localrouter.server import incoming as incoming_mod
 from localrouter.server.accounting import (
     Usage,
@@ -40,7 +37,7 @@ from localrouter.server.auth import presented_key
 from localrouter.server.dispatch import Exhausted, Kind, Resilience, Served, serve
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Incoming
-from localrouter.server.ready import End, Pending, ready
+from localrouter.server.relay import relay
 from localrouter.server.state import Runtime, now_facts
 
 
@@ -100,7 +97,7 @@ def auth_failure(
     return error_response(status, message, code=code, headers={"x-request-id": request_id})
 
 
-class _Request:
+class ModelRequest:
     """Per-request context: ids, table, client, decision, timing."""
 
     def __init__(
@@ -187,7 +184,9 @@ class _Request:
         observer.record(line, generation)
 
 
-async def _begin(rt: Runtime, kind: Kind, incoming: Incoming) -> tuple[_Request, Json] | Response:
+async def _begin(
+    rt: Runtime, kind: Kind, incoming: Incoming
+) -> tuple[ModelRequest, Json] | Response:
     started = incoming.started
     table = rt.holder.current  # read once: this request keeps this table
     headers = incoming.headers
@@ -195,7 +194,7 @@ async def _begin(rt: Runtime, kind: Kind, incoming: Incoming) -> tuple[_Request,
     if auth.client is None:
         given = headers.get("x-request-id", "")
         return auth_failure(rt, table, kind, started, auth.status, auth.message, given)
-    ctx = _Request(rt, table, auth.client, kind, started, headers)
+    ctx = ModelRequest(rt, table, auth.client, kind, started, headers)
     max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
     length = incoming.content_length
     if length is not None and length > max_bytes:
@@ -327,7 +326,7 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
         )
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     response = Response(
-        _stream(ctx, served, include_usage),
+        relay(ctx, served, include_usage),
         status=200,
         content_type="text/event-stream",
         headers={**ctx.headers(served), **verdict.headers},
@@ -335,65 +334,3 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
     response.headers["cache-control"] = "no-cache"
     response.timeout = None  # streams may run as long as the model writes
     return response
-
-
-async def _stream(ctx: _Request, served: Served, include_usage: bool) -> AsyncIterator[bytes]:
-    """Forward the chunks as they arrive — the first at once, then the ones read together in
-    one write each; one in-band error event (and no [DONE]) on failure."""
-    assert served.first is not None and served.rest is not None
-    facts = ctx.facts
-    text: list[str] = []
-    report: Any = None
-    status, error, code = 200, None, None
-    out: list[bytes] = []  # events ready together go out in one write
-    waiting: Pending[dict[str, Any]] | None = None  # a step held across a flush
-    first = True
-    try:
-        chunk: dict[str, Any] | End | Pending[dict[str, Any]] = served.first
-        while True:
-            if isinstance(chunk, Pending):  # the upstream has nothing more yet: flush
-                if out:
-                    waiting = chunk
-                    yield b"".join(out)
-                    waiting = None
-                    out.clear()
-                chunk = await chunk
-            if isinstance(chunk, End):
-                break
-            if chunk.get("usage"):
-                report = chunk["usage"]
-            text.append(completion_text(chunk))
-            usage_only = not chunk.get("choices")
-            if include_usage or not usage_only:
-                if not include_usage:
-                    chunk.pop("usage", None)
-                out.append(sse.event(chunk))
-                if first:  # the first event leaves at once: time to first byte
-                    first = False
-                    yield out.pop()
-            chunk = ready(served.rest)
-        out.append(sse.DONE)
-        yield b"".join(out)
-    except UpstreamError as exc:
-        status, error, code = 502, exc.message, "stream_error"
-        out.append(sse.error_event(exc.message))
-        yield b"".join(out)
-    except (asyncio.CancelledError, GeneratorExit):
-        # usage so far is still recorded below
-        status, error, code = 499, "client disconnected", "client_disconnected"
-        raise
-    finally:
-        if waiting is not None:  # stopped during a flush: the step must end before aclose
-            await waiting.cancel()
-        await served.rest.aclose()
-        usage = usage_from(
-            report,
-            prompt_estimate=facts.estimated_tokens if facts else 0,
-            completion_text="".join(text),
-        )
-        attempts = [a.as_dict() for a in served.attempts]
-        ctx.record(served, usage, status, attempts, error, code)
-        if ctx.admission is not None:  # settle with the usage streamed so far
-            ctx.admission.settle(served.model, usage)
-        if served.provider_admission is not None:
-            budget.settle(ctx.rt.limiter, served.provider_admission, served.model, usage)
