@@ -17,9 +17,7 @@ non-streamed answer is being made is not noticed: the answer is made, recorded a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,7 +27,7 @@ from quart.wrappers.response import DataBody
 
 from localrouter.server.dispatch import Kind
 from localrouter.server.errors import error_response
-from localrouter.server.incoming import ClientGone, Incoming
+from localrouter.server.incoming import ClientGone, Incoming, request_id
 from localrouter.server.openai_api import handle
 from localrouter.server.state import Runtime
 
@@ -89,10 +87,7 @@ class ModelFront:
 
 async def _send(answer: Response, headers: dict[str, str], receive: Receive, send: Send) -> None:
     if "x-request-id" not in answer.headers:
-        given = headers.get("x-request-id", "")
-        answer.headers["x-request-id"] = (
-            given if 0 < len(given) <= 128 else "req-" + secrets.token_hex(12)
-        )
+        answer.headers["x-request-id"] = request_id(headers.get("x-request-id", ""))
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]
     await send({"type": "http.response.start", "status": answer.status_code, "headers": raw})
     if isinstance(answer.response, DataBody):
@@ -125,6 +120,5 @@ async def _relay(answer: Response, receive: Receive, send: Send) -> None:
             raise
         task.uncancel()  # the client left: nothing more to do, not an error
     finally:
+        # not awaited: an await here could swallow or delay a cancellation meant for this task
         watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher

@@ -8,11 +8,21 @@ machinery alone costs about as much CPU as everything LocalRouter does).
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 BODY_TIMEOUT_S = 60
+MAX_REQUEST_ID = 128
+
+
+def request_id(given: str, fresh: str | None = None) -> str:
+    """The caller's ``x-request-id`` when it sent a sane one (1–128 characters), else
+    ``req-`` and ``fresh`` (24 random hex digits when not given)."""
+    if 0 < len(given) <= MAX_REQUEST_ID:
+        return given
+    return "req-" + (fresh if fresh is not None else secrets.token_hex(12))
 
 
 class ClientGone(Exception):

@@ -83,7 +83,7 @@ def auth_failure(
     """Refuse a model request that has no client (401) or a disabled one (403), and log it;
     ``given`` is the caller's ``x-request-id`` ("" when none)."""
     code = _auth_code(status)
-    request_id = given if 0 < len(given) <= 128 else "req-" + secrets.token_hex(12)
+    request_id = incoming_mod.request_id(given)
     rt.observer.record(
         unauthenticated_line(
             request_id=request_id,
@@ -115,7 +115,7 @@ class ModelRequest:
         self.kind = kind
         rand = secrets.token_hex(24)  # one system call for both ids
         given = headers.get("x-request-id", "")
-        self.request_id = given if 0 < len(given) <= 128 else "req-" + rand[:24]
+        self.request_id = incoming_mod.request_id(given, rand[:24])
         self.gen_id = "gen-" + rand[24:]
         self.started = started
         self.now = now_facts()
