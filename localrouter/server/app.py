@@ -25,6 +25,7 @@ from localrouter.server import admin_api, models_api, usage_api
 from localrouter.server.discovery import start_discovery
 from localrouter.server.errors import error_response
 from localrouter.server.front import ModelFront
+from localrouter.server.incoming import request_id
 from localrouter.server.reload import ConfigSource
 from localrouter.server.reload import watch as watch_config
 from localrouter.server.state import Runtime
