@@ -141,8 +141,9 @@ def test_an_error_after_the_first_byte_is_one_in_band_event(gw: Gateway, state: 
 
 
 def test_client_disconnect_cancels_the_upstream_and_records_usage(
-    gw: Gateway, state: FakeState
+    gw: Gateway, state: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("WARNING")
     state.chunk_delay = 0.3
     with httpx.stream(
         "POST",
@@ -160,6 +161,9 @@ def test_client_disconnect_cancels_the_upstream_and_records_usage(
     record = generation(gw, "solo", gen_id)
     assert record["tokens"]["estimated"] is True  # type: ignore[index]
     assert record["tokens"]["prompt"] > 0  # type: ignore[index]
+    assert record["status_code"] == 499
+    # a client going away is not an error of the gateway's
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 def test_502_when_every_candidate_fails_lists_each_attempt(gw: Gateway, state: FakeState) -> None:
