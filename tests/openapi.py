@@ -1,4 +1,4 @@
-"""Validate against OpenAI's published OpenAPI description (shared/reference/…).
+"""Validate against OpenAI's published OpenAPI description (tests/reference/, vendored).
 
     from tests.openapi import validate
     validate("CreateChatCompletionResponse", body)     # raises jsonschema.ValidationError
@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(
     os.environ.get(
-        "LOCALROUTER_OPENAPI", ROOT.parent / "shared" / "reference" / "openai-openapi.yaml"
+        "LOCALROUTER_OPENAPI", ROOT / "tests" / "reference" / "openai-openapi.yaml"
     )
 )
 URI = "urn:openai-openapi"
