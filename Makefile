@@ -4,14 +4,26 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
+# Every install is from a lock file with hashes (pip --require-hashes): see docs/dependencies.md
+LOCK   := requirements-dev.lock
+LOCKFLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 
-.PHONY: run test lint fmt schema bench bench-peers bench-gateway profile-gateway clean
+.PHONY: run test lint fmt schema lock bench bench-peers bench-gateway profile-gateway clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerate the lock files from pyproject.toml (after changing a dependency), then `make test`.
+# requirements.lock: what the gateway needs to run; requirements-dev.lock: that plus the tests'
+# and benchmarks' tools and the build backend (setuptools, for the editable install).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCKFLAGS) --upgrade -o requirements.lock
+	printf 'setuptools>=77\n' > $(VENV)/build-requirements.in
+	$(BIN)/uv pip compile pyproject.toml $(VENV)/build-requirements.in --extra dev $(LOCKFLAGS) \
+		--upgrade -o $(LOCK)
 
 DEMO_KEY := lr-sZ2uI4TNR_tpdMDX-EiEieiVgSx_8Jt6j3-cYZWYFUs
 
@@ -49,10 +61,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --write
 	$(BIN)/python bench/floor_options.py --write
 
-# LiteLLM's proxy in a virtualenv of its own, for the gateway benchmark's `litellm` target
+# LiteLLM's proxy in a virtualenv of its own, for the gateway benchmark's `litellm` target;
+# a pinned version, installed from bench/peers.lock with hashes (never an unpinned release)
 bench-peers:
 	test -x .bench-peers/litellm/bin/python || python3 -m venv .bench-peers/litellm
-	.bench-peers/litellm/bin/pip install -q 'litellm[proxy]'
+	.bench-peers/litellm/bin/pip install -q --require-hashes --no-deps -r bench/peers.lock
 
 bench-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --write
