@@ -4,8 +4,9 @@
 for scripts); the file gets its ``key_prefix`` and bcrypt ``key_hash``. Every edit changes only
 its own lines (:mod:`localrouter.config.edit`), is compiled with the rest of the config before
 it replaces anything (an edit that would make the config invalid is refused and nothing is
-written), and is written atomically with the previous version kept as ``NAME.bak``
-(:mod:`localrouter.fsutil`). A running gateway picks the change up through hot reload.
+written), and is written atomically with the previous version kept as ``NAME.bak``, holding
+the lock file ``NAME.lock`` from the read to the rename, so concurrent edits never lose one
+(:func:`localrouter.fsutil.rewrite`). A running gateway picks the change up through hot reload.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from localrouter.compiler.build import BuildResult, build
 from localrouter.config.edit import ClientsText, EditError
 from localrouter.config.source import config_files
 from localrouter.diagnostics import render_full
-from localrouter.fsutil import atomic_write
-from localrouter.keygen import BCRYPT_COST, new_key
+from localrouter.fsutil import rewrite
+from localrouter.keygen import BCRYPT_COST, NewKey, new_key
 
 
 def _cost() -> int:
@@ -76,47 +77,64 @@ def _say_key(key: str, verb: str, name: str) -> None:
         print(key)
 
 
+class _Refused(EditError):
+    """The edited config would not compile; ``rendered`` says why."""
+
+    def __init__(self, rendered: str) -> None:
+        super().__init__("the edit would make the config invalid")
+        self.rendered = rendered
+
+
+def _apply(doc: ClientsText, args: Namespace, change: str, made: NewKey | None) -> None:
+    name = args.client
+    if change == "create":
+        assert made is not None
+        fields = {"key_prefix": made.prefix, "key_hash": made.hash}
+        if args.model:
+            fields["model"] = args.model
+        else:
+            fields["strategy"] = args.strategy or _only_strategy(config_path(args))
+        doc.add_client(name, fields)
+    elif change == "rotate":
+        assert made is not None
+        doc.set_value(name, "key_prefix", made.prefix)
+        doc.set_value(name, "key_hash", made.hash)
+    elif change == "disable":
+        doc.set_value(name, "enabled", "false")
+    elif change == "enable":
+        if "enabled" in doc.client(name):
+            doc.set_value(name, "enabled", "true")
+    elif change == "delete":
+        doc.remove_client(name)
+
+
 def _edit(args: Namespace, change: str) -> int:
     root = config_path(args)
+    name = args.client
+    made = new_key(_cost()) if change in ("create", "rotate") else None  # slow: before the lock
+
+    def edited(text: str) -> str:
+        doc = ClientsText(text)
+        _apply(doc, args, change, made)
+        new = doc.render()
+        checked = _check(root, target, new)
+        if checked.table is None:
+            raise _Refused(checked.files["rendered"])
+        return new
+
     try:
         target = _target(root, getattr(args, "file", None))
-        doc = ClientsText(target.read_text(encoding="utf-8"))
-        key = None
-        name = args.client
-        if change in ("create", "rotate"):
-            made = new_key(_cost())
-            key = made.key
-        if change == "create":
-            fields = {"key_prefix": made.prefix, "key_hash": made.hash}
-            if args.model:
-                fields["model"] = args.model
-            else:
-                fields["strategy"] = args.strategy or _only_strategy(root)
-            doc.add_client(name, fields)
-        elif change == "rotate":
-            doc.set_value(name, "key_prefix", made.prefix)
-            doc.set_value(name, "key_hash", made.hash)
-        elif change == "disable":
-            doc.set_value(name, "enabled", "false")
-        elif change == "enable":
-            doc.client(name)
-            if "enabled" in doc.client(name):
-                doc.set_value(name, "enabled", "true")
-        elif change == "delete":
-            doc.remove_client(name)
+        rewrite(target, edited)  # under the config's lock: concurrent edits never lose one
+    except _Refused as exc:
+        print(f"error: refused: `keys {change} {name}` would make the config invalid; "
+              "nothing was written", file=sys.stderr)  # fmt: skip
+        sys.stderr.write(exc.rendered)
+        return EXIT_FAILED
     except (EditError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    text = doc.render()
-    checked = _check(root, target, text)
-    if checked.table is None:
-        print(f"error: refused: `keys {change} {name}` would make the config invalid; "
-              "nothing was written", file=sys.stderr)  # fmt: skip
-        sys.stderr.write(checked.files["rendered"])
-        return EXIT_FAILED
-    atomic_write(target, text.encode("utf-8"))
-    if key is not None:
-        _say_key(key, "Created" if change == "create" else "Rotated", name)
+    if made is not None:
+        _say_key(made.key, "Created" if change == "create" else "Rotated", name)
     else:
         print(f"{change}d client '{name}' in {target}", file=sys.stderr)
     return EXIT_OK

@@ -2,12 +2,13 @@
 
 In place by default: a file becomes version 2 and the original is kept as ``PATH.v1.bak``; a
 directory gets one ``routers.yaml`` and its version-1 files are renamed ``*.v1.bak``. The result is
-compiled before anything is written; ``-o FILE`` (or ``-o -`` for stdout) writes elsewhere.
+compiled before anything is written; ``-o FILE`` (or ``-o -`` for stdout) writes elsewhere. An
+in-place migration holds the config's lock file from the read to the last rename
+(:func:`localrouter.fsutil.locked`, as ``localrouter keys`` does); every write is atomic.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from argparse import Namespace
@@ -17,19 +18,11 @@ from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_
 from localrouter.compiler.build import build
 from localrouter.config.migrate import looks_like_v1, migrate_v1, render_v2
 from localrouter.config.source import config_files, load
+from localrouter.fsutil import atomic_write, locked
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"), backup=False)  # the original is kept as *.v1.bak
 
 
 def run(args: Namespace) -> int:
@@ -37,6 +30,13 @@ def run(args: Namespace) -> int:
         print("error: name the version-1 config: localrouter migrate PATH", file=sys.stderr)
         return EXIT_USAGE
     root = Path(args.path or args.config)
+    if args.output or not root.exists():  # the original is only read (or missing)
+        return _migrate(args, root)
+    with locked(root / "routers.yaml" if root.is_dir() else root):  # as every config writer
+        return _migrate(args, root)
+
+
+def _migrate(args: Namespace, root: Path) -> int:
     doc, diags = load(root)
     if doc is None:
         for d in diags:
