@@ -836,3 +836,32 @@ def test_module_limits_are_sane() -> None:
     assert MAX_FILE_BYTES < 5 * 1024 * 1024
     assert 8 <= MAX_DEPTH <= 64
     assert source.MAX_NODES >= 10_000
+
+
+RECURSIVE = [
+    ("z: &b [*b]\n", "&b", 1, 4),  # a list that contains itself
+    ("version: 2\nproviders: &p\n  x: {a: 1, b: *p}\n", "&p", 2, 12),  # a map, deeper down
+    ("version: 2\na: &a\n  <<: *a\n", "&a", 2, 4),  # a merge key into its own mapping
+    ("a: &a [&b [*a]]\n", "&a", 1, 4),  # through another anchor
+]
+
+
+@pytest.mark.timeout(10, method="signal")  # before the fix, counting the expansion never ended
+@pytest.mark.parametrize(("text", "anchor", "line", "col"), RECURSIVE)
+def test_recursive_alias_is_refused_at_its_anchor(
+    text: str, anchor: str, line: int, col: int
+) -> None:
+    with fast(0.1):
+        data, _, diags = parse_text(text, "loop.yaml")
+    assert data is None and codes(diags) == ["LR103"]
+    assert f"recursive alias: the anchor '{anchor}'" in diags[0].message
+    span = diags[0].span
+    assert span is not None and (span.file, span.line, span.col) == ("loop.yaml", line, col)
+
+
+@pytest.mark.timeout(10, method="signal")
+def test_recursive_alias_through_load(tmp_path: Path) -> None:
+    path = write(tmp_path, "r.yaml", "version: 2\nz: &b [*b]\n")
+    with fast():
+        doc, diags = load(path)
+    assert doc is None and codes(diags) == ["LR103"]

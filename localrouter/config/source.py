@@ -18,6 +18,7 @@ Nothing here resolves a secret reference or reads the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,24 @@ def _span(name: str, node: Node) -> Span:
     return Span(name, s.line + 1, s.column + 1, e.line + 1, e.column + 1)
 
 
+_ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
+
+
+def _recursive(name: str, lines: list[str], node: Node) -> Diagnostic:
+    """An anchor that contains an alias to itself (the C composer keeps no anchor names: the
+    name is read back from the text at the node's start)."""
+    mark = node.start_mark
+    text = lines[mark.line][mark.column :] if mark.line < len(lines) else ""
+    found = _ANCHOR.match(text)
+    shown = f" '&{found.group(1)}'" if found else ""
+    return error(
+        "LR103",
+        f"recursive alias: the anchor{shown} contains an alias to itself",
+        _span(name, node),
+        "an alias (*name) cannot repeat the value it sits in; write the value out",
+    )
+
+
 class _Walker:
     def __init__(self, name: str, text: str = "") -> None:
         self.name = name
@@ -146,8 +165,11 @@ class _Walker:
 
     def expanded_size(self, root: Node) -> Diagnostic | None:
         """Count the values the document expands to through aliases, per node once (memoised),
-        so an alias bomb is refused in time proportional to its text, not to its expansion."""
+        so an alias bomb is refused in time proportional to its text, not to its expansion.
+        An alias inside its own anchor (``z: &b [*b]``, a cycle in the node graph) is refused
+        here too: it would expand forever."""
         sizes: dict[int, int] = {}
+        open_: set[int] = set()  # nodes whose children are being counted: the current path
         stack: list[tuple[Node, bool]] = [(root, False)]
         while stack:
             node, done = stack.pop()
@@ -159,9 +181,17 @@ class _Walker:
             elif isinstance(node, MappingNode):
                 children = [n for pair in node.value for n in pair]
             if not done:
+                if id(node) in open_:  # reached again below itself
+                    return _recursive(self.name, self.lines, node)
+                open_.add(id(node))
                 stack.append((node, True))
-                stack.extend((c, False) for c in children if id(c) not in sizes)
+                for c in children:
+                    if id(c) in open_:
+                        return _recursive(self.name, self.lines, c)
+                    if id(c) not in sizes:
+                        stack.append((c, False))
                 continue
+            open_.discard(id(node))
             sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
             if sizes[id(node)] > MAX_NODES:
                 return error(
