@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -238,7 +239,7 @@ class _Compiler:
             return CompileResult(None, tuple(self.diagnostics))
         state_dir = base_dir  # SPEC §1: by default beside the config
         if c.state_dir:
-            state_dir = Path(c.state_dir).expanduser()
+            state_dir = Path(os.path.expanduser(c.state_dir))  # never raises (LR324 says why)
             if not state_dir.is_absolute() and base_dir is not None:
                 state_dir = base_dir / state_dir
         if state_dir is not None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -145,7 +146,28 @@ class _Checker(PolicyLints):
                 )
             for h, v in m.headers.items():
                 self.secret(v, ("mcp_servers", mname, "headers", h), literal_ok=True)
+        if c.state_dir:
+            self.state_dir(c.state_dir)
         return self.out
+
+    def state_dir(self, value: str) -> None:
+        """``state_dir`` must name a usable path: ``~`` and ``~user`` must expand (an unknown
+        user, or no home directory, is an error here, not a crash in the compiler)."""
+        why = None
+        if "\0" in value:
+            why = "it contains a NUL character"
+        elif value.startswith("~"):
+            head = value.split("/", 1)[0]
+            if os.path.expanduser(head) == head:  # expanduser leaves what it cannot expand
+                who = f"user '{head[1:]}'" if len(head) > 1 else "the current user"
+                why = f"'{head}' cannot be expanded: no home directory for {who}"
+        if why is not None:
+            self.err(
+                "LR324",
+                f"state_dir is not a usable path: {why}",
+                ("state_dir",),
+                "write an absolute path, or one relative to the config's folder",
+            )
 
     def secret(self, value: str, path: PathKey, *, literal_ok: bool = False) -> None:
         if SECRET_REF.match(value):
