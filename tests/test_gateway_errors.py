@@ -171,12 +171,12 @@ def test_408_when_the_body_stalls(gw: Gateway, monkeypatch: pytest.MonkeyPatch) 
 def test_an_unexpected_error_is_a_500_in_the_envelope(
     gw: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from localrouter.server import openai_api
+    from localrouter.server import validation
 
-    def broken(kind: str, body: object) -> str | None:
+    def broken(kind: str, body: object) -> tuple[str, str] | None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(openai_api, "_validate", broken)
+    monkeypatch.setattr(validation, "check", broken)
     r = call(gw, gw.keys["app"], extra={"x-request-id": "mine-1"})
     error = envelope(r, 500)
     assert "a bug" not in str(error)  # the details are in the log, not the answer

@@ -7,7 +7,10 @@ against OpenAI's published schemas (non-streaming choices carry ``logprobs`` and
 
 from __future__ import annotations
 
+import base64
+import math
 import secrets
+import struct
 import time
 from typing import Any
 
@@ -118,3 +121,27 @@ def embedding_list(model: str, vectors: list[list[float]], prompt_tokens: int) -
         ],
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
+
+
+def float32_base64(vector: list[Any]) -> str:
+    """An embedding as OpenAI's ``encoding_format: base64``: little-endian float32, base64.
+
+    A value beyond float32's range becomes ±inf, as an IEEE conversion to float32 makes it (an
+    upstream's doubles cannot all be float32); a value that is not a number raises
+    ``TypeError``. The fast path packs the whole vector at once."""
+    try:
+        packed = struct.pack(f"<{len(vector)}f", *vector)
+    except OverflowError:
+        packed = b"".join(_float32(v) for v in vector)
+    except struct.error:
+        raise TypeError("an embedding value is not a number") from None
+    return base64.b64encode(packed).decode("ascii")
+
+
+def _float32(value: Any) -> bytes:
+    try:
+        return struct.pack("<f", value)
+    except OverflowError:
+        return struct.pack("<f", math.copysign(math.inf, value))
+    except struct.error:
+        raise TypeError("an embedding value is not a number") from None

@@ -7,10 +7,8 @@ cost and the generation. Errors use OpenAI's envelope.
 
 from __future__ import annotations
 
-import base64
 import math
 import secrets
-import struct
 import time
 from typing import Any
 
@@ -20,12 +18,13 @@ from quart import Response, current_app, request
 from localrouter.compiler.table import Client, RoutingTable
 from localrouter.logs.record import access_line, facts_obj, unauthenticated_line
 from localrouter.providers.base import Json
+from localrouter.providers.shapes import float32_base64
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.routing.route import Decision, RuntimeView, Walk, route
 from localrouter.runtime.limits import Rejection
 from localrouter.runtime.offline import caps_skip
 from localrouter.runtime.retry import RetryPolicy
-from localrouter.server import budget
+from localrouter.server import budget, validation
 from localrouter.server import incoming as incoming_mod
 from localrouter.server.accounting import (
     Usage,
@@ -138,11 +137,12 @@ class ModelRequest:
         message: str,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> Response:
         """Answer an error after authentication, recording it as this request's generation."""
         self.record(None, None, status, [], message, code)
         return error_response(
-            status, message, code=code, headers={**self.headers(), **(headers or {})}
+            status, message, code=code, param=param, headers={**self.headers(), **(headers or {})}
         )
 
     def record(
@@ -215,19 +215,17 @@ async def _begin(
     return ctx, body
 
 
-def _validate(kind: Kind, body: dict[str, Any]) -> str | None:
-    if kind == "chat":
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return "`messages` must be a non-empty array"
-    elif kind == "completion":
-        if not isinstance(body.get("prompt"), str | list):
-            return "`prompt` must be a string or an array"
-    elif not isinstance(body.get("input"), str | list):
-        return "`input` must be a string or an array"
-    if "stream" in body and not isinstance(body["stream"], bool):
-        return "`stream` must be a boolean"
-    return None
+def _base64_embeddings(result: Json) -> bool:
+    """Each embedding of ``result`` as base64 float32 (values beyond float32: ±inf); False when
+    a vector holds something that is not a number."""
+    try:
+        for item in result.get("data") or []:
+            vector = item.get("embedding")
+            if isinstance(vector, list):
+                item["embedding"] = float32_base64(vector)
+    except TypeError:
+        return False
+    return True
 
 
 async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
@@ -236,9 +234,9 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
     if isinstance(begun, Response):
         return begun
     ctx, body = begun
-    problem = _validate(kind, body)
-    if problem:
-        return ctx.fail(400, problem)
+    problem = validation.check(kind, body)  # also drops top-level nulls: absent
+    if problem is not None:
+        return ctx.fail(400, problem[0], param=problem[1])
     facts = facts_from_openai(body, ctx.lower_headers)
     ctx.facts = facts
     view = runtime_view(rt, ctx.table, facts)
@@ -308,16 +306,17 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
                 "total_tokens": usage.total_tokens,
                 "estimated": True,  # the provider reported none: a local estimate
             }
-        ctx.record(served, usage, 200, [a.as_dict() for a in served.attempts])
+        # adapters return float vectors; encoded once, here (the upstream's junk is a 502)
+        junk = encoding == "base64" and not _base64_embeddings(result)
+        error = f"{served.model.id} sent an embedding value that is not a number" if junk else None
+        code = "upstream_failed" if junk else None
+        attempts = [a.as_dict() for a in served.attempts]
+        ctx.record(served, usage, 502 if junk else 200, attempts, error, code)
         verdict.settle(served.model, usage)
         if served.provider_admission is not None:
             budget.settle(rt.limiter, served.provider_admission, served.model, usage)
-        if encoding == "base64":  # adapters always return floats; encode once, here
-            for item in result.get("data") or []:
-                vector = item.get("embedding")
-                if isinstance(vector, list):
-                    packed = struct.pack(f"<{len(vector)}f", *vector)
-                    item["embedding"] = base64.b64encode(packed).decode("ascii")
+        if error is not None:
+            return error_response(502, error, code=code, headers=ctx.headers(served))
         return Response(
             orjson.dumps(result),
             status=200,
