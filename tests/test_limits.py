@@ -228,7 +228,8 @@ def test_retry_after_is_exact(
     blocking = sum(lim.would_exceed([p], probe) is not None for p in policies)
     event(f"rejected by {min(blocking, 2)} policies")
     assert v.retry_after_s > 0
-    assert v.headers["Retry-After"] == str(max(1, math.ceil(v.retry_after_s - 1e-9)))
+    ceiling = v.policy.window_s  # never more than the window (the wait is at most W + 0.5 ms)
+    assert v.headers["Retry-After"] == str(max(1, min(math.ceil(v.retry_after_s - 1e-9), ceiling)))
     now = clock.t
     clock.t = now + v.retry_after_s - 0.001  # one millisecond early: still refused
     assert lim.would_exceed(policies, probe) is not None
@@ -359,21 +360,21 @@ def test_estimates_from_prices() -> None:
 
 
 def test_retry_after_exact_with_an_injected_clock(clock: Clock, limiter: Limiter) -> None:
-    # 3 requests a minute; 120 buckets of 0.5 s: a request is counted for 60 s to 60.5 s
+    # 3 requests a minute: each is counted for exactly 60 s (a bucket leaves W after its latest)
     reqs = pol("requests", 3, 60)
     for at in (0.0, 10.0, 20.0):
         clock.t = T0 + at
         admitted(limiter.check([reqs], req()))
     clock.t = T0 + 30.0
     r = rejected(limiter.check([reqs], req()))
-    assert r.retry_after_s == pytest.approx(30.5) and r.retry_at == pytest.approx(T0 + 60.5)
-    assert r.headers["Retry-After"] == "31"
-    assert r.message == "client 'c' limit of 3 requests per 60s reached; retry in 31 s"
-    clock.t = T0 + 60.499
+    assert r.retry_after_s == pytest.approx(30) and r.retry_at == pytest.approx(T0 + 60)
+    assert r.headers["Retry-After"] == "30"
+    assert r.message == "client 'c' limit of 3 requests per 60s reached; retry in 30 s"
+    clock.t = T0 + 59.999
     r = rejected(limiter.check([reqs], req()))
     assert r.retry_after_s == pytest.approx(0.001, abs=1e-6)
     assert r.headers["Retry-After"] == "1"  # never 0
-    clock.t = T0 + 60.5
+    clock.t = T0 + 60
     admitted(limiter.check([reqs], req()))
 
 
@@ -382,10 +383,10 @@ def test_retry_after_waits_for_every_blocking_policy(clock: Clock, limiter: Limi
     admitted(limiter.check([ten_min, hour], req(10)))
     clock.t += 1
     r = rejected(limiter.check([ten_min, hour], req(5)))
-    assert r.policy == hour and r.retry_after_s == pytest.approx(3600 + 30 - 1)
+    assert r.policy == hour and r.retry_after_s == pytest.approx(3600 - 1)
     clock.t += 100
     r = rejected(limiter.check([ten_min, hour], req(0)))  # the hour does not matter for 0 tokens
-    assert r.policy == ten_min and r.retry_after_s == pytest.approx(600 + 5 - 101)
+    assert r.policy == ten_min and r.retry_after_s == pytest.approx(600 - 101)
 
 
 def test_headers_report_the_tightest_policy_of_each_metric(clock: Clock, limiter: Limiter) -> None:
@@ -395,10 +396,10 @@ def test_headers_report_the_tightest_policy_of_each_metric(clock: Clock, limiter
     assert a.headers == {
         "x-ratelimit-limit-requests": "5",
         "x-ratelimit-remaining-requests": "4",
-        "x-ratelimit-reset-requests": "1.009",  # one second plus one 1/120 s bucket, to the ms
+        "x-ratelimit-reset-requests": "1",  # exactly the window, never more
         "x-ratelimit-limit-cost_usd": "2.5",
         "x-ratelimit-remaining-cost_usd": "2.376543",
-        "x-ratelimit-reset-cost_usd": "87120",
+        "x-ratelimit-reset-cost_usd": "86400",
     }
     for _ in range(4):
         admitted(limiter.check([per_day, per_s, cost], req()))
@@ -406,7 +407,7 @@ def test_headers_report_the_tightest_policy_of_each_metric(clock: Clock, limiter
     r = rejected(limiter.check([per_day, per_s, cost], req()))
     assert r.policy == per_s
     assert r.headers["x-ratelimit-remaining-requests"] == "0"
-    assert r.headers["x-ratelimit-reset-requests"] == "0.509"
+    assert r.headers["x-ratelimit-reset-requests"] == "0.5"
     assert r.headers["Retry-After"] == "1"
     clock.t += 1  # the per-second window emptied: the day is now the tightest
     a = admitted(limiter.check([per_day, per_s, cost], req()))
@@ -426,10 +427,10 @@ def test_a_clock_stepped_back_never_admits_more(clock: Clock, limiter: Limiter) 
     admitted(limiter.check([reqs], req()))
     clock.t -= 3600  # NTP steps the clock back an hour
     r = rejected(limiter.check([reqs], req()))
-    assert r.retry_after_s == pytest.approx(3600 + 10 + 10 / 120, abs=0.002)
-    clock.t = T0 + 10.083
+    assert r.retry_after_s == pytest.approx(3600 + 10, abs=0.002)
+    clock.t = T0 + 9.999
     rejected(limiter.check([reqs], req()))
-    clock.t = T0 + 10.084
+    clock.t = T0 + 10
     admitted(limiter.check([reqs], req()))
 
 
@@ -458,7 +459,7 @@ def test_spent_budget_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
     lim2 = Limiter(store2, clock)
     assert lim2.remaining([budget, reqs]) == {budget.key: 7.5, reqs.key: 60}
     r = rejected(lim2.check([budget], req(cost=8.0)))
-    assert r.retry_after_s == pytest.approx(30 * 86400 + 30 * 86400 / 120 - 3600)
+    assert r.retry_after_s == pytest.approx(30 * 86400 - 3600)  # counted from its instant
     store2.snapshot()  # a second snapshot replaces the first
     assert MemoryStore(path).restore() == 1  # the minute counter has drained: not written
 

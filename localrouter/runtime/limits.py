@@ -28,7 +28,8 @@ other traffic). A request larger than a limit can never pass: ``retry_after_s`` 
 ``Retry-After`` is sent. Both verdicts carry ``headers``: ``x-ratelimit-limit-<metric>``,
 ``x-ratelimit-remaining-<metric>`` and ``x-ratelimit-reset-<metric>`` (seconds until the counter
 is empty) of the tightest policy of each metric (least remaining; on a rejection, the blocking
-policy for its metric), plus ``Retry-After`` (whole seconds, at least 1) on a rejection.
+policy for its metric), plus ``Retry-After`` (whole seconds, at least 1, at most the blocking
+policy's window: a unit of usage leaves the window exactly ``W`` after its instant) on a rejection.
 """
 
 from __future__ import annotations
@@ -187,18 +188,21 @@ class Rejection:
                 f"this request ({self.requested:g} {self.policy.metric}) is larger than the "
                 f"{describe(self.policy)}"
             )
-        return f"{describe(self.policy)} reached; retry in {_retry_after(self.retry_after_s)} s"
+        wait = _retry_after(self.retry_after_s, self.policy.window_s)
+        return f"{describe(self.policy)} reached; retry in {wait} s"
 
     @cached_property
     def headers(self) -> Mapping[str, str]:
         out = _headers(self.policies, self.readings, self.now, self.policies.index(self.policy))
         if not self.never:
-            out["Retry-After"] = _retry_after(self.retry_after_s)
+            out["Retry-After"] = _retry_after(self.retry_after_s, self.policy.window_s)
         return out
 
 
-def _retry_after(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds - 1e-9)))
+def _retry_after(seconds: float, window_s: int) -> str:
+    """Whole seconds, at least 1 and at most the window (the wait is at most the window, plus
+    under a millisecond of clock rounding)."""
+    return str(max(1, min(math.ceil(seconds - 1e-9), window_s)))
 
 
 def _plan(policies: Iterable[LimitPolicy]) -> tuple[tuple[LimitPolicy, ...], list[Key]]:

@@ -15,23 +15,28 @@ stepped back (NTP, a restore on a machine whose clock is behind) can only make l
 The sliding window: a ring of buckets (:class:`Ring`)
 -----------------------------------------------------
 A window of ``W`` ms is cut into ``n`` buckets of width ``W/n`` (``n`` = 120 by default);
-bucket ``k`` holds the usage recorded at instants ``t`` with ``t*n // W == k``. At instant ``t`` the
-counted usage is the sum of buckets ``index(t)-n .. index(t)``: ``n+1`` buckets, which always
-include every instant ``s > t - W`` (integer arithmetic, no rounding). Consequences:
+bucket ``k`` holds the usage recorded at instants ``t`` with ``t*n // W == k``, and remembers the
+latest instant recorded in it (its *mark*). At instant ``t`` the counted usage is the sum of buckets
+``index(t)-n .. index(t)`` (``n+1`` buckets, which always include every instant ``s > t - W``),
+less the oldest of them once its mark is ``<= t - W`` (then every instant in it is). Consequences:
 
 * **Never over a limit.** A charge is admitted only if counted usage plus the charge fits; every
   charge in any window ``(t-W, t]`` is counted at its newest admission ``t``; so the usage admitted
   in ANY window of length ``W`` never exceeds the limit (settling a request at more than its
   reservation can, by exactly that excess; the excess is then counted and blocks what follows).
 * **Error bound (conservative only).** A unit of usage is counted for at least ``W`` and at most
-  ``W + W/n`` (1m → ≤ 0.5 s longer, 1h → 30 s, 1d → 12 min, 30d → 6 h at n = 120). So a request may
-  be refused although an exact sliding log would admit it, only if the usage recorded in the extra
-  ``W/n`` slice would have made room; it is never admitted when the exact log would refuse it.
-* **Exact retry time.** :meth:`Ring.free_at` returns the first millisecond at which enough buckets
-  have left the window for a given charge to fit (one millisecond earlier it does not), assuming no
-  other traffic in between.
-* **Bounded memory.** ``n+1`` doubles per counter (968 bytes at n = 120) plus a few fields, whatever
-  the traffic: a check is O(1) amortised (a running total; each bucket is cleared once).
+  ``W + W/n`` (the latter only when a later charge landed in its bucket: 1m → ≤ 0.5 s longer,
+  1h → 30 s, 1d → 12 min, 30d → 6 h at n = 120). So a request may be refused although an exact
+  sliding log would admit it, only if the usage recorded in the extra ``W/n`` slice would have made
+  room; it is never admitted when the exact log would refuse it.
+* **Exact retry time, never beyond the window.** :meth:`Ring.free_at` returns the first millisecond
+  at which enough buckets have left the window for a given charge to fit (one millisecond earlier
+  it does not), assuming no other traffic in between. A bucket leaves at its mark ``+ W`` and a
+  mark is never in the future, so the wait is at most ``W``: ``Retry-After`` and
+  ``x-ratelimit-reset-*`` never exceed the window (a 1 s window announces 1 s, never 2).
+* **Bounded memory.** ``n+1`` doubles and ``n+1`` marks per counter (~2 KB at n = 120) plus a few
+  fields, whatever the traffic: a check is O(1) amortised (a running total; each bucket is cleared
+  once).
 
 Amounts are floats (``cost_usd``); comparisons allow ``1e-9 × max(1, limit)`` of rounding, which
 integer metrics (requests, tokens) can never reach. A charge of 0 always fits (it consumes nothing).
@@ -46,7 +51,9 @@ that cannot be read or fails validation raises :class:`LimitStateError` (fail cl
 silent reset to zero. Counters of policies no longer in the table are kept until their usage has
 left the window (a removed-then-restored limit does not forget spending); :meth:`MemoryStore.prune`
 then drops them, and empty counters are never written. Reservations of requests still in flight
-are saved as they stand: after a crash they stay counted at their estimate (conservative).
+are saved as they stand: after a crash they stay counted at their estimate (conservative). Marks
+are not saved: a restored bucket's mark is the earlier of its last millisecond and the saved
+latest instant (conservative, and never in the future).
 """
 
 from __future__ import annotations
@@ -116,9 +123,16 @@ class CounterStore(Protocol):
 class Ring:
     """One sliding-window counter: ``n+1`` buckets over integer milliseconds (see module doc)."""
 
-    __slots__ = ("head", "n", "slots", "total", "window_ms")
+    __slots__ = ("head", "marks", "n", "slots", "total", "window_ms")
 
-    def __init__(self, window_ms: int, n: int, head: int = _NEVER, slots: bytes = b"") -> None:
+    def __init__(
+        self,
+        window_ms: int,
+        n: int,
+        head: int = _NEVER,
+        slots: bytes = b"",
+        latest_ms: int | None = None,
+    ) -> None:
         if window_ms <= 0 or not 1 <= n <= _MAX_BUCKETS:
             raise ValueError(f"bad ring: window_ms={window_ms} n={n}")
         self.window_ms = window_ms
@@ -127,6 +141,13 @@ class Ring:
         self.slots: array[float] = array("d", slots or bytes(8 * (n + 1)))
         if slots and sys.byteorder == "big":
             self.slots.byteswap()
+        # per slot, the latest instant recorded in it (meaningful only while the slot is non-zero)
+        self.marks: array[int] = array("q", bytes(8 * (n + 1)))
+        if slots:  # restored: each bucket's last millisecond, never after the latest instant seen
+            n1 = n + 1
+            for k in range(head - n, head + 1):
+                last = self.start(k + 1) - 1
+                self.marks[k % n1] = last if latest_ms is None else min(last, latest_ms)
         self.total = math.fsum(self.slots)
 
     def index(self, t_ms: int) -> int:
@@ -140,43 +161,49 @@ class Ring:
         """Move the ring to ``t_ms``, clearing the buckets that left the window."""
         i = t_ms * self.n // self.window_ms
         h = self.head
-        if i <= h:
-            return
         n1 = self.n + 1
-        if i - h >= n1:
-            self.slots = array("d", bytes(8 * n1))
-            self.total = 0.0
-        else:
-            s = self.slots
-            dropped = False
-            for j in range(h + 1, i + 1):
-                k = j % n1
-                if s[k]:
-                    s[k] = 0.0
-                    dropped = True
-            if dropped:
-                self.total = math.fsum(s)
-        self.head = i
+        s = self.slots
+        if i > h:
+            if i - h >= n1:
+                self.slots = s = array("d", bytes(8 * n1))
+                self.total = 0.0
+            else:
+                dropped = False
+                for j in range(h + 1, i + 1):
+                    k = j % n1
+                    if s[k]:
+                        s[k] = 0.0
+                        dropped = True
+                if dropped:
+                    self.total = math.fsum(s)
+            self.head = i
+        o = (self.head - self.n) % n1  # the oldest bucket leaves once its latest instant has
+        if s[o] and self.marks[o] <= t_ms - self.window_ms:
+            s[o] = 0.0
+            self.total = math.fsum(s)
 
-    def add(self, k: int, delta: float) -> None:
-        """Add ``delta`` to live bucket ``k`` (a bucket never goes below zero)."""
+    def add(self, k: int, delta: float, at_ms: int) -> None:
+        """Add ``delta`` recorded at ``at_ms`` to live bucket ``k`` (never below zero)."""
         slot = k % (self.n + 1)
         old = self.slots[slot]
         new = old + delta
         if new < 0.0:
             new = 0.0
         self.slots[slot] = new
+        if delta > 0.0 and (not old or at_ms > self.marks[slot]):
+            self.marks[slot] = at_ms
         self.total = max(0.0, self.total + (new - old))
 
-    def live(self, k: int) -> bool:
-        return self.head - self.n <= k <= self.head
+    def holds(self, at_ms: int, t_ms: int) -> bool:
+        """Whether usage recorded at ``at_ms`` is still counted at ``t_ms`` (ring advanced)."""
+        return at_ms > t_ms - self.window_ms and self.index(at_ms) <= self.head
 
     def reading(self, t_ms: int) -> Reading:
         self.advance(t_ms)
         s, n1 = self.slots, self.n + 1
         for k in range(self.head, self.head - n1, -1):
             if s[k % n1]:
-                return Reading(self.total, self.start(k + n1))
+                return Reading(self.total, self.marks[k % n1] + self.window_ms)
         return Reading(self.total, t_ms)
 
     def free_at(self, need: float, limit: float, t_ms: int) -> int | None:
@@ -193,7 +220,7 @@ class Ring:
                 break
             best = d
             rest += s[d % n1]
-        return self.start(best + n1)  # bucket `best` leaves when index(t) = best + n + 1
+        return self.marks[best % n1] + self.window_ms  # bucket `best` leaves W after its mark
 
     def pack(self) -> bytes:
         if sys.byteorder == "big":
@@ -238,18 +265,18 @@ class MemoryStore:
             rings = []
             for i, (key, need, limit) in enumerate(charges):
                 ring = self._rings.get(key) or self._ring(key)
-                if t * ring.n // ring.window_ms > ring.head:
-                    ring.advance(t)
+                ring.advance(t)
                 if need > 0.0 and ring.total + need > limit + TOLERANCE * max(1.0, abs(limit)):
                     return i
                 rings.append(ring)
             out = []
             for ring, (_, need, _) in zip(rings, charges, strict=True):
                 if need > 0.0:
-                    head, n = ring.head, ring.n
-                    ring.slots[head % (n + 1)] += need
+                    slot = ring.head % (ring.n + 1)
+                    ring.slots[slot] += need
+                    ring.marks[slot] = t  # t never goes back: the latest instant in the bucket
                     ring.total += need
-                    out.append(Reading(ring.total, -(-(head + n + 1) * ring.window_ms // n)))
+                    out.append(Reading(ring.total, t + ring.window_ms))
                 else:
                     out.append(ring.reading(t))
             return Reserved(t, tuple(out))
@@ -262,11 +289,10 @@ class MemoryStore:
                     continue
                 ring = self._ring(key)
                 ring.advance(t)
-                k = ring.index(at_ms)
-                if ring.live(k):
-                    ring.add(k, delta)
-                elif delta > 0.0:  # its bucket has gone: the unreserved excess counts from now
-                    ring.add(ring.head, delta)
+                if ring.holds(at_ms, t):
+                    ring.add(ring.index(at_ms), delta, at_ms)
+                elif delta > 0.0:  # its instant has left: the unreserved excess counts from now
+                    ring.add(ring.head, delta, t)
 
     def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
         with self._lock:
@@ -322,7 +348,7 @@ class MemoryStore:
         rings: dict[Key, Ring] = {}
         latest = latest_ms
         for c in counters:
-            ring = Ring(c.key[3] * 1000, c.buckets, c.head, c.slots)
+            ring = Ring(c.key[3] * 1000, c.buckets, c.head, c.slots, latest_ms)
             rings[c.key] = ring
             latest = max(latest, ring.start(ring.head))
         with self._lock:
