@@ -3,12 +3,16 @@
 Kept in SQLite (WAL) at ``state_dir/generations.sqlite3`` for :data:`RETENTION_S` (7 days). The
 request path only appends to an in-memory list; a background task writes batches in a worker
 thread, and a final flush runs on shutdown. A record is readable the moment it is added.
+
+The file and its ``-wal``/``-shm`` are 0600 in a 0700 directory (:mod:`localrouter.statefiles`).
+:meth:`GenerationStore.open` runs when the app is created; a file SQLite cannot use raises
+:class:`GenerationStateError`, which ``serve`` prints as one line naming the file and how to
+recover (the same path as a corrupt ``limits.sqlite3``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 import time
@@ -17,8 +21,23 @@ from typing import Any
 
 import orjson
 
+from localrouter.statefiles import StateFileError, make_private, private_sqlite
+
 RETENTION_S = 7 * 86400
 FLUSH_INTERVAL_S = 0.5
+
+
+class GenerationStateError(StateFileError):
+    """``generations.sqlite3`` cannot be opened or is not a database of ours."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            path,
+            reason,
+            f"generation records file {path} cannot be used: {reason}. To recover, move it (and "
+            f"{path}-wal, {path}-shm if present) aside: LocalRouter then starts an empty one, and "
+            f"the records /v1/generation answers from (kept {RETENTION_S // 86400} days) are lost.",
+        )
 
 
 class GenerationStore:
@@ -30,21 +49,31 @@ class GenerationStore:
         self._db: sqlite3.Connection | None = None
 
     def open(self) -> None:
-        if self.path is None:
+        """Open (or create) the file; a second call does nothing. Raises
+        :class:`GenerationStateError` when the file cannot be used."""
+        if self.path is None or self._db is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS generations "
-            "(id TEXT PRIMARY KEY, client TEXT NOT NULL, created REAL NOT NULL, record TEXT)"
-        )
-        db.execute("CREATE INDEX IF NOT EXISTS generations_created ON generations(created)")
-        db.execute("DELETE FROM generations WHERE created < ?", (time.time() - self.retention_s,))
+        try:
+            private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm beside it
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise GenerationStateError(self.path, f"it cannot be opened ({exc})") from exc
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS generations "
+                "(id TEXT PRIMARY KEY, client TEXT NOT NULL, created REAL NOT NULL, record TEXT)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS generations_created ON generations(created)")
+            db.execute(
+                "DELETE FROM generations WHERE created < ?", (time.time() - self.retention_s,)
+            )
+            make_private(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            db.close()
+            raise GenerationStateError(self.path, f"it is not a usable database ({exc})") from exc
         self._db = db
-        with contextlib.suppress(OSError):
-            self.path.chmod(0o600)
 
     def add(self, record: dict[str, Any]) -> None:
         self._pending[record["id"]] = record

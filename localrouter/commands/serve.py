@@ -70,7 +70,7 @@ def run(args: Namespace) -> int:
     config.graceful_timeout = GRACEFUL_S
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # ours: one format, printed once
-    from localrouter.runtime.store import LimitStateError
+    from localrouter.statefiles import StateFileError
 
     try:
         app = create_app(
@@ -79,7 +79,7 @@ def run(args: Namespace) -> int:
             config_path=Path(config_path(args)),
             watch=not args.no_watch,
         )
-    except LimitStateError as exc:  # fail closed: never serve with budgets silently reset
+    except StateFileError as exc:  # fail closed: never serve with budgets silently reset
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -192,7 +192,10 @@ def _diagnose(err: ValidationError, spans: SpanIndex) -> list[Diagnostic]:
                 "LR205",
                 f"{where} has the wrong form: {_describe(err.instance)}",
                 spans.span(path),
-                _PATTERN_HELP.get(str(path[-1]) if path else "", f"expected to match {value}"),
+                _PATTERN_HELP.get(
+                    next((p for p in reversed(path) if isinstance(p, str)), ""),
+                    f"expected to match {value}",
+                ),
             )
         ]
     if kind in (
@@ -242,6 +245,10 @@ _PATTERN_HELP = {
     "key_prefix": "the first 11 characters of the key, `lr-` and 8 more; "
     "`localrouter keys create` writes it",
     "name": "letters, digits, '.', '_' and '-', starting with a letter or digit",
+    "allowed_hosts": "a host name without scheme or port: localhost, 192.168.1.5, [::1], "
+    "*.example.com (its subdomains) or * (every host)",
+    "cors_origins": "an origin, scheme://host[:port] without a path: http://localhost:5173, "
+    "http://localhost:* (any port), https://*.example.com, or * (every origin)",
 }
 
 

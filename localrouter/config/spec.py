@@ -69,10 +69,25 @@ class LimitSpec(_Spec):
     )
 
 
+ORIGIN_PATTERN = r"^(\*|[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#]+)$"
+HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])$"
+
+
 class ServerSpec(_Spec):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 3625
-    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:*"])
+    cors_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = Field(
+        default_factory=lambda: ["http://localhost:*"],
+        description="browser origins allowed to call the gateway (CORS, on every endpoint): "
+        "scheme://host[:port] without a path; ':*' allows any port, '*' in the host one or "
+        "more labels, '*' alone every origin",
+    )
+    allowed_hosts: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "[::1]"],
+        description="Host header names accepted, without port (DNS-rebinding defence; any "
+        "other Host is answered 421): a name, an IPv4 address, a bracketed IPv6 address, "
+        "'*.example.com' for its subdomains, or '*' for every host",
+    )
     max_body_mb: Annotated[float, Field(gt=0, le=1024)] = 20
     metrics: Literal["loopback", "public", "admin"] = Field(
         "loopback",

@@ -25,6 +25,7 @@ ERROR_TYPES = {
     405: "invalid_request_error",
     408: "invalid_request_error",  # the request body did not arrive in time
     413: "invalid_request_error",
+    421: "invalid_request_error",  # Host not in server.allowed_hosts
     429: "rate_limit_error",
     499: "cancelled",
     500: "server_error",

@@ -114,7 +114,23 @@ def route(
     if not client.enabled:
         return _fail(403, client.name, f"client '{client.name}' is disabled", "client_disabled")
     strategy = table.strategies[client.strategy]
-    model = facts.model or ""
+    resolved = resolve_model(table, client, facts.model or "")
+    if isinstance(resolved, Decision):
+        return resolved
+    if resolved is None:
+        return _route_strategy(table, client, strategy, facts, now, runtime, judge_all, want)
+    return _route_named(table, client, strategy, resolved, facts, now, runtime, judge_all)
+
+
+def resolve_model(
+    table: RoutingTable, client: Client, model: str
+) -> Decision | tuple[ModelInfo, ...] | None:
+    """What a request's ``model`` names for ``client`` (SPEC §3): ``None`` for the client's
+    strategy (``auto``, absent, ``localrouter/auto``, ``localrouter/<its strategy>``), the
+    allowed models it names (``provider/model``, or a bare id: the first allowed model of that
+    name), or the failed :class:`Decision` (403 not allowed, 404 unknown). ``route`` and
+    ``GET /v1/models/{id}`` both read ``model`` through this."""
+    strategy = table.strategies[client.strategy]
     if model.startswith("localrouter/") and model not in AUTO:
         wanted = model.split("/", 1)[1]
         if wanted not in table.strategies or table.strategies[wanted].implicit:
@@ -126,10 +142,31 @@ def route(
                 f"strategy '{wanted}' is not allowed for this key",
                 "model_not_allowed",
             )
-        model = ""
+        return None
     if model in AUTO:
-        return _route_strategy(table, client, strategy, facts, now, runtime, judge_all, want)
-    return _route_named(table, client, strategy, model, facts, now, runtime, judge_all)
+        return None
+    ordered: list[ModelInfo] = []
+    for r in (strategy.default, *strategy.routes):
+        ordered.extend(m for m in r.candidates if m not in ordered)
+    if "/" in model and model.split("/", 1)[0] in table.providers:
+        match = [m for m in ordered if m.id == model]
+        exists = model in table.models
+    else:
+        match = [m for m in ordered if m.name == model][:1]
+        exists = any(m.name == model for m in table.models.values())
+    if match:
+        return tuple(match)
+    if exists:
+        return _fail(
+            403,
+            client.name,
+            f"model '{model}' is not allowed for this key",
+            "model_not_allowed",
+            strategy.name,
+        )
+    return _fail(
+        404, client.name, f"model '{model}' does not exist", "model_not_found", strategy.name
+    )
 
 
 def activation(
@@ -255,35 +292,13 @@ def _route_named(
     table: RoutingTable,
     client: Client,
     strategy: Strategy,
-    model: str,
+    match: tuple[ModelInfo, ...],
     facts: RequestFacts,
     now: NowFacts,
     runtime: RuntimeView,
     judge_all: bool,
 ) -> Decision:
-    allowed = [strategy.default, *strategy.routes]
-    ordered: list[ModelInfo] = []
-    for r in allowed:
-        ordered.extend(m for m in r.candidates if m not in ordered)
-    if "/" in model and model.split("/", 1)[0] in table.providers:
-        match = [m for m in ordered if m.id == model]
-        exists = model in table.models
-    else:
-        match = [m for m in ordered if m.name == model][:1]
-        exists = any(m.name == model for m in table.models.values())
-    if not match:
-        if exists:
-            return _fail(
-                403,
-                client.name,
-                f"model '{model}' is not allowed for this key",
-                "model_not_allowed",
-                strategy.name,
-            )
-        return _fail(
-            404, client.name, f"model '{model}' does not exist", "model_not_found", strategy.name
-        )
     act = activation(client, facts, now, (strategy.filter,)) if strategy.filter else {}
-    named = Route("named", None, tuple(match), (), ())
+    named = Route("named", None, match, (), ())
     judge = _Judge(client, strategy, named, act, runtime, judge_all, table.cel_models)
-    return judge.run(tuple(match), [], [], 0)
+    return judge.run(match, [], [], 0)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import sqlite3
 import struct
 import sys
@@ -33,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from localrouter.errors import LocalRouterError
+from localrouter.statefiles import StateFileError, make_private, private_sqlite
 
 FORMAT = "localrouter-limits/1"
 MAX_BUCKETS = 100_000
@@ -67,18 +66,18 @@ _COLUMNS = {  # the runtime tables as read back, column by column
 }
 
 
-class LimitStateError(LocalRouterError):
+class LimitStateError(StateFileError):
     """The runtime state file cannot be read or written. Limits fail closed."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
         super().__init__(
+            path,
+            reason,
             f"rate-limit state file {path} cannot be used: {reason}. LocalRouter will not start "
             f"with spent budgets reset to zero. To recover, restore the file from a backup, or "
             f"move it (and {path}-wal, {path}-shm if present) aside to start with empty counters "
             f"— budgets already spent in the current windows, circuit breakers and health "
-            f"history are then forgotten."
+            f"history are then forgotten.",
         )
 
 
@@ -156,9 +155,7 @@ def write_state(path: Path, state: SavedState) -> None:
     """Write ``state``'s sections to ``path`` in one transaction (file and its WAL mode 0600)."""
     saved_at = time.time() if state.saved_at is None else state.saved_at
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        private_sqlite(path)  # 0600 in a 0700 directory, and so its -wal/-shm
         con = sqlite3.connect(path, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=WAL")
@@ -179,8 +176,7 @@ def write_state(path: Path, state: SavedState) -> None:
             con.execute("COMMIT")
         finally:
             con.close()
-        for extra in ("", "-wal", "-shm"):
-            _private(Path(f"{path}{extra}"))
+        make_private(path)
     except (sqlite3.Error, OSError) as exc:
         raise LimitStateError(path, f"cannot write it ({exc})") from exc
 
@@ -232,11 +228,6 @@ def _write_sections(con: sqlite3.Connection, state: SavedState) -> None:
         )
 
 
-def _private(path: Path) -> None:
-    if path.exists():
-        os.chmod(path, 0o600)
-
-
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -276,7 +267,7 @@ def read_state(path: Path, *, read_only: bool = False) -> SavedState | None:
         finally:
             con.close()
         if not read_only:
-            _private(path)
+            make_private(path)
     except sqlite3.Error as exc:
         raise LimitStateError(path, f"it is not a readable state database ({exc})") from exc
     except OSError as exc:

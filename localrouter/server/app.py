@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from quart import Quart, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import SourceDocument
@@ -23,6 +23,7 @@ from localrouter.diagnostics import Diagnostic
 from localrouter.runtime.store import LimitStateError
 from localrouter.server import admin_api, models_api, usage_api
 from localrouter.server.discovery import start_discovery
+from localrouter.server.edge import Edge
 from localrouter.server.errors import error_response
 from localrouter.server.front import ModelFront
 from localrouter.server.incoming import request_id
@@ -133,7 +134,11 @@ def create_app(
             405: "method not allowed on this endpoint",
             413: f"request body over {max_mb:g} MB",
         }.get(status, exc.description or "error")
-        return error_response(status, message)
+        answer = error_response(status, message)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110: 405 names them
+            answer.headers["allow"] = ", ".join(sorted(exc.valid_methods))
+        return answer
 
-    app.asgi_app = ModelFront(app.asgi_app, rt)  # type: ignore[method-assign]
+    # the edge (Host check, request framing, CORS) once, in front of every endpoint
+    app.asgi_app = Edge(ModelFront(app.asgi_app, rt), rt.holder)  # type: ignore[method-assign]
     return app

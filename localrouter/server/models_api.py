@@ -9,6 +9,7 @@ import orjson
 from quart import Blueprint, Response, request
 
 from localrouter.compiler.table import Client, ModelInfo, RoutingTable
+from localrouter.routing.route import AUTO, Decision, resolve_model
 from localrouter.server.errors import error_response
 from localrouter.server.openai_api import authenticated, runtime
 
@@ -64,18 +65,27 @@ async def list_models() -> Response:
 
 @bp.get("/v1/models/<path:model_id>")
 async def get_model(model_id: str) -> Response:
+    """The entry of what ``model_id`` names as a request's ``model`` would (``auto``, a bare
+    id, ``provider/model``, ``localrouter/NAME``): the strategy's entry or the model's."""
     got = await authenticated()
     if isinstance(got, Response):
         return got
     table, client = got
-    for m in visible_models(table, client, int(runtime().holder.loaded_at)):
-        if m["id"] == model_id:
-            return Response(orjson.dumps(m), content_type="application/json")
-    wanted = model_id.split("/", 1)[1] if model_id.startswith("localrouter/") else None
-    if model_id in table.models or (wanted is not None and wanted in table.strategies):
+    resolved = resolve_model(table, client, model_id)
+    if isinstance(resolved, Decision):
         return error_response(
-            403, f"model '{model_id}' is not allowed for this key", code="model_not_allowed"
+            resolved.status, resolved.error or "unknown model", code=resolved.error_code
         )
+    strategy = table.strategies[client.strategy]
+    if resolved is None and strategy.implicit:  # a fixed-model client: `auto` is that model
+        resolved = tuple(strategy.default.candidates[:1])
+    if resolved is None:  # the strategy itself: `auto` or `localrouter/<its name>`
+        ids = {"localrouter/" + ("auto" if model_id in AUTO else strategy.name)}
+    else:
+        ids = {m.id for m in resolved[:1]}
+    for m in visible_models(table, client, int(runtime().holder.loaded_at)):
+        if m["id"] in ids:
+            return Response(orjson.dumps(m), content_type="application/json")
     return error_response(404, f"model '{model_id}' does not exist", code="model_not_found")
 
 

@@ -74,6 +74,7 @@ class Runtime:
         upstreams.reconcile(table)
         path = state_path(table)
         saved = read_state(path) if path is not None else None  # LimitStateError: fail closed
+        store.open()  # GenerationStateError: refuse to start, as for the limits file
         limit_store = MemoryStore(path)
         if saved is not None and saved.counters is not None:
             limit_store.load(saved.latest_ms, saved.counters)
