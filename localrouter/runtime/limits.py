@@ -9,11 +9,16 @@ described in :mod:`localrouter.runtime.store`.
 
 One request, one life cycle (sync, pure logic; the clock is injected and read in milliseconds)::
 
-    verdict = limiter.check(policies, estimate)   # Admission (reserved) | Rejection (nothing spent)
-    ...                                           # call the provider
-    limiter.settle(verdict, actual)               # the real usage replaces the reservation
-    limiter.release(verdict)                      # or: undo it (failed before any usage)
+    verdict = limiter.check(policies, estimate, hold)  # Admission | Rejection (nothing spent)
+    ...                                                # call the provider
+    limiter.settle(verdict, actual)                    # the real usage replaces what is held
+    limiter.release(verdict)                           # or: undo it (failed before any usage)
 
+``estimate`` must fit under every limit; ``hold`` (default: the estimate; never less) is what is
+reserved: the most the request can use (its worst case), which may take a counter past its limit.
+A counter past its limit admits nothing until usage leaves the window or a request settles below
+its hold, so the usage admitted in a window exceeds a limit by at most one request's
+``hold - estimate`` (see ``server/budget.py`` for the bound a budget gets from this).
 ``check`` is all or nothing across the policies: if one does not fit, nothing is reserved
 anywhere. Policies sharing a key (the same counter) are merged, keeping the smallest amount. The
 estimate maps metric → expected amount (:func:`usage` / :func:`estimate_for` build it: requests 1,
@@ -227,22 +232,29 @@ class Limiter:
         self._clock = clock
 
     def check(
-        self, policies: Iterable[LimitPolicy], estimate: Mapping[str, float]
+        self,
+        policies: Iterable[LimitPolicy],
+        estimate: Mapping[str, float],
+        hold: Mapping[str, float] | None = None,
     ) -> Admission | Rejection:
-        """Admit and reserve ``estimate`` on every policy, or reject and reserve nothing."""
+        """Admit ``estimate`` and reserve ``hold`` (default: the estimate) on every policy, or
+        reject and reserve nothing. ``hold`` is the most the request can use: it may take a
+        counter past its limit, which then admits nothing more until usage leaves or settles."""
         now = self._clock()
         now_ms = round(now * 1000.0)
         plan, keys = _plan(policies)
         if not plan:
             return Admission(now_ms, now, (), (), ())
         charges = [
-            (k, float(estimate.get(p.metric, 0.0)), p.amount)
+            (k, amount := float(estimate.get(p.metric, 0.0)), p.amount, amount)
             for p, k in zip(plan, keys, strict=True)
         ]
+        if hold is not None:  # never hold less than what was admitted
+            charges = [(k, n, a, max(n, float(hold.get(k[2], 0.0)))) for k, n, a, _ in charges]
         got = self.store.reserve(charges, now_ms)
-        need = tuple(c[1] for c in charges)
         if isinstance(got, Reserved):
-            return Admission(got.at_ms, now, plan, need, got.readings)
+            return Admission(got.at_ms, now, plan, tuple(c[3] for c in charges), got.readings)
+        need = tuple(c[1] for c in charges)
         return self._reject(plan, keys, need, now, now_ms, got)
 
     def _reject(

@@ -76,7 +76,7 @@ from localrouter.runtime.persist import (
 from localrouter.runtime.persist import LimitStateError as LimitStateError  # re-exported
 
 Key = tuple[str, str, str, int]  # LimitPolicy.key: (scope, owner, metric, window_s)
-Charge = tuple[Key, float, float]  # (key, amount wanted, limit)
+Charge = tuple[Key, float, float, float]  # (key, amount that must fit, limit, amount held)
 DEFAULT_BUCKETS = 120
 TOLERANCE = 1e-9
 _NEVER = -(1 << 62)  # the head of a ring that has seen no time yet
@@ -102,8 +102,9 @@ class CounterStore(Protocol):
     """Counter state keyed by ``LimitPolicy.key``; each call is atomic."""
 
     def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
-        """All or nothing: add every charge if each fits its limit, else add none and return the
-        index of the first one that does not fit."""
+        """All or nothing: if each charge's amount that must fit fits its limit, add every
+        charge's amount held (which may be larger, and may take a counter past its limit); else
+        add none and return the index of the first one that does not fit."""
         ...
 
     def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
@@ -263,19 +264,19 @@ class MemoryStore:
         with self._lock:
             t = self._now(now_ms)
             rings = []
-            for i, (key, need, limit) in enumerate(charges):
+            for i, (key, need, limit, _) in enumerate(charges):
                 ring = self._rings.get(key) or self._ring(key)
                 ring.advance(t)
                 if need > 0.0 and ring.total + need > limit + TOLERANCE * max(1.0, abs(limit)):
                     return i
                 rings.append(ring)
             out = []
-            for ring, (_, need, _) in zip(rings, charges, strict=True):
-                if need > 0.0:
+            for ring, (_, _, _, held) in zip(rings, charges, strict=True):
+                if held > 0.0:
                     slot = ring.head % (ring.n + 1)
-                    ring.slots[slot] += need
+                    ring.slots[slot] += held
                     ring.marks[slot] = t  # t never goes back: the latest instant in the bucket
-                    ring.total += need
+                    ring.total += held
                     out.append(Reading(ring.total, t + ring.window_ms))
                 else:
                     out.append(ring.reading(t))
