@@ -5,8 +5,14 @@ most one bcrypt check, never one per stored client. bcrypt runs in a worker thre
 ~0.1–0.3 s at cost 12), at most :data:`MAX_CONCURRENT_CHECKS` at a time. A success is cached under
 an HMAC of the key (a per-process random secret, so the cache never holds a key) in a bounded LRU;
 an entry is valid only while the client still has the same ``key_hash``, so a rotated, removed
-or disabled client is refused on its very next request after a reload. Keys over bcrypt's 72-byte
-limit, or not shaped like ours, are refused without a check. The presented key is never echoed.
+or disabled client is refused on its very next request after a reload. A failure is cached too,
+in its own LRU of :data:`FAILURE_CACHE_SIZE` HMACs, against the ``key_hash`` it failed on: a wrong
+key that shares a real key's first 11 characters costs one bcrypt check, then a dictionary lookup
+(~2 µs) on every later try, until that client's hash changes (a rotation re-checks it). It cannot
+lock the real key out: the entry is keyed by the HMAC of the whole presented key, and bcrypt never
+refuses the key a hash was made from. Checks of the same key that arrive together wait for the
+first (the caches are read again once a check slot is free). Keys over bcrypt's 72-byte limit, or
+not shaped like ours, are refused without a check. The presented key is never echoed.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ KEY_PREFIX_LEN = 11
 MAX_KEY_BYTES = 72
 MAX_CONCURRENT_CHECKS = 2
 CACHE_SIZE = 4096
+FAILURE_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,15 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self, cache_size: int = CACHE_SIZE, failure_cache_size: int = FAILURE_CACHE_SIZE
+    ) -> None:
         self._secret = secrets.token_bytes(32)
         self._cache: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self._size = cache_size
+        # HMAC of a key that failed -> the key_hash it failed against
+        self._failed: OrderedDict[bytes, str] = OrderedDict()
+        self._failed_size = failure_cache_size
         self._checks = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
 
     def _mac(self, key: str) -> bytes:
@@ -64,20 +76,39 @@ class Authenticator:
         if client is None or len(raw) > MAX_KEY_BYTES or not key.startswith("lr-"):
             return AuthResult(None, 401, "invalid API key")
         mac = self._mac(key)
-        cached = self._cache.get(mac)
-        if cached == (client.name, client.key_hash):
-            self._cache.move_to_end(mac)
-        else:
+        known = self._known(mac, client)
+        if known is None:
             async with self._checks:
-                ok = await asyncio.to_thread(_check, raw, client.key_hash)
-            if not ok:
-                return AuthResult(None, 401, "invalid API key")
-            self._cache[mac] = (client.name, client.key_hash)
-            if len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+                known = self._known(mac, client)  # a check of the same key may have just ended
+                if known is None:
+                    known = await asyncio.to_thread(_check, raw, client.key_hash)
+                    self._remember(mac, client, known)
+        if not known:
+            return AuthResult(None, 401, "invalid API key")
         if not client.enabled:
             return AuthResult(None, 403, f"API key of client '{client.name}' is disabled")
         return AuthResult(client, 200)
+
+    def _known(self, mac: bytes, client: Client) -> bool | None:
+        """True/False when this key was checked against the client's current hash, else None."""
+        if self._cache.get(mac) == (client.name, client.key_hash):
+            self._cache.move_to_end(mac)
+            return True
+        if self._failed.get(mac) == client.key_hash:
+            self._failed.move_to_end(mac)
+            return False
+        return None
+
+    def _remember(self, mac: bytes, client: Client, ok: bool) -> None:
+        if ok:
+            self._failed.pop(mac, None)
+            self._cache[mac] = (client.name, client.key_hash)
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        else:
+            self._failed[mac] = client.key_hash
+            if len(self._failed) > self._failed_size:
+                self._failed.popitem(last=False)
 
 
 def _check(key: bytes, key_hash: str) -> bool:
