@@ -4,6 +4,8 @@
     ├── ConfigError            a config did not compile; carries its diagnostics
     ├── SecretError            a ${env:…}/${keyring:…} reference could not be resolved (names the
     │                          reference, never a value)
+    ├── RequestDataError       a request's routing data (tags, headers, metadata) is over a bound:
+    │                          answered 400 (431 for headers), see routing/client_data.py
     └── UpstreamError          a provider call failed
         ├── UpstreamConnectError   no connection, or it broke (refused, reset, cut mid-stream):
         │                          retryable
@@ -39,6 +41,16 @@ class SecretError(LocalRouterError):
     def __init__(self, reference: str, reason: str) -> None:
         super().__init__(f"secret {reference} is not available: {reason}")
         self.reference = reference
+
+
+class RequestDataError(LocalRouterError):
+    """Client data that routing would read is over a bound; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.param = param
 
 
 class UpstreamError(LocalRouterError):

@@ -19,14 +19,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail_build, load
 from localrouter.compiler.table import ModelInfo, RoutingTable
+from localrouter.errors import RequestDataError
 from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai
 from localrouter.routing.route import NO_RUNTIME, Decision, RuntimeView, route
 from localrouter.runtime.limits import Rejection
 from localrouter.runtime.offline import SavedRuntime, load_saved, state_path
 from localrouter.runtime.persist import LimitStateError
-from localrouter.server import budget
+from localrouter.server import budget, validation
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,21 @@ def load_state(table: RoutingTable, ignore: bool) -> StateUsed:
     return StateUsed(path, loaded, f"{_shown(path)}{when}")
 
 
-def _facts(args: Namespace) -> RequestFacts | str:
+@dataclass(frozen=True)
+class Refused:
+    """The server would refuse the request before routing it (400, or 431): why."""
+
+    status: int
+    message: str
+
+
+def _facts(args: Namespace) -> RequestFacts | Refused | str:
+    """The request's facts as the server builds them (the same JSON parser, the same body
+    validation, the same bounds), a refusal the server would answer, or a usage error."""
     body: dict[str, Any] = {}
     if args.request:
-        try:
-            loaded = json.loads(Path(args.request).read_text(encoding="utf-8"))
+        try:  # orjson, as the server: a long integer literal is a float to it, an int to json
+            loaded = orjson.loads(Path(args.request).read_bytes())
         except (OSError, ValueError) as exc:
             return f"cannot read request {args.request}: {exc}"
         if not isinstance(loaded, dict):
@@ -105,7 +118,13 @@ def _facts(args: Namespace) -> RequestFacts | str:
         body = {"messages": [{"role": "user", "content": args.prompt}]}
     if args.model:
         body["model"] = args.model
-    return facts_from_openai(body)
+    kind = "embeddings" if "input" in body else "completion" if "prompt" in body else "chat"
+    if args.request and (problem := validation.check(kind, body)) is not None:
+        return Refused(400, problem[0])
+    try:
+        return facts_from_openai(body)
+    except RequestDataError as exc:  # tags, metadata over a routing bound
+        return Refused(exc.status, exc.message)
 
 
 def now_facts(at: str | None = None) -> NowFacts | str:
@@ -205,6 +224,13 @@ def run(args: Namespace) -> int:
     if isinstance(facts, str):
         print(f"error: {facts}", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(facts, Refused):
+        refused = Decision(facts.status, client.name, error=facts.message)
+        if args.format == "json":
+            sys.stdout.write(json.dumps(as_json(refused), indent=2, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(render(refused, RequestFacts()))
+        return EXIT_FAILED
     now = now_facts(args.now)
     if isinstance(now, str):
         print(f"error: {now}", file=sys.stderr)

@@ -80,6 +80,7 @@ from localrouter.compiler.cel_native import (
     Bind,
     NativeError,
     Reads,
+    gave_up,
     native_runner,
     projector,
     reads,
@@ -217,12 +218,22 @@ def _converted(activation: Mapping[str, Any]) -> dict[str, Any]:
     return {name: to_cel(value) for name, value in activation.items()}
 
 
-def _interpreted(ast: Node) -> Runner:
+def _unconvertible(source: str, ex: ValueError) -> CELEvalError:
+    """Data :func:`to_cel` refuses (an int outside int64, nesting deeper than
+    :data:`MAX_VALUE_DEPTH`): a runtime error, "no match", logged as a warning."""
+    return CELEvalError(gave_up(source, str(ex).removeprefix("to_cel: ")), ValueError, ex.args)
+
+
+def _interpreted(ast: Node, source: str = "") -> Runner:
     base = Activation()
 
     def run(activation: Mapping[str, Any]) -> Any:
         try:
-            return Evaluator(ast, base).evaluate(_converted(activation))
+            converted = _converted(activation)
+        except ValueError as ex:
+            return _unconvertible(source, ex)
+        try:
+            return Evaluator(ast, base).evaluate(converted)
         except (CELEvalError, CELUnsupportedError) as ex:
             return ex
 
@@ -270,7 +281,7 @@ def _copy(node: Node, swaps: Swaps) -> TranspilerTree:
     return TranspilerTree(node.data, kids, node.meta)
 
 
-def _compiled(ast: Node, swaps: Swaps | None = None) -> Runner | None:
+def _compiled(ast: Node, swaps: Swaps | None = None, source: str = "") -> Runner | None:
     """cel-python's transpiled lambdas bound once in a private namespace; None if it cannot.
 
     ``swaps`` replaces subtrees (by ``id``) before code generation: see :func:`_has_rewrites`.
@@ -291,7 +302,11 @@ def _compiled(ast: Node, swaps: Swaps | None = None) -> Runner | None:
 
     def run(activation: Mapping[str, Any]) -> Any:
         try:
-            return root(_Frame(_converted(activation)))
+            frame = _Frame(_converted(activation))
+        except ValueError as ex:
+            return _unconvertible(source, ex)
+        try:
+            return root(frame)
         except AttributeError as ex:  # transpiled `x.get('f')` on a value without fields
             return CELEvalError("no such field", AttributeError, ex.args)
 
@@ -374,7 +389,7 @@ def compile_predicate(
     problems += checker.problems
     if problems:
         return tuple(sorted(problems, key=lambda p: (p.line, p.col, p.code)))
-    interpreted, neutral = _interpreted(tree), neutral_activation(scope)
+    interpreted, neutral = _interpreted(tree, source), neutral_activation(scope)
     spent = float("inf")
     for _ in range(2):  # CPU time of this thread: waiting for the GIL does not count; retry once
         start = time.thread_time()
@@ -403,7 +418,7 @@ def compile_predicate(
     odd_names = any(n.startswith("_") or hasattr(_Frame, n) for n in checker.names)
     swaps = _has_rewrites(checker.has_calls, scope, checker.names)
     unsafe = swaps is None or checker.dyn_access or odd_names
-    compiled = None if unsafe else _compiled(tree, swaps)
+    compiled = None if unsafe else _compiled(tree, swaps, source)
     if compiled is not None and _outcome(compiled(neutral)) == reference:
         run, name = compiled, "compiled"
     wanted = reads(tree, scope, checker.names)

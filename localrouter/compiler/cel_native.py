@@ -21,6 +21,7 @@ Two things keep a call cheap:
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -36,9 +37,10 @@ try:
 except ImportError:  # pragma: no cover - the package has wheels for Linux, macOS and Windows
     _cel = None
 
-__all__ = ["AVAILABLE", "NativeError", "Reads", "native_runner", "projector", "reads"]
+__all__ = ["AVAILABLE", "NativeError", "Reads", "gave_up", "native_runner", "projector", "reads"]
 
 AVAILABLE = _cel is not None
+log = logging.getLogger("localrouter.cel")
 Reads = Mapping[str, frozenset[str] | None]  # variable → the fields read (None: all of it)
 
 
@@ -91,6 +93,14 @@ def reads(tree: Node, scope: Scope, local: Collection[str]) -> Reads:
     return MappingProxyType(
         {k: (None if v is None else frozenset(v)) for k, v in sorted(found.items())}
     )
+
+
+def gave_up(source: str, reason: str) -> str:
+    """Log that an evaluation stopped on a bound (a warning: the request's data, not the
+    expression, is usually to blame) and return the reason, which means "no match"."""
+    shown = source if len(source) <= 80 else source[:77] + "..."
+    log.warning("CEL evaluation of %r stopped (%s): read as no match", shown, reason)
+    return reason
 
 
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -156,7 +166,13 @@ def native_runner(
     evaluate = program.eval
 
     def outcome(data: dict[str, Any]) -> Any:
-        result = evaluate(data=data)
+        try:
+            result = evaluate(data=data)
+        except RuntimeError as ex:  # the C++ evaluator's budget: 10,000 comprehension steps
+            text = str(ex)
+            budget = "Iteration budget exceeded" in text
+            reason = "iteration budget exceeded (10,000 steps)" if budget else _message(text)
+            return NativeError(gave_up(source, reason))
         value = result.value()
         if value is True or value is False:
             return value

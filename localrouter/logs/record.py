@@ -26,6 +26,7 @@ ERROR_TYPES = {
     408: "invalid_request_error",  # the request body did not arrive in time
     413: "invalid_request_error",
     421: "invalid_request_error",  # Host not in server.allowed_hosts
+    431: "invalid_request_error",  # too many header fields for routing
     429: "rate_limit_error",
     499: "cancelled",
     500: "server_error",

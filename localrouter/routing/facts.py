@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from localrouter.routing.client_data import (
+    checked_headers,
+    checked_metadata,
+    checked_tags,
+    token_count,
+)
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -141,7 +148,11 @@ def facts_from_openai(
     *,
     classifier: Classifier = complexity_score,
 ) -> RequestFacts:
-    """Facts from an OpenAI-style chat or completions body."""
+    """Facts from an OpenAI-style chat or completions body.
+
+    Raises :class:`~localrouter.errors.RequestDataError` when ``tags``, ``metadata`` or the
+    headers are over the bounds of :mod:`localrouter.routing.client_data` (answered 400/431).
+    """
     texts: list[str] = []
     images = False
     messages = body.get("messages")
@@ -161,20 +172,23 @@ def facts_from_openai(
         count = count or (1 if strings else 0)
     text = "\n".join(texts)
     has_tools = bool(body.get("tools") or body.get("functions"))
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     meta = body.get("metadata")
-    tags = body.get("tags")
+    if meta is not None:
+        checked_metadata(meta)
+    if headers:
+        checked_headers(headers)
     model = body.get("model")
     return RequestFacts(
         model=model if isinstance(model, str) else "",
         messages_count=count,
         estimated_tokens=estimate_tokens(text) + 4 * count,
-        max_tokens=max_tokens if isinstance(max_tokens, int) else 0,
+        max_tokens=token_count(max_tokens),
         has_tools=has_tools,
         has_images=images,
         stream=body.get("stream") is True,
         complexity=classifier(text, count, has_tools),
-        tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
+        tags=checked_tags(body.get("tags")),
         headers=MappingProxyType({k.lower(): v for k, v in (headers or {}).items()}),
         metadata=MappingProxyType(dict(meta)) if isinstance(meta, Mapping) else _EMPTY,
     )

@@ -16,6 +16,7 @@ import orjson
 from quart import Response, current_app, request
 
 from localrouter.compiler.table import Client, RoutingTable
+from localrouter.errors import RequestDataError
 from localrouter.logs.record import access_line, facts_obj, unauthenticated_line
 from localrouter.providers.base import Json
 from localrouter.providers.shapes import float32_base64
@@ -237,7 +238,10 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
     problem = validation.check(kind, body)  # also drops top-level nulls: absent
     if problem is not None:
         return ctx.fail(400, problem[0], param=problem[1])
-    facts = facts_from_openai(body, ctx.lower_headers)
+    try:
+        facts = facts_from_openai(body, ctx.lower_headers)
+    except RequestDataError as exc:  # tags, headers or metadata over a routing bound
+        return ctx.fail(exc.status, exc.message, param=exc.param)
     ctx.facts = facts
     view = runtime_view(rt, ctx.table, facts)
     # judged lazily: until one candidate is eligible; the walk judges more only on fallback

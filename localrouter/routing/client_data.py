@@ -1,0 +1,142 @@
+"""Bounds on the client data that CEL expressions read: ``tags``, ``headers``, ``metadata``,
+``max_tokens``. Checked once per request, when the facts are built.
+
+A CEL expression is written by the config's author, but the data it runs over comes from the
+client. Without bounds, a 0.1 MB body with 10,000 tags made a route that maps over
+``request.tags`` run for seconds (the C++ evaluator's ``map()`` is quadratic in the list's length)
+and grow the process by gigabytes; ``metadata`` nested 40 levels was beyond what the evaluators
+take. Within these bounds the dearest single comprehension over any of these fields costs well
+under a millisecond, and the evaluators' own limits (nesting, int64, the C++ evaluator's
+10,000-iteration budget) cannot be reached by a request.
+
+Data over a bound is **refused** (:class:`~localrouter.errors.RequestDataError`, answered 400, or
+431 for too many headers), never cut: a cut list would route silently differently (a request
+whose 65th tag is ``private`` would miss the route that keeps it local). The limits are generous
+next to OpenAI's own (``metadata``: 16 pairs, keys of 64 and string values of 512 characters) and
+Envoy's (100 headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from localrouter.errors import RequestDataError
+
+__all__ = [
+    "MAX_HEADERS",
+    "MAX_METADATA_CHARS",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_VALUES",
+    "MAX_TAGS",
+    "MAX_TAG_CHARS",
+    "MAX_TOKENS_FACT",
+    "checked_headers",
+    "checked_metadata",
+    "checked_tags",
+    "token_count",
+]
+
+MAX_TAGS = 64  # strings in `tags`
+MAX_TAG_CHARS = 128  # characters of one tag
+MAX_HEADERS = 100  # header fields (Envoy's default `max_headers_count`); 431 beyond
+MAX_METADATA_DEPTH = 8  # objects and arrays inside one another: {"a": {"b": [1]}} is 3
+MAX_METADATA_VALUES = 128  # every key, object, array, string, number, bool and null counts
+MAX_METADATA_CHARS = 16_384  # characters of every key and string together
+# `max_tokens` beyond this is read as this: no model has such a window, and CEL arithmetic on it
+# (`request.estimated_tokens + request.max_tokens`, `* 1000`) stays far inside int64
+MAX_TOKENS_FACT = 2**32
+_INT64 = 2**63
+
+
+def checked_tags(value: Any) -> tuple[str, ...]:
+    """The strings of a body's ``tags`` array (other items are ignored, as before); refused
+    beyond :data:`MAX_TAGS` strings or :data:`MAX_TAG_CHARS` characters in one."""
+    if not isinstance(value, list):
+        return ()
+    tags = tuple(t for t in value if isinstance(t, str))
+    if len(tags) > MAX_TAGS:
+        raise RequestDataError(
+            f"`tags` has {len(tags)} strings; at most {MAX_TAGS} are accepted", param="tags"
+        )
+    for i, tag in enumerate(tags):
+        if len(tag) > MAX_TAG_CHARS:
+            raise RequestDataError(
+                f"`tags[{i}]` is {len(tag)} characters long; at most {MAX_TAG_CHARS} are accepted",
+                param="tags",
+            )
+    return tags
+
+
+def checked_headers(headers: Mapping[str, str]) -> None:
+    """Refuse (431) more than :data:`MAX_HEADERS` header fields. Their size is the HTTP
+    server's bound (Hypercorn: 16 KB for the request line and headers together)."""
+    if len(headers) > MAX_HEADERS:
+        raise RequestDataError(
+            f"the request has {len(headers)} header fields; at most {MAX_HEADERS} are accepted",
+            status=431,
+        )
+
+
+def checked_metadata(value: Any) -> None:
+    """Refuse ``metadata`` over the bounds, or with an integer outside CEL's int64 range.
+
+    One walk with an explicit stack (no recursion, whatever the nesting): it stops at the first
+    bound passed, so a hostile value costs at most :data:`MAX_METADATA_VALUES` steps.
+    """
+    values = chars = 0
+    stack: list[tuple[Any, int, str]] = [(value, 1, "metadata")]
+    while stack:
+        item, depth, where = stack.pop()
+        values += 1
+        if values > MAX_METADATA_VALUES:
+            _refuse(f"`metadata` has more than {MAX_METADATA_VALUES} values (keys, items)")
+        if isinstance(item, str):
+            chars += len(item)
+        elif item is None or isinstance(item, bool | float):
+            pass
+        elif isinstance(item, int):
+            if not -_INT64 <= item < _INT64:
+                _refuse(f"`{where}` is an integer outside the 64-bit range")
+        elif isinstance(item, Mapping | list | tuple):
+            if depth > MAX_METADATA_DEPTH:
+                _refuse(f"`metadata` is nested deeper than {MAX_METADATA_DEPTH} levels")
+            if values + len(item) > MAX_METADATA_VALUES:  # before walking a huge one
+                _refuse(f"`metadata` has more than {MAX_METADATA_VALUES} values (keys, items)")
+            if isinstance(item, Mapping):
+                for k, v in item.items():
+                    if not isinstance(k, str):
+                        _refuse(f"`{where}` has a key that is not a string")
+                    values += 1
+                    chars += len(k)
+                    stack.append((v, depth + 1, f"{where}.{k}"))
+            else:
+                stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
+        else:
+            _refuse(f"`{where}` is not JSON data ({type(item).__name__})")
+        if chars > MAX_METADATA_CHARS:
+            _refuse(f"`metadata` holds more than {MAX_METADATA_CHARS} characters of text")
+
+
+def _refuse(message: str) -> NoReturn:
+    if len(message) > 200:  # a path through long keys
+        message = message[:160] + "…" + message[-40:]
+    raise RequestDataError(message + _HELP, param="metadata")
+
+
+_HELP = (
+    f" (limits: {MAX_METADATA_DEPTH} levels, {MAX_METADATA_VALUES} values, "
+    f"{MAX_METADATA_CHARS} characters)"
+)
+
+
+def token_count(value: Any) -> int:
+    """A body's ``max_tokens`` as the ``request.max_tokens`` fact: an integer, or a float with
+    an integral value (a JSON parser may give ``1e30`` or a very long integer either way),
+    clamped to 0..:data:`MAX_TOKENS_FACT`; anything else (absent, a string, a bool, ``1.5``) is
+    0, "not set"."""
+    if type(value) is int:
+        return min(max(value, 0), MAX_TOKENS_FACT)
+    if type(value) is float and value.is_integer():  # not inf or nan
+        return int(min(max(value, 0.0), float(MAX_TOKENS_FACT)))
+    return 0
