@@ -4,7 +4,15 @@
   an empty prompt gives ``"[<model>] Hello from LocalRouter's mock provider."``.
 * tools: when the request offers tools and the last user message is ``call NAME {json}``, the
   answer is one call of NAME with those arguments (``{}`` when absent), finish reason
-  ``tool_calls``.
+  ``tool_calls``. A ``tool_choice`` that forces a function (by name, or ``required``: the first
+  tool) gets a call of it with arguments made from its ``parameters`` schema
+  (:mod:`~localrouter.providers.mock_schema`).
+* tool results: when the conversation ends with tool results, the answer is text saying what each
+  returned (``[<model>] get_weather returned {"temp": 21}``), never another call, so an agent's
+  loop ends after one round trip.
+* ``response_format``: ``json_schema`` → a JSON instance that validates against the schema (the
+  openai SDK's ``parse()`` and LangChain's ``with_structured_output`` work); ``json_object`` →
+  ``{"model": ..., "answer": "You said: ..."}``.
 * streaming: the same text, one word per chunk, then a finish chunk and a usage chunk.
 * usage: prompt tokens = ⌈characters of all messages / 4⌉ + 4 per message, completion tokens =
   ⌈characters of the answer / 4⌉ — reported as the provider's own (not marked estimated).
@@ -26,6 +34,7 @@ from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamHTTPError
 from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
+from localrouter.providers.mock_schema import instance
 
 
 def _text(content: Any) -> str:
@@ -55,6 +64,11 @@ def _messages(body: Json) -> list[Any]:
 
 def _answer(model: str, body: Json) -> tuple[str | None, list[Json] | None]:
     messages = _messages(body)
+    tail = _tool_results(messages)
+    forced = _forced_tool(body)
+    if tail and forced is None:  # the tool ran: answer it, never call it again
+        structured = _structured(model, body, tail)
+        return (structured if structured is not None else f"[{model}] {tail}"), None
     last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     text = _text(last.get("content")) if isinstance(last, dict) else ""
     if body.get("tools") and text.startswith("call "):
@@ -63,11 +77,77 @@ def _answer(model: str, body: Json) -> tuple[str | None, list[Json] | None]:
             arguments = json.dumps(json.loads(args)) if args.strip() else "{}"
         except ValueError:
             arguments = json.dumps({"input": args})
-        call_id = "call_" + hashlib.sha256(text.encode()).hexdigest()[:24]
-        return None, [shapes.tool_call(call_id, name, arguments)]
-    if not text.strip():
+        return None, [shapes.tool_call(_call_id(text), name, arguments)]
+    if forced is not None:  # tool_choice names a function (or is "required"): call it
+        name, parameters = forced
+        arguments = json.dumps(instance(parameters))
+        return None, [shapes.tool_call(_call_id(name + text), name, arguments)]
+    echo = f"You said: {text.strip()[:200]}" if text.strip() else None
+    structured = _structured(model, body, echo)
+    if structured is not None:
+        return structured, None
+    if echo is None:
         return f"[{model}] Hello from LocalRouter's mock provider.", None
-    return f"[{model}] You said: {text.strip()[:200]}", None
+    return f"[{model}] {echo}", None
+
+
+def _call_id(seed: str) -> str:
+    return "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+def _tool_results(messages: list[Any]) -> str | None:
+    """``NAME returned TEXT`` for the tool results that end the conversation, else ``None``."""
+    names: dict[str, str] = {}
+    for m in messages:
+        for call in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                names[str(call.get("id"))] = str(call["function"].get("name", "tool"))
+    parts: list[str] = []
+    for m in reversed(messages):
+        if not isinstance(m, dict) or m.get("role") != "tool":
+            break
+        name = names.get(str(m.get("tool_call_id")), "the tool")
+        parts.append(f"{name} returned {_text(m.get('content')).strip()[:200]}")
+    return "; ".join(reversed(parts)) or None
+
+
+def _forced_tool(body: Json) -> tuple[str, Any] | None:
+    """The function ``tool_choice`` forces (a name, or ``required``: the first tool) and its
+    parameters schema."""
+    choice = body.get("tool_choice")
+    tools = [
+        t["function"]
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    ]
+    if not tools:
+        return None
+    if choice == "required":
+        wanted = tools[0]
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        name = choice["function"].get("name")
+        wanted = next((t for t in tools if t.get("name") == name), None)
+        if wanted is None:
+            return None
+    else:
+        return None
+    return str(wanted.get("name", "tool")), wanted.get("parameters") or {"type": "object"}
+
+
+def _structured(model: str, body: Json, said: str | None) -> str | None:
+    """The answer's JSON text when ``response_format`` asks for JSON: an instance of its
+    ``json_schema``, or an object for ``json_object``; ``None`` for text."""
+    fmt = body.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if isinstance(schema, (dict, bool)):
+            return json.dumps(instance(schema))
+        kind = "json_object"
+    if kind == "json_object":
+        return json.dumps({"model": model, "answer": said or "Hello from LocalRouter's mock."})
+    return None
 
 
 class MockAdapter:
