@@ -14,8 +14,11 @@
         │   │                      429 and 5xx; `retry_after` from its Retry-After header)
         │   └── UpstreamUnsupported  this provider cannot do what was asked (e.g. embeddings on
         │                          Anthropic, an image URL on Ollama): try the next candidate
-        └── UpstreamProtocolError  the provider's answer could not be understood (malformed JSON,
-                                   a broken stream): retryable
+        ├── UpstreamProtocolError  the provider's answer could not be understood (malformed JSON,
+        │                          a broken stream): retryable
+        └── UpstreamTooLarge       the answer passed one of the provider's size caps (a whole
+                                   answer, one stream event or line): 502 `upstream_too_large`,
+                                   the connection is closed, the next candidate is tried
 
 Messages never contain a secret: adapters build them from status codes and the provider's own
 error text, and redact anything that looks like a key.
@@ -57,6 +60,7 @@ class UpstreamError(LocalRouterError):
     """A provider call failed. ``status`` is the provider's HTTP status when it answered."""
 
     retryable: bool = True
+    code: str | None = None  # the error envelope's `code` when this failure decides the answer
 
     def __init__(
         self,
@@ -104,3 +108,15 @@ class UpstreamUnsupported(UpstreamHTTPError):
     def __init__(self, message: str, *, provider: str = "") -> None:
         super().__init__(message, provider=provider, status=400)
         self.retryable = False
+
+
+class UpstreamTooLarge(UpstreamError):
+    """The provider sent more than its cap allows: a whole answer over ``max_response_mb``, or
+    one stream event (an SSE event, an NDJSON line) over ``max_event_kb``. Not retried on the
+    same provider (it would send the same again): the next candidate is tried."""
+
+    retryable = False
+    code = "upstream_too_large"
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message, provider=provider, status=502)

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamProtocolError
 from localrouter.providers.sse_read import sse_events
+
+P = Provider("p", "openai", "openai", None, None, "api", 5.0, 60.0, {}, (), False)
 
 
 class Chunks(httpx.AsyncByteStream):
@@ -39,7 +42,7 @@ BODY = (
 
 
 async def collect(parts: list[bytes]) -> list[tuple[str, str, str]]:
-    return [(e.event, e.data, e.id) async for e in sse_events(response(parts), "p")]
+    return [(e.event, e.data, e.id) async for e in sse_events(response(parts), P)]
 
 
 EXPECTED = [
@@ -61,5 +64,5 @@ async def test_every_cut_point(size: int) -> None:
 
 async def test_an_answer_that_is_not_an_event_stream_is_a_protocol_error() -> None:
     with pytest.raises(UpstreamProtocolError, match="not server-sent events"):
-        async for _ in sse_events(response([b"<html>"], "text/html"), "p"):
+        async for _ in sse_events(response([b"<html>"], "text/html"), P):
             pass

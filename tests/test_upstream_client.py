@@ -53,15 +53,18 @@ def test_both_paths_answer_alike_and_keep_no_cookie(direct: bool) -> None:
 
     async def run(url: str) -> None:
         ups = Upstreams(use_aiohttp=direct)
-        client = ups.client(provider(url))
+        prov = provider(url)
+        client = ups.client(prov)
         assert isinstance(client, UpstreamClient) is direct
         try:
             for _ in range(2):
-                content, failed = await post_json(client, httpx.URL(url + "/answer"), b"{}", {})
+                content, failed = await post_json(
+                    client, httpx.URL(url + "/answer"), b"{}", {}, prov
+                )
                 assert failed is None and content == b'{"ok": true}'  # decompressed
             async with stream_post(client, httpx.URL(url + "/answer"), b"{}", {}) as r:
                 assert r.status_code == 200 and await r.aread() == b'{"ok": true}'
-            content, failed = await post_json(client, httpx.URL(url + "/fail"), b"{}", {})
+            content, failed = await post_json(client, httpx.URL(url + "/fail"), b"{}", {}, prov)
             assert content == b"" and failed is not None
             assert failed.status_code == 429 and failed.headers["retry-after"] == "7"
             assert (await failed.aread()) == b'{"error": {"message": "nope"}}'
@@ -78,11 +81,12 @@ def test_a_refused_connection_maps_alike() -> None:
 
     async def run() -> None:
         ups = Upstreams()
-        client = ups.client(provider(url))
+        prov = provider(url)
+        client = ups.client(prov)
         try:
             with pytest.raises(UpstreamConnectError):
                 async with upstream_errors("p"):
-                    await post_json(client, httpx.URL(url + "/answer"), b"{}", {})
+                    await post_json(client, httpx.URL(url + "/answer"), b"{}", {}, prov)
         finally:
             await ups.aclose()
 

@@ -214,6 +214,8 @@ class _Compiler:
                 MappingProxyType(headers),
                 _limits("provider", pname, p.limits),
                 p.discover,
+                int(p.max_response_mb * 1024 * 1024),
+                int(p.max_event_kb * 1024),
             )
         strategies = {n: self.strategy(n) for n in sorted(c.strategies)}
         clients = {}

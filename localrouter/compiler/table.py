@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from localrouter.config.spec import DEFAULT_MAX_EVENT_KB, DEFAULT_MAX_RESPONSE_MB
+
 if TYPE_CHECKING:
     from localrouter.compiler.cel import Predicate
     from localrouter.config.spec import TestSpec
@@ -120,6 +122,9 @@ class Provider:
     headers: Mapping[str, str | SecretValue]
     limits: tuple[LimitPolicy, ...]
     discover: bool
+    # size caps on what the provider sends (``max_response_mb`` / ``max_event_kb``), in bytes
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_MB * 1024 * 1024
+    max_event_bytes: int = DEFAULT_MAX_EVENT_KB * 1024
 
 
 @dataclass(frozen=True)

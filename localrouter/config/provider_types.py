@@ -67,7 +67,10 @@ _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 def is_loopback(url: str | None) -> bool:
     if not url:
         return False
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # not a URL ("http://[::1"): semantic reports it (LR307)
+        return False
     return host in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
 
 

@@ -194,8 +194,13 @@ class _Checker(PolicyLints):
             )
 
     def url(self, value: str, path: PathKey) -> None:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(value)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            usable = usable and (parts.port is None or parts.port > 0)  # ValueError past 65535
+        except ValueError:  # "Invalid IPv6 URL", a port that is not a number
+            usable = False
+        if not usable:
             self.err(
                 "LR307",
                 f"'{value}' is not an http(s) URL",

@@ -49,6 +49,9 @@ BCRYPT_HASH = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53
 KEY_PREFIX = re.compile(r"^lr-[A-Za-z0-9_-]{8}$")
 
 NonNegative = Annotated[float, Field(ge=0)]
+# what one provider may send us (an upstream is untrusted input): docs/config.md
+DEFAULT_MAX_RESPONSE_MB = 64
+DEFAULT_MAX_EVENT_KB = 8192
 
 
 class _Spec(BaseModel):
@@ -130,6 +133,16 @@ class ProviderSpec(_Spec):
     limits: list[LimitSpec] = Field(default_factory=list)
     discover: bool = True
     models: dict[str, ModelSpec] = Field(default_factory=dict)
+    max_response_mb: Annotated[float, Field(gt=0, le=4096)] = Field(
+        DEFAULT_MAX_RESPONSE_MB,
+        description="largest whole (non-stream) answer read from this provider, in MiB; "
+        "past it the call fails with 502 upstream_too_large",
+    )
+    max_event_kb: Annotated[float, Field(gt=0, le=1048576)] = Field(
+        DEFAULT_MAX_EVENT_KB,
+        description="largest single stream event (an SSE event, an NDJSON line) read from this "
+        "provider, in KiB; past it the stream fails with upstream_too_large",
+    )
 
 
 class ParamsRange(_Spec):

@@ -28,6 +28,7 @@ from localrouter.providers import anthropic_stream as answers
 from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
 from localrouter.providers.base import Target
 from localrouter.providers.http import (
+    get,
     json_body,
     post_json,
     stream_post,
@@ -87,7 +88,7 @@ class AnthropicAdapter:
         url = httpx.URL(f"{api_root(target.base_url)}/messages")
         async with upstream_errors(name):
             content, failed = await post_json(
-                client, url, orjson.dumps(_for_version(headers, payload)), headers
+                client, url, orjson.dumps(_for_version(headers, payload)), headers, target.provider
             )
             if failed is not None:
                 await answers.check_status(failed, name, target.api_key)
@@ -106,7 +107,7 @@ class AnthropicAdapter:
             stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as resp,
         ):
             await answers.check_status(resp, name, target.api_key)
-            async with aclosing(sse_events(resp, name)) as events:
+            async with aclosing(sse_events(resp, target.provider)) as events:
                 async for event in events:
                     if event.data.strip():
                         yield event.event, json_body(event.data.encode(), name)
@@ -163,7 +164,7 @@ class AnthropicAdapter:
             if isinstance(after, str):
                 params["after_id"] = after
             async with upstream_errors(provider.name):
-                response = await client.get(url, params=params, headers=_headers(target))
+                response = await get(client, url, provider, params=params, headers=_headers(target))
                 await answers.check_status(response, provider.name, api_key)
             doc = json_body(response.content, provider.name)
             entries = doc.get("data")

@@ -42,6 +42,7 @@ from localrouter.providers.gemini_request import (
     embedding_inputs,
 )
 from localrouter.providers.http import (
+    get,
     json_body,
     post_json,
     stream_post,
@@ -108,8 +109,9 @@ class GeminiAdapter:
     ) -> Json:
         headers = {"content-type": "application/json", **_headers(target)}
         async with upstream_errors(target.provider.name):
+            url = httpx.URL(self._url(target, method))
             content, failed = await post_json(
-                client, httpx.URL(self._url(target, method)), orjson.dumps(payload), headers
+                client, url, orjson.dumps(payload), headers, target.provider
             )
             if failed is not None:
                 await answers.check_status(failed, target.provider.name, target.api_key)
@@ -127,7 +129,7 @@ class GeminiAdapter:
             stream_post(client, url, orjson.dumps(payload), headers) as response,
         ):
             await answers.check_status(response, target.provider.name, target.api_key)
-            async with aclosing(sse_events(response, name)) as sse:
+            async with aclosing(sse_events(response, target.provider)) as sse:
                 async for event in sse:
                     if event.data.strip():
                         yield _event_doc(event.data, target)
@@ -211,7 +213,7 @@ class GeminiAdapter:
             if isinstance(token, str):
                 params["pageToken"] = token
             async with upstream_errors(provider.name):
-                response = await client.get(url, params=params, headers=_headers(target))
+                response = await get(client, url, provider, params=params, headers=_headers(target))
                 await answers.check_status(response, target.provider.name, target.api_key)
             doc = _json(response.content, provider.name)
             for entry in doc.get("models") or []:

@@ -27,16 +27,21 @@ from httpx_aiohttp import AiohttpTransport
 # the transport's own aiohttp → httpx exception map: the direct path fails exactly like httpx's
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
+from localrouter.compiler.table import Provider
 from localrouter.errors import (
     UpstreamConnectError,
     UpstreamHTTPError,
     UpstreamProtocolError,
     UpstreamTimeout,
+    UpstreamTooLarge,
     UpstreamUnsupported,
 )
 
 _SECRETISH = re.compile(r"(sk|lr|AIza|key)[-_][A-Za-z0-9_\-]{8,}")
 MAX_ERROR_TEXT = 300
+# an error answer's body is read up to this much (its message is cut far shorter anyway); the
+# rest is never read: the connection is closed
+MAX_ERROR_BODY = 64 * 1024
 
 
 def redact(text: str) -> str:
@@ -182,29 +187,116 @@ def _direct_post(
     )
 
 
+def too_large(provider: Provider, *, event: bool = False) -> UpstreamTooLarge:
+    """The error for a whole answer, or one stream event (``event``), over its cap."""
+    if event:
+        what, key = "a stream event", "max_event_kb"
+        cap = f"{provider.max_event_bytes / 2**10:g} KiB"
+    else:
+        what, key = "an answer", "max_response_mb"
+        cap = f"{provider.max_response_bytes / 2**20:g} MiB"
+    return UpstreamTooLarge(
+        f"{provider.name} sent {what} larger than its cap of {cap} (the connection was "
+        f"closed; raise providers.{provider.name}.{key} if such answers are expected)",
+        provider=provider.name,
+    )
+
+
+async def read_capped(chunks: AsyncIterator[bytes], cap: int) -> bytes | None:
+    """The body from ``chunks``, or None when it is longer than ``cap`` bytes: reading stops at
+    the first chunk past it, so at most ``cap`` plus one chunk is ever held."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > cap:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_prefix(chunks: AsyncIterator[bytes], cap: int) -> bytes:
+    """The first ``cap`` bytes of the body from ``chunks`` (an error answer's: its message);
+    the rest is not read."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= cap:
+            break
+    return b"".join(parts)[:cap]
+
+
+def _without_encoding(headers: Any) -> list[tuple[Any, Any]]:
+    """Headers for a ``httpx.Response`` built from a body that is decompressed already."""
+    return [
+        (k, v) for k, v in headers if k.lower() not in (b"content-encoding", "content-encoding")
+    ]
+
+
+async def _httpx_answer(response: httpx.Response, provider: Provider) -> httpx.Response:
+    """An httpx streamed answer, read within the caps, as a response whose body is in memory."""
+    if response.status_code >= 400:
+        content = await read_prefix(response.aiter_bytes(), MAX_ERROR_BODY)
+    else:
+        body = await read_capped(response.aiter_bytes(), provider.max_response_bytes)
+        if body is None:
+            raise too_large(provider)
+        content = body
+    kept = _without_encoding(response.headers.raw)
+    return httpx.Response(response.status_code, headers=kept, content=content)
+
+
+async def get(
+    client: httpx.AsyncClient,
+    url: str | httpx.URL,
+    provider: Provider,
+    *,
+    headers: dict[str, str],
+    params: dict[str, str | int] | None = None,
+) -> httpx.Response:
+    """GET ``url`` through httpx (model lists): the answer with its body read within
+    ``provider``'s ``max_response_bytes`` (``UpstreamTooLarge`` past it; an error answer's
+    body is cut at ``MAX_ERROR_BODY``)."""
+    async with client.stream("GET", url, params=params, headers=headers) as response:
+        return await _httpx_answer(response, provider)
+
+
 async def post_json(
     client: httpx.AsyncClient,
     url: httpx.URL,
     body: bytes,
     headers: dict[str, str],
+    provider: Provider,
 ) -> tuple[bytes, httpx.Response | None]:
     """POST ``body`` and read the whole answer: ``(content, None)`` for a success, ``(b"",
     response)`` for an error status, to be read by the adapter's own status check.
 
+    The answer is read within ``provider.max_response_bytes``: past it the connection is closed
+    and :class:`UpstreamTooLarge` raised (an error answer's body is cut at ``MAX_ERROR_BODY``).
     On an :class:`UpstreamClient` the call goes straight through its aiohttp session (the
     error's ``httpx.Response`` is built from the answer, decompressed already); on any other
     client through httpx. Transport errors surface as httpx's, exactly as httpx-aiohttp maps
     them, so :func:`upstream_errors` reads both paths the same."""
     if not isinstance(client, UpstreamClient):
-        response = await client.post(url, content=body, headers=headers)
+        async with client.stream("POST", url, content=body, headers=headers) as streamed:
+            response = await _httpx_answer(streamed, provider)
         return (response.content, None) if response.status_code < 400 else (b"", response)
     with map_aiohttp_exceptions():
         async with _direct_post(client, url, body, headers) as answer:
-            content = await answer.read()
-            if answer.status < 400:
-                return content, None
-            kept = [(k, v) for k, v in answer.raw_headers if k.lower() != b"content-encoding"]
-            return b"", httpx.Response(answer.status, headers=kept, content=content)
+            kept = _without_encoding(answer.raw_headers)
+            if answer.status >= 400:
+                content = await read_prefix(answer.content.iter_any(), MAX_ERROR_BODY)
+                return b"", httpx.Response(answer.status, headers=kept, content=content)
+            cap, length = provider.max_response_bytes, answer.content_length
+            read = None
+            if length is None or length <= cap:  # a declared length over the cap: not read
+                read = await read_capped(answer.content.iter_any(), cap)
+            if read is None:
+                answer.close()  # the rest is never read: the connection goes
+                raise too_large(provider)
+            return read, None
 
 
 class _AnswerStream(httpx.AsyncByteStream):
@@ -242,13 +334,25 @@ async def stream_post(
     httpx-sse); transport errors surface as httpx's."""
     if not isinstance(client, UpstreamClient):
         async with client.stream("POST", url, content=body, headers=headers) as response:
+            if response.status_code >= 400:  # its body: only the first MAX_ERROR_BODY bytes
+                content = await read_prefix(response.aiter_bytes(), MAX_ERROR_BODY)
+                kept = _without_encoding(response.headers.raw)
+                response = httpx.Response(response.status_code, headers=kept, content=content)
             yield response
         return
     with map_aiohttp_exceptions():
         answer = await _direct_post(client, url, body, headers)
-    kept = [(k, v) for k, v in answer.raw_headers if k.lower() != b"content-encoding"]
-    response = httpx.Response(answer.status, headers=kept, stream=_AnswerStream(answer))
     try:
+        kept = _without_encoding(answer.raw_headers)
+        if answer.status >= 400:  # its body: only the first MAX_ERROR_BODY bytes
+            with map_aiohttp_exceptions():
+                content = await read_prefix(answer.content.iter_any(), MAX_ERROR_BODY)
+            response = httpx.Response(answer.status, headers=kept, content=content)
+        else:
+            response = httpx.Response(answer.status, headers=kept, stream=_AnswerStream(answer))
         yield response
+    except BaseException:
+        answer.close()  # a failed or abandoned answer: its connection is not reused
+        raise
     finally:
         answer.release()

@@ -68,12 +68,14 @@ from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
 from localrouter.providers.http import (
     error_text,
+    get,
     json_body,
     post_json,
     raise_for_status,
     stream_post,
     upstream_errors,
 )
+from localrouter.providers.ndjson_read import ndjson_lines
 from localrouter.providers.ollama_request import Refused, chat_request, generate_request
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
@@ -197,22 +199,23 @@ async def _ndjson(
         stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as response,
     ):
         await raise_for_status(response, name)
-        async for line in response.aiter_lines():
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                raise UpstreamProtocolError(
-                    f"{name} sent a stream line that is not JSON", provider=name
-                ) from None
-            if not isinstance(doc, dict):
-                raise UpstreamProtocolError(
-                    f"{name} sent a stream line that is not an object", provider=name
-                )
-            yield doc
-            if doc.get("done"):
-                return
+        async with aclosing(ndjson_lines(response, target.provider)) as lines:
+            async for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    raise UpstreamProtocolError(
+                        f"{name} sent a stream line that is not JSON", provider=name
+                    ) from None
+                if not isinstance(doc, dict):
+                    raise UpstreamProtocolError(
+                        f"{name} sent a stream line that is not an object", provider=name
+                    )
+                yield doc
+                if doc.get("done"):
+                    return
     raise UpstreamProtocolError(f"{name} stream ended before its final (done) line", provider=name)
 
 
@@ -220,8 +223,9 @@ async def _post(client: httpx.AsyncClient, target: Target, path: str, payload: J
     name = target.provider.name
     headers = {"content-type": "application/json", **_headers(target)}
     async with upstream_errors(name):
+        url = httpx.URL(_url(target.base_url, path))
         content, failed = await post_json(
-            client, httpx.URL(_url(target.base_url, path)), orjson.dumps(payload), headers
+            client, url, orjson.dumps(payload), headers, target.provider
         )
         if failed is not None:
             await raise_for_status(failed, name)
@@ -330,8 +334,10 @@ class OllamaAdapter:
         self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
     ) -> list[DiscoveredModel]:
         async with upstream_errors(provider.name):
-            response = await client.get(
+            response = await get(
+                client,
                 _url(provider.base_url or "", "/api/tags"),
+                provider,
                 headers=_headers(Target(provider, "", api_key)),
             )
             await raise_for_status(response, provider.name)

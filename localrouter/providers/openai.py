@@ -62,6 +62,7 @@ from localrouter.providers import openai_answers as answers
 from localrouter.providers.base import Target
 from localrouter.providers.http import (
     error_text,
+    get,
     json_body,
     post_json,
     retry_after,
@@ -222,7 +223,7 @@ class OpenAIAdapter:
         name = target.provider.name
         async with upstream_errors(name):
             content, failed = await post_json(
-                client, _url(target, path), orjson.dumps(body), _headers(target)
+                client, _url(target, path), orjson.dumps(body), _headers(target), target.provider
             )
             if failed is not None:
                 await check_status(failed, name, target.api_key)
@@ -251,7 +252,7 @@ class OpenAIAdapter:
                     raise error
                 yield "whole", doc
                 return
-            async with aclosing(sse_events(response, name)) as events:
+            async with aclosing(sse_events(response, target.provider)) as events:
                 async for event in events:
                     data = event.data.strip()
                     if data == "[DONE]":
@@ -325,7 +326,9 @@ class OpenAIAdapter:
     ) -> list[DiscoveredModel]:
         target = Target(provider, "", api_key)
         async with upstream_errors(provider.name):
-            response = await client.get(_url(target, "/models"), headers=_headers(target))
+            response = await get(
+                client, _url(target, "/models"), provider, headers=_headers(target)
+            )
             await check_status(response, provider.name, api_key)
         try:
             doc = json.loads(response.content)

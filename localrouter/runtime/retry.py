@@ -11,7 +11,9 @@ and 5xx (but 501/505) are *retryable*. 400, 413 and 422 *give up*: the request i
 large, and every provider would say so (the dispatcher answers 400 with the provider's message);
 :class:`~localrouter.errors.UpstreamUnsupported` is the exception — this provider cannot express
 the request, another may. 401, 403 and 404 (and every other status) go to the *next candidate*
-without a retry: this provider's key or model is wrong, repeating the call cannot fix that.
+without a retry: this provider's key or model is wrong, repeating the call cannot fix that. So does
+:class:`~localrouter.errors.UpstreamTooLarge` (an answer past the provider's size cap: the same call
+would send it again); it says nothing about the provider's health.
 
 A retryable failure is retried while ``attempt < attempts`` (``attempts`` bounds the calls to ONE
 candidate, 1 = no retry), after a delay drawn with *full jitter* (AWS architecture blog,
@@ -49,6 +51,7 @@ from localrouter.errors import (
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
+    UpstreamTooLarge,
     UpstreamUnsupported,
 )
 
@@ -81,7 +84,7 @@ Verdict = Retry | NextCandidate | GiveUp
 
 def classify(error: BaseException) -> Kind:
     """Whether ``error`` is worth a retry, a switch to the next candidate, or ends the request."""
-    if isinstance(error, UpstreamUnsupported):
+    if isinstance(error, UpstreamUnsupported | UpstreamTooLarge):
         return "next"
     if isinstance(error, UpstreamConnectError | UpstreamTimeout | UpstreamProtocolError):
         return "retry"
@@ -103,7 +106,7 @@ def provider_fault(error: BaseException) -> bool | None:
     """How a failed call counts for the provider's circuit breaker and health: True (a failure:
     no connection, timeout, malformed answer, 5xx, 408), None (says nothing about the provider's
     health: 429, any other 4xx) — the dispatcher then releases a probe permit."""
-    if isinstance(error, UpstreamUnsupported):
+    if isinstance(error, UpstreamUnsupported | UpstreamTooLarge):
         return None
     if isinstance(error, UpstreamConnectError | UpstreamTimeout | UpstreamProtocolError):
         return True

@@ -25,7 +25,11 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-def usage_from(report: Any, *, prompt_estimate: int, completion_text: str) -> Usage:
+def usage_from(
+    report: Any, *, prompt_estimate: int, completion_text: str = "", completion_chars: int = 0
+) -> Usage:
+    """The provider's ``report``, else an estimate from the answer's text (or, for a stream,
+    from ``completion_chars``, the count of characters it streamed)."""
     if isinstance(report, dict) and isinstance(report.get("prompt_tokens"), int):
         completion = report.get("completion_tokens")
         return Usage(
@@ -33,7 +37,8 @@ def usage_from(report: Any, *, prompt_estimate: int, completion_text: str) -> Us
             completion if isinstance(completion, int) else 0,
             bool(report.get("estimated")),
         )
-    return Usage(prompt_estimate, (len(completion_text) + 3) // 4, estimated=True)
+    chars = len(completion_text) + completion_chars
+    return Usage(prompt_estimate, (chars + 3) // 4, estimated=True)
 
 
 def cost(model: ModelInfo, usage: Usage) -> dict[str, float | None]:

@@ -64,6 +64,7 @@ class Attempt:
     status: int | None = None
     error: str | None = None
     retry_after: float | None = None
+    code: str | None = None  # the error's own code (``upstream_too_large``); not recorded
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,12 +86,14 @@ class Exhausted(Exception):
         message: str,
         attempts: list[Attempt],
         retry_after: float | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.attempts = attempts
         self.retry_after = retry_after
+        self.code = code  # the envelope's code when one kind of failure decided it
 
 
 @dataclass
@@ -112,6 +115,9 @@ def _exhausted(attempts: list[Attempt]) -> Exhausted:
         return Exhausted(503, f"no candidate could be called ({listing})", attempts)
     if all(a.status == 400 for a in tried):  # no provider could express this request
         return Exhausted(400, f"no candidate can serve this request ({listing})", attempts)
+    codes = {a.code for a in tried}
+    if len(codes) == 1 and None not in codes:  # every call failed the same known way
+        return Exhausted(502, f"every candidate failed ({listing})", attempts, code=codes.pop())
     if all(a.status == 504 for a in tried):
         return Exhausted(504, f"upstream timed out ({listing})", attempts)
     if all(a.status == 429 for a in tried):  # every provider is rate-limiting us: say when to retry
@@ -267,7 +273,14 @@ async def serve(
                 status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
                 attempts.append(
                     Attempt(
-                        provider.name, model.name, "error", ms, status, exc.message, exc.retry_after
+                        provider.name,
+                        model.name,
+                        "error",
+                        ms,
+                        status,
+                        exc.message,
+                        exc.retry_after,
+                        exc.code,
                     )
                 )
                 # the retry budget is asked last, once the provider's caps have room

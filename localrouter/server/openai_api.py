@@ -288,7 +288,7 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
         extra = ctx.headers()
         if exc.retry_after is not None:
             extra["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
-        code = {
+        code = exc.code or {
             429: "rate_limited",
             502: "upstream_failed",
             503: "no_candidates",

@@ -3,10 +3,11 @@
 The first chunk leaves at once (time to first byte); after it, the chunks the upstream generator
 can make without waiting — the events of one network read — are joined into one write
 (:mod:`localrouter.server.ready`), and the relay flushes only when the next chunk would wait.
-Usage comes from the last chunk when the provider reports it, else from the text streamed (an
-estimate). A failure after the first byte becomes one in-band error event and no ``[DONE]``; a
-client that goes away is recorded as 499. Either way the request is recorded and its limits are
-settled with the usage streamed so far.
+Usage comes from the last chunk when the provider reports it, else from the length of the text
+streamed (an estimate: only a running count of characters is kept, never the text, so a stream
+of any length is relayed in constant memory). A failure after the first byte becomes one in-band
+error event and no ``[DONE]``; a client that goes away is recorded as 499. Either way the request
+is recorded and its limits are settled with the usage streamed so far.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ async def relay(ctx: ModelRequest, served: Served, include_usage: bool) -> Async
     one write each; one in-band error event (and no [DONE]) on failure."""
     assert served.first is not None and served.rest is not None
     facts = ctx.facts
-    text: list[str] = []
+    chars = 0  # characters of text streamed, for the usage estimate
     report: Any = None
     status, error, code = 200, None, None
     out: list[bytes] = []  # events ready together go out in one write
@@ -50,7 +51,7 @@ async def relay(ctx: ModelRequest, served: Served, include_usage: bool) -> Async
                 break
             if chunk.get("usage"):
                 report = chunk["usage"]
-            text.append(completion_text(chunk))
+            chars += len(completion_text(chunk))
             usage_only = not chunk.get("choices")
             if include_usage or not usage_only:
                 if not include_usage:
@@ -63,8 +64,8 @@ async def relay(ctx: ModelRequest, served: Served, include_usage: bool) -> Async
         out.append(sse.DONE)
         yield b"".join(out)
     except UpstreamError as exc:
-        status, error, code = 502, exc.message, "stream_error"
-        out.append(sse.error_event(exc.message))
+        status, error, code = 502, exc.message, exc.code or "stream_error"
+        out.append(sse.error_event(exc.message, code=exc.code))
         yield b"".join(out)
     except (asyncio.CancelledError, GeneratorExit):
         # usage so far is still recorded below
@@ -77,7 +78,7 @@ async def relay(ctx: ModelRequest, served: Served, include_usage: bool) -> Async
         usage = usage_from(
             report,
             prompt_estimate=facts.estimated_tokens if facts else 0,
-            completion_text="".join(text),
+            completion_chars=chars,
         )
         attempts = [a.as_dict() for a in served.attempts]
         ctx.record(served, usage, status, attempts, error, code)
