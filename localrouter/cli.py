@@ -1,7 +1,8 @@
 """The ``localrouter`` command line: argument parsing only; each command lives in ``commands/``.
 
 Imports are lazy: ``localrouter validate`` must not pay for the server's imports.
-Exit codes: 0 ok, 1 a check failed, 2 usage (bad arguments, missing config).
+Exit codes: 0 ok, 1 a check failed, 2 usage (bad arguments, missing config). Every argument has
+a ``help=`` (``tests/test_cli_basics.py`` walks the parser); ``python -m localrouter`` runs this.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ COMMANDS = {
     "keys": "localrouter.commands.keys",
     "secrets": "localrouter.commands.secrets_cmd",
     "stats": "localrouter.commands.stats",
+    "models": "localrouter.commands.models",
 }
+
+FORMAT_HELP = "output format (default: text)"
+CLIENT_HELP = "the client's name, as under `clients:` in the config"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +38,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="localrouter",
         description="LocalRouter: a local LLM gateway compiled from YAML.",
     )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    from localrouter import __version__
+
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"localrouter {__version__}",
+        help="print the version",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", help="what to do")
     sub.required = True
 
     sv = sub.add_parser("serve", parents=[common], help="run the gateway")
@@ -43,7 +56,13 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", parents=[common], help="compile the config and run its tests")
     v.add_argument("path", nargs="?", metavar="PATH", help="config file or directory")
-    v.add_argument("--format", choices=["text", "concise", "json", "github"], default="text")
+    v.add_argument(
+        "--format",
+        choices=["text", "concise", "json", "github"],
+        default="text",
+        help="text (with source excerpts), concise (a line each), json, or github (Actions "
+        "annotations); default text",
+    )
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
     v.add_argument(
         "--resolve-secrets",
@@ -52,11 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     c = sub.add_parser("check", parents=[common], help="run only the config's routing tests")
-    c.add_argument("path", nargs="?", metavar="PATH")
-    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.add_argument("path", nargs="?", metavar="PATH", help="config file or directory")
+    c.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
 
     e = sub.add_parser("explain", parents=[common], help="show a routing decision, dry")
-    e.add_argument("--client", required=True)
+    e.add_argument("--client", required=True, help=CLIENT_HELP + " (who sends the request)")
     e.add_argument("--model", help="the request's model (default: auto)")
     g = e.add_mutually_exclusive_group()
     g.add_argument("--prompt", help="a user message to estimate the request's facts from")
@@ -71,12 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore the runtime state saved in state_dir (breakers, health, limits, latency)",
     )
-    e.add_argument("--format", choices=["text", "json"], default="text")
+    e.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
 
     d = sub.add_parser("diff", parents=[common], help="compare the tables of two configs")
-    d.add_argument("old")
-    d.add_argument("new")
-    d.add_argument("--format", choices=["text", "json"], default="text")
+    d.add_argument("old", help="the config before (file or directory)")
+    d.add_argument("new", help="the config after (file or directory)")
+    d.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     d.add_argument(
         "--replay",
         metavar="ACCESS_LOG",
@@ -87,7 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", parents=[common], help="print the config's JSON Schema")
 
     i = sub.add_parser("init", parents=[common], help="write a commented starter config")
-    i.add_argument("path", nargs="?", default="routers.yaml")
+    i.add_argument(
+        "path",
+        nargs="?",
+        metavar="PATH",
+        help="where to write it (default: $LOCALROUTER_CONFIG, else the user config directory, "
+        "where the config lookup finds it: ~/.localrouter/routers.yaml on Linux)",
+    )
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
 
     m = sub.add_parser("migrate", parents=[common], help="rewrite a version-1 config as version 2")
@@ -95,10 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", help="write here ('-' for stdout) instead of in place")
 
     k = sub.add_parser("keys", parents=[common], help="manage client API keys in the config")
-    ks = k.add_subparsers(dest="keys_command", metavar="ACTION")
+    ks = k.add_subparsers(dest="keys_command", metavar="ACTION", help="what to do")
     ks.required = True
     kc = ks.add_parser("create", parents=[common], help="add a client with a new key")
-    kc.add_argument("client")
+    kc.add_argument("client", help="the new client's name")
     kc.add_argument("--strategy", help="the client's strategy (default: the only one)")
     kc.add_argument("--model", help="a fixed model (provider/model) instead of a strategy")
     kc.add_argument("--file", help="in a config directory: the file to edit")
@@ -109,24 +134,35 @@ def _parser() -> argparse.ArgumentParser:
         ("delete", "remove a client"),
     ):
         ka = ks.add_parser(action, parents=[common], help=text)
-        ka.add_argument("client")
+        ka.add_argument("client", help=CLIENT_HELP)
         ka.add_argument("--file", help="in a config directory: the file to edit")
     kl = ks.add_parser("list", parents=[common], help="list clients (never a hash)")
-    kl.add_argument("--format", choices=["text", "json"], default="text")
+    kl.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
 
     se = sub.add_parser("secrets", parents=[common], help="provider secrets in the keychain")
-    ses = se.add_subparsers(dest="secrets_command", metavar="ACTION")
+    ses = se.add_subparsers(dest="secrets_command", metavar="ACTION", help="what to do")
     ses.required = True
     ss = ses.add_parser("set", parents=[common], help="store a secret (prompted, or from stdin)")
-    ss.add_argument("name")
+    ss.add_argument("name", help="the secret's name, as in ${keyring:NAME}")
     ses.add_parser("list", parents=[common], help="names and where each lives, never values")
     sd = ses.add_parser("delete", parents=[common], help="remove a secret")
-    sd.add_argument("name")
+    sd.add_argument("name", help="the secret's name, as in ${keyring:NAME}")
     st = sub.add_parser("stats", parents=[common], help="usage, cost and latency from the logs")
     st.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d … (default 24h)")
     st.add_argument("--by", choices=["client", "provider", "model"], help="one row per name")
     st.add_argument("--logs", metavar="DIR", help="read this log directory, not the config's")
-    st.add_argument("--format", choices=["text", "json"], default="text")
+    st.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+    mo = sub.add_parser(
+        "models", parents=[common], help="the model catalog: price, context, capabilities, health"
+    )
+    mo.add_argument("--client", help="only the models this client may use")
+    mo.add_argument(
+        "--live",
+        action="store_true",
+        help="health from the running gateway's /health (server.host:port), not from state_dir",
+    )
+    mo.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     return p
 
 

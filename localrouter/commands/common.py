@@ -9,6 +9,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import TextIO
 
+from localrouter import colour
 from localrouter.compiler.build import BuildResult, build
 from localrouter.config.locate import find_default_config
 from localrouter.diagnostics import RENDERERS, to_json_obj
@@ -33,7 +34,8 @@ def not_found(result: BuildResult) -> bool:
 def print_diagnostics(result: BuildResult, fmt: str = "text", out: TextIO | None = None) -> None:
     out = out or sys.stdout
     if result.diagnostics:
-        out.write(RENDERERS[fmt](list(result.diagnostics), result.files))
+        text = RENDERERS[fmt](list(result.diagnostics), result.files)
+        out.write(colour.for_stream(text, out) if fmt in ("text", "concise") else text)
 
 
 def fail_build(result: BuildResult, fmt: str = "text") -> int:

@@ -20,6 +20,7 @@ import tempfile
 from argparse import Namespace
 from pathlib import Path
 
+from localrouter import colour
 from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_path
 from localrouter.compiler.build import BuildResult, build
 from localrouter.config.edit import ClientsText, EditError
@@ -128,7 +129,7 @@ def _edit(args: Namespace, change: str) -> int:
     except _Refused as exc:
         print(f"error: refused: `keys {change} {name}` would make the config invalid; "
               "nothing was written", file=sys.stderr)  # fmt: skip
-        sys.stderr.write(exc.rendered)
+        sys.stderr.write(colour.for_stream(exc.rendered, sys.stderr))
         return EXIT_FAILED
     except (EditError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -171,7 +172,8 @@ def _last_used(state_dir: str | None) -> dict[str, float]:
 def _list(args: Namespace) -> int:
     result = build(config_path(args))
     if result.table is None:
-        sys.stderr.write(render_full(list(result.diagnostics), result.files))
+        shown = render_full(list(result.diagnostics), result.files)
+        sys.stderr.write(colour.for_stream(shown, sys.stderr))
         return EXIT_FAILED
     used = _last_used(result.table.settings.get("state_dir"))
     rows: list[dict[str, object]] = []
