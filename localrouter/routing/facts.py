@@ -14,6 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 from localrouter.routing.client_data import (
+    MAX_HEADERS,
+    MAX_TOKENS_FACT,
     checked_headers,
     checked_metadata,
     checked_tags,
@@ -173,22 +175,25 @@ def facts_from_openai(
     text = "\n".join(texts)
     has_tools = bool(body.get("tools") or body.get("functions"))
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if type(max_tokens) is not int or not 0 <= max_tokens <= MAX_TOKENS_FACT:
+        max_tokens = token_count(max_tokens)  # absent, a float, a string, out of range
     meta = body.get("metadata")
     if meta is not None:
         checked_metadata(meta)
-    if headers:
-        checked_headers(headers)
+    if headers and len(headers) > MAX_HEADERS:
+        checked_headers(headers)  # raises
+    tags = body.get("tags")
     model = body.get("model")
     return RequestFacts(
         model=model if isinstance(model, str) else "",
         messages_count=count,
         estimated_tokens=estimate_tokens(text) + 4 * count,
-        max_tokens=token_count(max_tokens),
+        max_tokens=max_tokens,
         has_tools=has_tools,
         has_images=images,
         stream=body.get("stream") is True,
         complexity=classifier(text, count, has_tools),
-        tags=checked_tags(body.get("tags")),
+        tags=() if tags is None else checked_tags(tags),
         headers=MappingProxyType({k.lower(): v for k, v in (headers or {}).items()}),
         metadata=MappingProxyType(dict(meta)) if isinstance(meta, Mapping) else _EMPTY,
     )
