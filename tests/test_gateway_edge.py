@@ -149,6 +149,25 @@ def test_host_names_and_the_bind_address() -> None:
     assert wildcard.host_allowed(b"10.0.0.2:3625", ("10.0.0.2", 3625))  # the LAN address used
 
 
+def test_a_request_without_host_is_refused(gw: Gateway) -> None:
+    got = raw_exchange(gw, b"GET /health HTTP/1.0\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 421") and b"no Host header" in got, got[:300]
+
+
+def test_origin_patterns() -> None:
+    policy = compile_edge(
+        {"cors_origins": ["http://localhost:*", "https://*.example.com", "tauri://localhost"]}
+    )
+    allowed = ["http://localhost", "http://localhost:5173", "HTTP://LOCALHOST:3000"]
+    allowed += ["https://a.example.com", "https://a.b.example.com", "tauri://localhost"]
+    refused = ["http://localhost:5173.evil.io", "http://localhost.evil.io", "https://example.com"]
+    refused += ["https://a.example.com.evil.io", "http://a.example.com", "https://localhost"]
+    assert [o for o in allowed if not policy.origin_allowed(o)] == []
+    assert [o for o in refused if policy.origin_allowed(o)] == []
+    assert compile_edge({"cors_origins": ["*"]}).origin_allowed("https://anything.io")
+    assert not compile_edge({"cors_origins": []}).origin_allowed("http://localhost")
+
+
 # --- CORS ------------------------------------------------------------------------------------
 
 
