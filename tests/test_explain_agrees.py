@@ -111,3 +111,17 @@ def test_explain_and_serve_agree_on_random_requests(
     raw = body(max_tokens, '["vip"]' if vip else "[]", words)
     served, explained = both(gw, raw, tmp_path)
     assert served == explained
+
+
+def test_explain_shows_the_refusal_the_server_would_answer(gw: Gateway, tmp_path: Path) -> None:
+    raw = body("100", json.dumps(["t"] * 65))
+    served, explained = both(gw, raw, tmp_path)
+    assert served == explained == (400, None)
+    path = tmp_path / "request.json"
+    args = ("explain", "--config", str(gw.config), "--client", "app", "--no-state")
+    text = run_cli(*args, "--request", str(path))
+    assert text.code == 1
+    assert (
+        text.out
+        == "client:     app\nresult:     400 `tags` has 65 strings; at most 64 are accepted\n"
+    )

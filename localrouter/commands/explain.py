@@ -228,8 +228,10 @@ def run(args: Namespace) -> int:
         refused = Decision(facts.status, client.name, error=facts.message)
         if args.format == "json":
             sys.stdout.write(json.dumps(as_json(refused), indent=2, ensure_ascii=False) + "\n")
-        else:
-            sys.stdout.write(render(refused, RequestFacts()))
+        else:  # no facts, no candidates: the request never reaches routing
+            sys.stdout.write(
+                f"client:     {client.name}\nresult:     {facts.status} {facts.message}\n"
+            )
         return EXIT_FAILED
     now = now_facts(args.now)
     if isinstance(now, str):
