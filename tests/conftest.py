@@ -35,6 +35,14 @@ def run_cli(*argv: str) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+@pytest.fixture(autouse=True)
+def plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs compared with golden text stay plain, whatever colour the caller's shell asks
+    for (tests of colour set these variables themselves)."""
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     return run_cli

@@ -49,27 +49,23 @@ def _parsers(p: argparse.ArgumentParser, name: str) -> list[tuple[str, argparse.
 
 
 def test_every_argument_of_every_command_has_help() -> None:
+    walked = _parsers(_parser(), "localrouter")
+    assert len(walked) > 15  # every command and every keys/secrets action
     missing = [
         f"{name}: {action.dest}"
-        for name, p in _parsers(_parser(), "localrouter")
+        for name, p in walked
         for action in p._actions
         if not action.help or action.help == argparse.SUPPRESS
     ]
-    assert missing == []
-    subcommands = _parsers(_parser(), "localrouter")
-    assert len(subcommands) > 15  # every subcommand was walked
-    for name, p in subcommands:  # and each subcommand has a line in its parent's list
-        assert p.description or name == "localrouter" or _has_summary(name), name
-
-
-def _has_summary(name: str) -> bool:
-    *parent, last = name.split()
-    for pname, p in _parsers(_parser(), "localrouter"):
-        if pname == " ".join(parent):
-            for action in p._actions:
-                if isinstance(action, argparse._SubParsersAction):
-                    return any(c.dest == last and c.help for c in action._choices_actions)
-    return False
+    summaries = [  # each command's one line in its parent's list of commands
+        f"{name} {choice.dest}"
+        for name, p in walked
+        for action in p._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for choice in action._choices_actions
+        if not choice.help
+    ]
+    assert missing == [] and summaries == []
 
 
 # -- init without PATH -------------------------------------------------------------------------
