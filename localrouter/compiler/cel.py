@@ -54,7 +54,6 @@ from typing import Any
 
 import celpy.evaluation
 from celpy import celtypes
-from celpy.celparser import CELParser
 from celpy.evaluation import (
     Activation,
     CELEvalError,
@@ -65,7 +64,6 @@ from celpy.evaluation import (
     TranspilerTree,
 )
 from lark import Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from localrouter.compiler.cel_check import (
     MAX_AST_DEPTH,
@@ -85,7 +83,7 @@ from localrouter.compiler.cel_native import (
     projector,
     reads,
 )
-from localrouter.compiler.cel_parser import ensure_parser
+from localrouter.compiler.cel_parser import parse as _parse
 from localrouter.compiler.cel_types import (
     FIELDS,
     SCOPES,
@@ -93,7 +91,6 @@ from localrouter.compiler.cel_types import (
     VARIABLES,
     Node,
     Scope,
-    fix_positions,
     items,
     sub,
     tok,
@@ -116,12 +113,6 @@ Runner = Callable[[Mapping[str, Any]], Any]  # a CEL value, or the CELEvalError 
 Swaps = dict[int, Node]  # id(subtree) → the subtree that replaces it in generated code
 _BOOLS = (bool, celtypes.BoolType)
 _ALL: Reads = MappingProxyType({v: None for v in ("request", "client", "now", "model")})
-# fmt: off
-_FRIENDLY = MappingProxyType({
-    "IDENT": "a name", "INT_LIT": "a number", "UINT_LIT": "a number", "FLOAT_LIT": "a number",
-    "STRING_LIT": "a string", "MLSTRING_LIT": "a string", "BYTES_LIT": "bytes",
-    "BOOL_LIT": "true/false", "$END": "the end"})
-# fmt: on
 
 
 @dataclass(frozen=True)
@@ -324,45 +315,6 @@ def _constant_true(tree: Node) -> bool:
         node = unwrap(sub(node, 0))
     first = node.children[0] if node.children else None
     return node.data == "literal" and isinstance(first, Token) and first.value == "true"
-
-
-def _syntax(source: str, ex: UnexpectedInput) -> CelProblem:
-    """LR401 with a one-line message from lark's exception."""
-    expected: set[str] = set(getattr(ex, "expected", None) or getattr(ex, "allowed", None) or ())
-    if "IDENT" in expected:
-        want = "expected a value here: a name, a number, a string, '(', '[' or '!'"
-    elif "__ANON_0" in expected:
-        want = "expected an operator (such as &&, ||, ==, <, +, in) or a closing bracket"
-    else:
-        parser = CELParser.CEL_PARSER
-        terms = {t.name: t.pattern.value for t in parser.terminals} if parser else {}
-        want = "expected " + ", ".join(
-            sorted(_FRIENDLY.get(e, repr(terms.get(e, e))) for e in expected)
-        )
-    lines, token = source.split("\n"), getattr(ex, "token", None)
-    if ex.line is None or ex.line < 1 or (isinstance(token, Token) and token.type == "$END"):
-        at_end = (len(lines), len(lines[-1]) + 1, 1)
-        return CelProblem("LR401", "unexpected end of expression", *at_end, want)
-    if isinstance(ex, UnexpectedCharacters):
-        char = source[ex.pos_in_stream or 0] if source else "?"
-        help = "is a string missing its closing quote?" if char in "'\"" else want
-        return CelProblem("LR401", f"unexpected character {char!r}", ex.line, ex.column, 1, help)
-    text = str(token) if isinstance(ex, UnexpectedToken) and token is not None else ""
-    at = (ex.line, ex.column, max(1, len(text.split("\n", 1)[0])))
-    return CelProblem("LR401", f"unexpected {text!r}", *at, want)
-
-
-def _parse(source: str) -> Node | CelProblem:
-    parser = ensure_parser()  # cel-python's shared parser, cached on disk between runs
-    try:
-        tree: Node = parser.parse(source)
-    except UnexpectedInput as ex:
-        return _syntax(source, ex)
-    except LarkError as ex:
-        first = str(ex).strip().split("\n", 1)[0]
-        return CelProblem("LR401", f"syntax error: {first}", 1, 1, 1)
-    fix_positions(tree, source)
-    return tree
 
 
 def compile_predicate(

@@ -6,6 +6,8 @@ run. Lark can cache the built parser: we keep that cache in the user's cache dir
 options and the versions of lark and cel-python (Lark checks the hash and rebuilds on mismatch).
 The cache is a pickle, so only a directory the user alone can write is used; when there is none,
 or anything about the cache fails, the parser is simply built in memory.
+
+:func:`parse` parses one expression and turns lark's exceptions into one-line LR401 problems.
 """
 
 from __future__ import annotations
@@ -14,9 +16,15 @@ import os
 import re
 import stat
 from pathlib import Path
+from types import MappingProxyType
 
 import lark
 from celpy.celparser import CELParser
+from lark import Token
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from localrouter.compiler.cel_check import CelProblem
+from localrouter.compiler.cel_types import Node, fix_positions
 
 
 def cache_dir() -> Path | None:
@@ -60,3 +68,51 @@ def ensure_parser() -> lark.Lark:
     CELParser()  # let cel-python see its parser as built
     assert CELParser.CEL_PARSER is not None
     return CELParser.CEL_PARSER
+
+
+# fmt: off
+_FRIENDLY = MappingProxyType({
+    "IDENT": "a name", "INT_LIT": "a number", "UINT_LIT": "a number", "FLOAT_LIT": "a number",
+    "STRING_LIT": "a string", "MLSTRING_LIT": "a string", "BYTES_LIT": "bytes",
+    "BOOL_LIT": "true/false", "$END": "the end"})
+# fmt: on
+
+
+def _syntax(source: str, ex: UnexpectedInput) -> CelProblem:
+    """LR401 with a one-line message from lark's exception."""
+    expected: set[str] = set(getattr(ex, "expected", None) or getattr(ex, "allowed", None) or ())
+    if "IDENT" in expected:
+        want = "expected a value here: a name, a number, a string, '(', '[' or '!'"
+    elif "__ANON_0" in expected:
+        want = "expected an operator (such as &&, ||, ==, <, +, in) or a closing bracket"
+    else:
+        parser = CELParser.CEL_PARSER
+        terms = {t.name: t.pattern.value for t in parser.terminals} if parser else {}
+        want = "expected " + ", ".join(
+            sorted(_FRIENDLY.get(e, repr(terms.get(e, e))) for e in expected)
+        )
+    lines, token = source.split("\n"), getattr(ex, "token", None)
+    if ex.line is None or ex.line < 1 or (isinstance(token, Token) and token.type == "$END"):
+        at_end = (len(lines), len(lines[-1]) + 1, 1)
+        return CelProblem("LR401", "unexpected end of expression", *at_end, want)
+    if isinstance(ex, UnexpectedCharacters):
+        char = source[ex.pos_in_stream or 0] if source else "?"
+        help = "is a string missing its closing quote?" if char in "'\"" else want
+        return CelProblem("LR401", f"unexpected character {char!r}", ex.line, ex.column, 1, help)
+    text = str(token) if isinstance(ex, UnexpectedToken) and token is not None else ""
+    at = (ex.line, ex.column, max(1, len(text.split("\n", 1)[0])))
+    return CelProblem("LR401", f"unexpected {text!r}", *at, want)
+
+
+def parse(source: str) -> Node | CelProblem:
+    """The parse tree of ``source`` (positions fixed to the source text), or its LR401."""
+    parser = ensure_parser()  # cel-python's shared parser, cached on disk between runs
+    try:
+        tree: Node = parser.parse(source)
+    except UnexpectedInput as ex:
+        return _syntax(source, ex)
+    except LarkError as ex:
+        first = str(ex).strip().split("\n", 1)[0]
+        return CelProblem("LR401", f"syntax error: {first}", 1, 1, 1)
+    fix_positions(tree, source)
+    return tree
