@@ -118,6 +118,33 @@ def test_an_endless_stream_event_is_one_in_band_error_and_the_connection_is_clos
     assert state.wait_closed(closed + 1), "the gateway kept reading the endless event"
 
 
+@pytest.mark.parametrize("wire", list(WIRES))
+def test_an_endless_first_event_is_a_502_before_the_stream_starts(
+    world: tuple[Gateway, OversizeState], wire: str
+) -> None:
+    gw, state = world
+    state.mode = "endless_first_event"
+    closed = state.closed
+    r = chat(gw, wire, stream=True)
+    assert r.status_code == 502, r.text  # nothing was sent yet: an ordinary JSON error
+    assert r.json()["error"]["code"] == "upstream_too_large"
+    assert state.wait_closed(closed + 1)
+
+
+def test_a_declared_length_over_the_cap_is_a_502(
+    world: tuple[Gateway, OversizeState],
+) -> None:
+    gw, state = world
+    state.mode, state.limit_mb = "declared_length", 64
+    try:
+        closed = state.closed
+        r = chat(gw, "openai", stream=False)
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_too_large"
+        assert state.wait_closed(closed + 1)
+    finally:
+        state.limit_mb = OversizeState.limit_mb
+
+
 # ---------------------------------------------------------------- the readers
 
 

@@ -7,6 +7,9 @@ Ollama) just well enough to start an answer, then sends more than any cap allows
 Modes (``state.mode``, read at each request):
 
 * ``endless_body`` — a non-stream answer: ``200 application/json`` whose body never ends;
+* ``declared_length`` — a non-stream answer as above that says its length: ``Content-Length``
+  is ``limit_mb`` MiB (and that much follows);
+* ``endless_first_event`` — a stream whose very first line never ends;
 * ``endless_event`` — a stream: one well-formed first event in the wire's framing (SSE, or
   NDJSON for Ollama), then a line that never ends;
 * ``big_stream`` — an OpenAI stream of ``stream_mb`` MiB of well-formed chunks (each carrying
@@ -34,6 +37,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 BLOCK = b"a" * 65536
+ANSWER_START = b'{"id": "x", "choices": [{"text": "'
 MODELS = {
     "/v1/models": {"object": "list", "data": []},
     "/v1beta/models": {"models": []},
@@ -168,13 +172,11 @@ def create_app(state: OversizeState) -> Callable[[Scope, Receive, Send], Awaitab
                 content_type = "text/event-stream"
             else:
                 blocks, content_type = _endless(state.mode, path, state.limit_mb)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", content_type.encode())],
-                }
-            )
+            headers = [(b"content-type", content_type.encode())]
+            if state.mode == "declared_length":
+                length = len(ANSWER_START) + state.limit_mb * 16 * len(BLOCK)
+                headers.append((b"content-length", str(length).encode()))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             for block in blocks:
                 if gone.is_set():
                     with state.lock:
@@ -198,9 +200,11 @@ def _endless(mode: str, path: str, limit_mb: int) -> tuple[Any, str]:
         for _ in range(limit_mb * 16):  # 64 KiB blocks
             yield BLOCK
 
-    if mode == "endless_body":
-        return forever(b'{"id": "x", "choices": [{"text": "'), "application/json"
+    if mode in ("endless_body", "declared_length"):
+        return forever(ANSWER_START), "application/json"
     first, line_start, content_type = _first_event(path)
+    if mode == "endless_first_event":
+        return forever(line_start), content_type
     return forever(first + line_start), content_type
 
 
