@@ -343,9 +343,9 @@ def test_breaker_invariants(ops: list[tuple[str, float]], threshold: int, recove
         (http(503), "retry", True),
         (http(408), "retry", True),
         (http(501), "next", True),
-        (http(400), "give_up", None),
-        (http(422), "give_up", None),
-        (http(413), "give_up", None),
+        (http(400), "next", None),  # the content refused: another model may take it
+        (http(422), "next", None),
+        (http(413), "next", None),
         (http(401), "next", None),
         (http(403), "next", None),
         (http(404), "next", None),
@@ -379,8 +379,8 @@ def policy(seed: int = 1, **kw: float) -> RetryPolicy:
 
 def test_decide_verdicts() -> None:
     p = policy()
-    assert isinstance(p.decide(http(400), 1, 0.0), GiveUp)
-    assert isinstance(p.decide(http(422), 1, 0.0), GiveUp)
+    assert p.decide(http(400), 1, 0.0) == NextCandidate("the request's content was refused")
+    assert p.decide(http(422), 1, 0.0) == NextCandidate("the request's content was refused")
     assert isinstance(p.decide(http(401), 1, 0.0), NextCandidate)
     assert isinstance(p.decide(http(404), 1, 0.0), NextCandidate)
     assert isinstance(p.decide(UpstreamUnsupported("x"), 1, 0.0), NextCandidate)
@@ -424,7 +424,7 @@ def test_budget_refusal_turns_a_retry_into_next_candidate() -> None:
     p = policy()
     assert isinstance(p.decide(http(503), 1, 0.0, budget), Retry)  # the reserve's one token
     assert p.decide(http(503), 1, 0.0, budget) == NextCandidate("retry budget exhausted")
-    assert isinstance(p.decide(http(400), 1, 0.0, budget), GiveUp)  # spends nothing
+    assert isinstance(p.decide(http(400), 1, 0.0, budget), NextCandidate)  # spends nothing
     assert budget.spent == 1 and budget.refused == 1
 
 

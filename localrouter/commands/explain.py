@@ -122,7 +122,7 @@ def _facts(args: Namespace) -> RequestFacts | Refused | str:
     if args.request and (problem := validation.check(kind, body)) is not None:
         return Refused(400, problem[0])
     try:
-        return facts_from_openai(body)
+        return facts_from_openai(body, embeddings=kind == "embeddings")
     except RequestDataError as exc:  # tags, metadata over a routing bound
         return Refused(exc.status, exc.message)
 

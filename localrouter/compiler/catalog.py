@@ -79,6 +79,7 @@ def _merge(
         context_window=pick("context_window"),
         params_b=float(params) if params is not None else None,
         capabilities=tuple(caps) if caps else ("chat",),
+        capabilities_known=bool(caps),
         quality=spec.quality if spec is not None else None,
         source=source,
     )

@@ -57,6 +57,9 @@ class ModelInfo:
     capabilities: tuple[str, ...] = ("chat",)
     quality: float | None = None
     source: str = "static"  # static | discovered | listed (named in a strategy, not in the catalog)
+    # the catalog lists the capabilities (static or discovered); when False, ``capabilities`` is
+    # the assumed ("chat",) and routing excludes the model for no missing capability
+    capabilities_known: bool = False
     id: str = field(init=False, compare=False)  # "provider/name", computed once
 
     def __post_init__(self) -> None:
@@ -68,6 +71,15 @@ class ModelInfo:
         if self.input_per_mtok is None and self.output_per_mtok is None:
             return 0.0 if self.kind == "local" else None
         return (self.input_per_mtok or 0.0) + (self.output_per_mtok or 0.0)
+
+    def lacks(self, needs: frozenset[str]) -> str | None:
+        """``"lacks vision"`` (etc.) when the catalog lists this model's capabilities and some of
+        ``needs`` are not among them; None otherwise (a model whose capabilities are unknown is
+        not excluded)."""
+        if not needs or not self.capabilities_known:
+            return None
+        missing = sorted(needs.difference(self.capabilities))
+        return f"lacks {', '.join(missing)}" if missing else None
 
     def cel_fields(self) -> dict[str, Any]:
         """The static part of CEL's ``model`` variable (absent fields stay absent: use has())."""

@@ -38,6 +38,9 @@ class RequestFacts:
     tags: tuple[str, ...] = ()
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    # capabilities a model must have to serve the request (not a CEL field): images -> vision,
+    # tools -> tools, /v1/embeddings -> embeddings, a json_schema response_format -> json
+    needs: frozenset[str] = frozenset()
 
     def as_cel_dict(self, fields: frozenset[str] | None = None) -> dict[str, Any]:
         """CEL's ``request`` as plain data: every field, or just ``fields``."""
@@ -144,11 +147,29 @@ def _text_of(content: Any) -> tuple[str, bool]:
     return "\n".join(parts), images
 
 
+def needs_of(
+    body: Mapping[str, Any], *, embeddings: bool, images: bool, tools: bool
+) -> frozenset[str]:
+    """The capabilities a request needs (see :attr:`RequestFacts.needs`)."""
+    if embeddings:
+        return _NEEDS_EMBEDDINGS
+    fmt = body.get("response_format")
+    json = isinstance(fmt, Mapping) and fmt.get("type") == "json_schema"
+    if not (images or tools or json):
+        return _NO_NEEDS
+    return frozenset(n for n, on in (("vision", images), ("tools", tools), ("json", json)) if on)
+
+
+_NO_NEEDS: frozenset[str] = frozenset()
+_NEEDS_EMBEDDINGS = frozenset({"embeddings"})
+
+
 def facts_from_openai(
     body: Mapping[str, Any],
     headers: Mapping[str, str] | None = None,
     *,
     classifier: Classifier = complexity_score,
+    embeddings: bool = False,
 ) -> RequestFacts:
     """Facts from an OpenAI-style chat or completions body.
 
@@ -196,4 +217,5 @@ def facts_from_openai(
         tags=() if tags is None else checked_tags(tags),
         headers=MappingProxyType({k.lower(): v for k, v in (headers or {}).items()}),
         metadata=MappingProxyType(dict(meta)) if isinstance(meta, Mapping) else _EMPTY,
+        needs=needs_of(body, embeddings=embeddings, images=images, tools=has_tools),
     )

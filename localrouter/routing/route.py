@@ -5,6 +5,12 @@ client's strategy; ``localrouter/NAME`` → strategy NAME if it is the client's;
 → that model if the client's strategy allows it; a bare id → the first allowed model of that name.
 Then the first route whose ``when`` is true (else the strategy's own list), the ``filter`` per
 candidate, the runtime ORDER keys, and runtime exclusions (circuit open, unhealthy, capped).
+
+A candidate the catalog knows to lack a capability the request needs (``RequestFacts.needs``:
+images -> vision, tools -> tools, /v1/embeddings -> embeddings, a json_schema response_format ->
+json) is left out first, with the reason ``lacks vision`` etc.; a model whose capabilities are
+unknown is not. When every candidate is left out for that reason the request itself asks for what
+no allowed model has: 400 ``model_lacks_capability``, not 503.
 """
 
 from __future__ import annotations
@@ -208,7 +214,7 @@ def _route_strategy(
         if r.when is not None and r.when.evaluate(act):
             chosen = r
             break
-    judge = _Judge(client, strategy, chosen, act, runtime, judge_all, table.cel_models)
+    judge = _Judge(client, strategy, chosen, act, runtime, judge_all, table.cel_models, facts.needs)
     candidates = chosen.candidates
     if needs_runtime(chosen.order):
         candidates = tuple(sort_candidates(list(candidates), chosen.order, runtime.latency_ms))
@@ -226,6 +232,7 @@ class _Judge:
     runtime: RuntimeView
     judge_all: bool
     cel_models: Mapping[str, Any]
+    needs: frozenset[str] = frozenset()  # capabilities the request needs
 
     def run(
         self,
@@ -240,11 +247,17 @@ class _Judge:
         latency = check is not None and check.needs("model", "latency_ms")
         judge = check.bind(self.act, "model") if check is not None else None
         goal = len(passed) + want if want and not self.judge_all else 0
-        judged = 0
+        judged = lacked = 0
+        needs = self.needs
         for m in candidates:
             if goal and len(passed) >= goal:
                 break
             judged += 1
+            reason = m.lacks(needs) if needs else None
+            if reason is not None:
+                lacked += 1
+                left_out.append((m.id, reason))
+                continue
             reason = runtime.skip(m)
             if reason is None and judge is not None:
                 model_act: Mapping[str, Any] = self.cel_models.get(m.id) or m.cel_fields()
@@ -264,6 +277,17 @@ class _Judge:
                 left_out.append((m.id, reason))
         pending = tuple(candidates[judged:])
         name = self.chosen.name
+        if not passed and not pending and lacked and lacked == judged:
+            return Decision(
+                400,
+                self.client.name,
+                self.strategy.name,
+                name,
+                (),
+                tuple(left_out),
+                "no allowed model has the capabilities this request needs",
+                "model_lacks_capability",
+            )
         if not passed and not pending:
             return Decision(
                 503,
@@ -300,5 +324,5 @@ def _route_named(
 ) -> Decision:
     act = activation(client, facts, now, (strategy.filter,)) if strategy.filter else {}
     named = Route("named", None, match, (), ())
-    judge = _Judge(client, strategy, named, act, runtime, judge_all, table.cel_models)
+    judge = _Judge(client, strategy, named, act, runtime, judge_all, table.cel_models, facts.needs)
     return judge.run(match, [], [], 0)

@@ -4,13 +4,17 @@
 
 * :class:`Retry` — call the same candidate again after ``delay_s``;
 * :class:`NextCandidate` — stop with this candidate, try the next one now;
-* :class:`GiveUp` — stop trying anything: the request itself is at fault, or time is up.
+* :class:`GiveUp` — stop trying anything: time is up (or the error is not a provider's: a bug).
 
 Classification (:func:`classify`): a connect error, a timeout, a malformed answer, 408, 425, 429
-and 5xx (but 501/505) are *retryable*. 400, 413 and 422 *give up*: the request is malformed or too
-large, and every provider would say so (the dispatcher answers 400 with the provider's message);
-:class:`~localrouter.errors.UpstreamUnsupported` is the exception — this provider cannot express
-the request, another may. 401, 403 and 404 (and every other status) go to the *next candidate*
+and 5xx (but 501/505) are *retryable*. 400, 413 and 422 (:data:`CONTENT_STATUSES`: the request's
+content was refused — an image to a model without vision, a prompt over its context, a schema it
+cannot follow) go to the *next candidate* without a retry: the same call would be refused again,
+but another model may accept it; when every candidate refuses it the dispatcher answers 400 with
+each provider's message. Like :class:`~localrouter.errors.UpstreamUnsupported` (this provider
+cannot express the request), they never count against the provider's breaker or health: one
+client's odd request must not make a provider unavailable to every other client.
+401, 403 and 404 (and every other status) go to the *next candidate*
 without a retry: this provider's key or model is wrong, repeating the call cannot fix that. So does
 :class:`~localrouter.errors.UpstreamTooLarge` (an answer past the provider's size cap: the same call
 would send it again); it says nothing about the provider's health.
@@ -56,7 +60,7 @@ from localrouter.errors import (
 )
 
 Kind = Literal["retry", "next", "give_up"]
-GIVE_UP_STATUSES = frozenset({400, 413, 422})
+CONTENT_STATUSES = frozenset({400, 413, 422})  # the request's content refused: not a fault
 RETRY_STATUSES = frozenset({408, 425, 429})
 NOT_RETRIED_5XX = frozenset({501, 505})
 DEFAULT_DEADLINE_S = 60.0
@@ -92,8 +96,8 @@ def classify(error: BaseException) -> Kind:
         status = error.status
         if status is None:
             return "retry"  # no answer at all: like a broken connection
-        if status in GIVE_UP_STATUSES:
-            return "give_up"
+        if status in CONTENT_STATUSES:
+            return "next"  # the request's content was refused: another model may accept it
         if status in RETRY_STATUSES or (status >= 500 and status not in NOT_RETRIED_5XX):
             return "retry"
         return "next"
@@ -190,6 +194,9 @@ class RetryPolicy:
         if kind == "give_up":
             return GiveUp("the request was refused as invalid")
         if kind == "next":
+            status = getattr(error, "status", None)
+            if status in CONTENT_STATUSES:
+                return NextCandidate("the request's content was refused")
             return NextCandidate("not retryable at this provider")
         if attempt >= self.attempts:
             n = self.attempts

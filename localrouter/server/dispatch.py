@@ -1,8 +1,10 @@
 """Walk a decision's candidates: call each through its adapter until one answers.
 
 The router decided the order; this module only tries it. A candidate whose provider cannot be
-used (a missing secret) is skipped; a provider error moves on to the next candidate, except a
-client error (400, 413, 422), which is the request's fault and is answered as such. Streams are
+used (a missing secret) is skipped; a provider error moves on to the next candidate — a content
+error too (400, 413, 422: another model may accept what this one refused; it is never counted
+against the provider's breaker), and when every candidate refused the content the answer is the
+client's error (400, or 413 when all said 413), never a 5xx. Streams are
 committed at their first chunk: until it arrives the next candidate can still be tried, after it
 nothing is retried. Every try is recorded as an :class:`Attempt`.
 
@@ -40,6 +42,7 @@ from localrouter.runtime.limits import (
     usage,
 )
 from localrouter.runtime.retry import (
+    CONTENT_STATUSES,
     GiveUp,
     Retry,
     RetryBudget,
@@ -52,7 +55,6 @@ from localrouter.server.upstreams import Upstreams
 
 log = logging.getLogger("localrouter.dispatch")
 Kind = Literal["chat", "completion", "embeddings"]
-CLIENT_ERRORS = frozenset({400, 413, 422})
 
 
 @dataclass
@@ -113,8 +115,9 @@ def _exhausted(attempts: list[Attempt]) -> Exhausted:
     listing = "; ".join(f"{a.provider}/{a.model}: {a.error}" for a in attempts if a.outcome != "ok")
     if not tried:
         return Exhausted(503, f"no candidate could be called ({listing})", attempts)
-    if all(a.status == 400 for a in tried):  # no provider could express this request
-        return Exhausted(400, f"no candidate can serve this request ({listing})", attempts)
+    if all(a.status in CONTENT_STATUSES for a in tried):  # every one refused the content
+        status = 413 if all(a.status == 413 for a in tried) else 400
+        return Exhausted(status, f"no candidate can serve this request ({listing})", attempts)
     codes = {a.code for a in tried}
     if len(codes) == 1 and None not in codes:  # every call failed the same known way
         return Exhausted(502, f"every candidate failed ({listing})", attempts, code=codes.pop())

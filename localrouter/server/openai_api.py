@@ -239,7 +239,7 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
     if problem is not None:
         return ctx.fail(400, problem[0], param=problem[1])
     try:
-        facts = facts_from_openai(body, ctx.lower_headers)
+        facts = facts_from_openai(body, ctx.lower_headers, embeddings=kind == "embeddings")
     except RequestDataError as exc:  # tags, headers or metadata over a routing bound
         return ctx.fail(exc.status, exc.message, param=exc.param)
     ctx.facts = facts
