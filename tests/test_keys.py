@@ -243,3 +243,20 @@ def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path
     assert [n for n in before if before[n] != after[n]] == ["30-clients.yaml"]
     assert len(changed(before["30-clients.yaml"], after["30-clients.yaml"])) == 4
     assert run_cli("validate", str(directory)).code == 0
+
+
+def test_deleting_the_last_client_leaves_an_empty_mapping(tmp_path: Path) -> None:
+    config = tmp_path / "routers.yaml"
+    text = COMMENTED.split("clients:")[0] + (
+        "clients:   # who may call\n"
+        "  only:\n"
+        "    key_prefix: lr-sZ2uI4TN\n"
+        "    key_hash: '$2b$12$PmcTqb0wG9pwHVCaxTgxruh7koJgeUH5Y8ySfyUhspI77J2CV/cD6'\n"
+        "    strategy: cheap\n"
+        "health: {interval_s: 30}\n"
+    )
+    config.write_text(text, encoding="utf-8")
+    code, _out, err = keys(config, "delete", "only")
+    assert code == 0, err
+    assert "clients: {}  # who may call\nhealth: {interval_s: 30}\n" in config.read_text()
+    assert run_cli("validate", str(config)).code == 0

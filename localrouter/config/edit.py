@@ -75,7 +75,13 @@ class ClientsText:
     def remove_client(self, name: str) -> None:
         self.client(name)  # EditError when there is none
         start, end = self._block(name)
+        line, _col = self.root.lc.key("clients")
+        last = len(self.clients()) == 1 and line < start
         del self.lines[start : end + 1]
+        if last:  # `clients:` with nothing under it would be null, not an empty mapping
+            key, _sep, rest = self.lines[line].partition(":")
+            comment = rest[rest.index("#") :] if "#" in rest else ""
+            self.lines[line] = f"{key}: {{}}" + (f"  {comment}" if comment else "")
 
     def add_client(self, name: str, fields: dict[str, str]) -> None:
         clients = self.clients()
