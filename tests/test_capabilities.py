@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from localrouter.compiler.build import build
+from localrouter.logs.record import facts_obj
+from localrouter.logs.replay import facts_from_log
 from localrouter.routing.facts import NowFacts, facts_from_openai
 from localrouter.routing.route import route
 from tests.conftest import run_cli
@@ -159,3 +161,14 @@ def test_route_and_explain_give_the_reason(tmp_path: Path) -> None:
     )  # fmt: skip
     doc = json.loads(as_json.out)
     assert {"model": "up/gpt-4o-mini", "reason": "lacks vision"} in doc["left_out"]
+
+
+def test_the_access_log_keeps_the_needs_for_replay() -> None:
+    facts = facts_from_openai({**VISION, "response_format": SCHEMA})
+    assert facts.needs == {"vision", "json"}
+    line = json.loads(json.dumps(facts_obj(facts, NowFacts())))
+    assert line["request"]["needs"] == ["json", "vision"]
+    again, _ = facts_from_log(line)
+    assert again.needs == facts.needs
+    with pytest.raises(ValueError, match="needs"):
+        facts_from_log({"request": {"needs": "vision"}})

@@ -74,6 +74,7 @@ def facts_obj(
         "stream": facts.stream,
         "complexity": facts.complexity,
         "tags": list(facts.tags),
+        "needs": sorted(facts.needs),  # capabilities routing required (not a CEL field)
         "headers": {},
         "metadata": {},
     }

@@ -129,6 +129,11 @@ def facts_from_log(facts: Mapping[str, Any]) -> tuple[RequestFacts, NowFacts]:
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ValueError(f"facts.request.tags: expected a list of strings, got {tags!r}")
         kw["tags"] = tuple(tags)
+    needs = req.get("needs")
+    if needs is not None:
+        if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
+            raise ValueError(f"facts.request.needs: expected a list of strings, got {needs!r}")
+        kw["needs"] = frozenset(needs)
     if req.get("headers") is not None:
         kw["headers"] = _str_map(req["headers"], "facts.request.headers", strings=True)
     if req.get("metadata") is not None:
