@@ -66,12 +66,13 @@ class Redactor:
 SHAPES_ONLY = Redactor()
 
 _SECRET_NAME = re.compile(
-    r"(?i)(?:^|[-_])(?:auth|authorization|key|apikey|token|secret|password|passwd|pass|pwd|cookie"
-    r"|session|signature|credentials?)(?:$|[-_])|^(?:x-)?api[-_]?key$"
+    r"(?i)(?:^|[-_])(?:auth|authorization|token|secret|password|passwd|pass|pwd|cookie|session"
+    r"|signature|credentials?)(?:$|[-_])|(?:^|[-_])(?:api[-_]?)?key$|^apikey$"
 )
 
 
 def secret_name(name: str) -> bool:
-    """Whether a header or environment variable of this name carries a secret (``Authorization``,
-    ``X-Api-Key``, ``GITHUB_TOKEN``, ``DB_PASSWORD`` …; not ``X-Title`` or ``TZ``)."""
+    """Whether a header, environment variable or config key of this name carries a secret
+    (``Authorization``, ``X-Api-Key``, ``api_key``, ``GITHUB_TOKEN``, ``DB_PASSWORD`` …; not
+    ``X-Title``, ``TZ``, ``key_prefix`` or ``total_tokens``)."""
     return _SECRET_NAME.search(name) is not None

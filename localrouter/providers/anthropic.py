@@ -36,6 +36,7 @@ from localrouter.providers.http import (
     upstream_errors,
 )
 from localrouter.providers.sse_read import sse_events
+from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -91,7 +92,7 @@ class AnthropicAdapter:
                 client, url, orjson.dumps(_for_version(headers, payload)), headers, target.provider
             )
             if failed is not None:
-                await answers.check_status(failed, name, target.api_key)
+                await answers.check_status(failed, name, target.redactor)
         return json_body(content, name)
 
     async def _events(
@@ -106,7 +107,7 @@ class AnthropicAdapter:
             upstream_errors(name),
             stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as resp,
         ):
-            await answers.check_status(resp, name, target.api_key)
+            await answers.check_status(resp, name, target.redactor)
             async with aclosing(sse_events(resp, target.provider)) as events:
                 async for event in events:
                     if event.data.strip():
@@ -121,7 +122,7 @@ class AnthropicAdapter:
         legacy: bool,
     ) -> AsyncIterator[Json]:
         payload = _translate(target, build, body)
-        stream = answers.ChatStream(target.model, target.provider.name, target.api_key)
+        stream = answers.ChatStream(target.model, target.provider.name, target.redactor)
         async with aclosing(self._events(client, target, payload)) as events:
             async for event, data in events:
                 for chunk in stream.feed(event, data):
@@ -153,9 +154,13 @@ class AnthropicAdapter:
         raise unsupported(name, "anthropic has no embeddings endpoint")
 
     async def list_models(
-        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+        self,
+        client: httpx.AsyncClient,
+        provider: Provider,
+        api_key: str | None,
+        redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
-        target = Target(provider, "", api_key)
+        target = Target(provider, "", api_key, known=redactor)
         url = f"{api_root(provider.base_url)}/models"
         found: list[DiscoveredModel] = []
         after: object = None
@@ -165,7 +170,7 @@ class AnthropicAdapter:
                 params["after_id"] = after
             async with upstream_errors(provider.name):
                 response = await get(client, url, provider, params=params, headers=_headers(target))
-                await answers.check_status(response, provider.name, api_key)
+                await answers.check_status(response, provider.name, target.redactor)
             doc = json_body(response.content, provider.name)
             entries = doc.get("data")
             for entry in entries if isinstance(entries, list) else []:

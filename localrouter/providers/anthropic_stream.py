@@ -44,7 +44,8 @@ import httpx
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import shapes
-from localrouter.providers.http import MAX_ERROR_TEXT, error_text, redact, retry_after
+from localrouter.providers.http import MAX_ERROR_TEXT, error_text, retry_after
+from localrouter.redaction import SHAPES_ONLY, Redactor
 
 Json = dict[str, Any]
 
@@ -154,11 +155,11 @@ def text_completion(doc: Json, model: str, provider: str) -> Json:
 class ChatStream:
     """Anthropic stream events in, ``chat.completion.chunk`` objects out (one event at a time)."""
 
-    def __init__(self, model: str, provider: str, secret: str | None = None) -> None:
+    def __init__(self, model: str, provider: str, redactor: Redactor = SHAPES_ONLY) -> None:
         self.id = shapes.new_id()
         self.model = model
         self.provider = provider
-        self.secret = secret
+        self.redactor = redactor
         self.created = shapes.now()
         self.started = False
         self.done = False
@@ -199,7 +200,7 @@ class ChatStream:
             return []
         if kind == "error":
             err = data.get("error")
-            raise stream_error(err if isinstance(err, dict) else {}, self.provider, self.secret)
+            raise stream_error(err if isinstance(err, dict) else {}, self.provider, self.redactor)
         if kind == "message_start":
             return self._start(data.get("message"))
         out = self._start(None)
@@ -277,23 +278,23 @@ def completion_chunk(chunk: Json) -> Json | None:
 # ---------------------------------------------------------------- errors
 
 
-def _message(provider: str, status: int, kind: object, text: str, secret: str | None) -> str:
-    detail = f"{kind}: {text}" if isinstance(kind, str) and kind else text
-    message = f"{provider} answered {status}: {detail}"
-    return message.replace(secret, "[redacted]") if secret else message
+def _message(provider: str, status: int, kind: object, text: str, redactor: Redactor) -> str:
+    """``text`` is redacted already (:func:`error_text`); the error's type is redacted here."""
+    detail = f"{redactor.redact(kind[:60])}: {text}" if isinstance(kind, str) and kind else text
+    return f"{provider} answered {status}: {detail}"
 
 
-def stream_error(err: Json, provider: str, secret: str | None) -> UpstreamHTTPError:
+def stream_error(err: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError:
     """An in-stream ``error`` event → the error its type would have had as an HTTP status."""
     kind = err.get("type")
     status = ERROR_STATUS.get(kind, 500) if isinstance(kind, str) else 500
-    text = redact(str(err.get("message") or "")[:MAX_ERROR_TEXT])
+    text = redactor.excerpt(str(err.get("message") or ""), MAX_ERROR_TEXT)
     return UpstreamHTTPError(
-        _message(provider, status, kind, text, secret), provider=provider, status=status
+        _message(provider, status, kind, text, redactor), provider=provider, status=status
     )
 
 
-async def check_status(response: httpx.Response, provider: str, secret: str | None) -> None:
+async def check_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
     """Raise for an error status, before anything of the body is used."""
     if response.status_code < 400:
         return
@@ -307,7 +308,7 @@ async def check_status(response: httpx.Response, provider: str, secret: str | No
         kind = doc["error"].get("type")
     status = response.status_code
     raise UpstreamHTTPError(
-        _message(provider, status, kind, error_text(body), secret),
+        _message(provider, status, kind, error_text(body, redactor), redactor),
         provider=provider,
         status=status,
         retry_after=retry_after(response),

@@ -29,6 +29,7 @@ import httpx
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
+from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
 
@@ -42,6 +43,16 @@ class Target:
     api_key: str | None = field(default=None, repr=False)
     # configured headers whose values are secret references, resolved (never shown in a repr)
     secret_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # every secret the server resolved (all providers'), for the error path; None: this
+    # target's own key and secret headers only (e.g. a model listing)
+    known: Redactor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def redactor(self) -> Redactor:
+        """What an error's upstream text is redacted with (built here only when not given)."""
+        if self.known is not None:
+            return self.known
+        return Redactor((self.api_key, *self.secret_headers.values()))
 
     @property
     def base_url(self) -> str:
@@ -85,7 +96,12 @@ class Adapter(Protocol):
         ...
 
     async def list_models(
-        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+        self,
+        client: httpx.AsyncClient,
+        provider: Provider,
+        api_key: str | None,
+        redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
-        """The provider's model list (for discovery)."""
+        """The provider's model list (for discovery and health checks); ``redactor``: every
+        secret the server resolved, for the error's text (default: this provider's key)."""
         ...

@@ -50,6 +50,7 @@ from localrouter.providers.http import (
     upstream_errors,
 )
 from localrouter.providers.sse_read import sse_events
+from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -92,7 +93,7 @@ def _event_doc(data: str, target: Target) -> Json:
     if isinstance(err, dict):
         code = err.get("code")
         status = code if isinstance(code, int) else 500
-        raise answers.http_error(data.encode(), status, name, target.api_key)
+        raise answers.http_error(data.encode(), status, name, target.redactor)
     return doc
 
 
@@ -114,7 +115,7 @@ class GeminiAdapter:
                 client, url, orjson.dumps(payload), headers, target.provider
             )
             if failed is not None:
-                await answers.check_status(failed, target.provider.name, target.api_key)
+                await answers.check_status(failed, target.provider.name, target.redactor)
         return _json(content, target.provider.name)
 
     async def _events(
@@ -128,7 +129,7 @@ class GeminiAdapter:
             upstream_errors(name),
             stream_post(client, url, orjson.dumps(payload), headers) as response,
         ):
-            await answers.check_status(response, target.provider.name, target.api_key)
+            await answers.check_status(response, target.provider.name, target.redactor)
             async with aclosing(sse_events(response, target.provider)) as sse:
                 async for event in sse:
                     if event.data.strip():
@@ -202,9 +203,13 @@ class GeminiAdapter:
         return out
 
     async def list_models(
-        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+        self,
+        client: httpx.AsyncClient,
+        provider: Provider,
+        api_key: str | None,
+        redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
-        target = Target(provider, "", api_key)
+        target = Target(provider, "", api_key, known=redactor)
         url = f"{api_root(provider.base_url)}/models"
         found: list[DiscoveredModel] = []
         token: object = None
@@ -214,7 +219,7 @@ class GeminiAdapter:
                 params["pageToken"] = token
             async with upstream_errors(provider.name):
                 response = await get(client, url, provider, params=params, headers=_headers(target))
-                await answers.check_status(response, target.provider.name, target.api_key)
+                await answers.check_status(response, target.provider.name, target.redactor)
             doc = _json(response.content, provider.name)
             for entry in doc.get("models") or []:
                 model = answers.discovered(entry) if isinstance(entry, dict) else None

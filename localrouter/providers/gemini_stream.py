@@ -41,6 +41,7 @@ from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import shapes
 from localrouter.providers.http import error_text, retry_after
+from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
 
@@ -320,22 +321,20 @@ def retry_delay(body: bytes) -> float | None:
 
 
 def http_error(
-    body: bytes, status: int, provider: str, secret: str | None, *, wait: float | None = None
+    body: bytes, status: int, provider: str, redactor: Redactor, *, wait: float | None = None
 ) -> UpstreamHTTPError:
     """An error answer (or an in-stream ``{"error": …}`` event) → :class:`UpstreamHTTPError`."""
-    message = f"{provider} answered {status}: {error_text(body)}"
-    if secret:
-        message = message.replace(secret, "[redacted]")
+    message = f"{provider} answered {status}: {error_text(body, redactor)}"
     return UpstreamHTTPError(
         message, provider=provider, status=status, retry_after=wait or retry_delay(body)
     )
 
 
-async def check_status(response: httpx.Response, provider: str, secret: str | None) -> None:
+async def check_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
     """Raise for an error status, before anything of the body is used."""
     if response.status_code >= 400:
         body = await response.aread()
-        raise http_error(body, response.status_code, provider, secret, wait=retry_after(response))
+        raise http_error(body, response.status_code, provider, redactor, wait=retry_after(response))
 
 
 # ---------------------------------------------------------------- model list

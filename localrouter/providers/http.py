@@ -4,7 +4,7 @@ the direct aiohttp path of the request's POST (:class:`UpstreamClient`, :func:`p
 
     async with upstream_errors(provider):
         response = await client.post(...)
-        await raise_for_status(response, provider)
+        await raise_for_status(response, provider, target.redactor)
 
 Messages carry the provider's status and its own error text (trimmed), never request headers.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from email.utils import parsedate_to_datetime
 from time import time
@@ -36,8 +35,8 @@ from localrouter.errors import (
     UpstreamTooLarge,
     UpstreamUnsupported,
 )
+from localrouter.redaction import SHAPES_ONLY, Redactor
 
-_SECRETISH = re.compile(r"(sk|lr|AIza|key)[-_][A-Za-z0-9_\-]{8,}")
 MAX_ERROR_TEXT = 300
 # an error answer's body is read up to this much (its message is cut far shorter anyway); the
 # rest is never read: the connection is closed
@@ -45,8 +44,8 @@ MAX_ERROR_BODY = 64 * 1024
 
 
 def redact(text: str) -> str:
-    """Remove anything that looks like an API key from provider-supplied text."""
-    return _SECRETISH.sub("[redacted]", text)
+    """Remove anything shaped like an API key (no known values: see :func:`error_text`)."""
+    return SHAPES_ONLY.redact(text)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -69,30 +68,32 @@ def retry_after(response: httpx.Response) -> float | None:
             return None
 
 
-def error_text(body: bytes) -> str:
-    """The provider's own error message, from the common JSON shapes or the raw text."""
+def error_text(body: bytes, redactor: Redactor) -> str:
+    """The provider's own error message, from the common JSON shapes or the raw text: the one
+    place an upstream's words enter our errors. Redacted whole (every resolved secret by value,
+    key shapes) and only then cut to :data:`MAX_ERROR_TEXT` characters."""
     text = body.decode("utf-8", "replace").strip()
     try:
         doc = json.loads(text)
     except ValueError:
-        return redact(text[:MAX_ERROR_TEXT])
+        return redactor.excerpt(text, MAX_ERROR_TEXT)
     if isinstance(doc, list) and doc:
         doc = doc[0]
     if isinstance(doc, dict):
         err = doc.get("error", doc)
         if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return redact(err["message"][:MAX_ERROR_TEXT])
+            return redactor.excerpt(err["message"], MAX_ERROR_TEXT)
         if isinstance(err, str):
-            return redact(err[:MAX_ERROR_TEXT])
-    return redact(text[:MAX_ERROR_TEXT])
+            return redactor.excerpt(err, MAX_ERROR_TEXT)
+    return redactor.excerpt(text, MAX_ERROR_TEXT)
 
 
-async def raise_for_status(response: httpx.Response, provider: str) -> None:
+async def raise_for_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
     if response.status_code < 400:
         return
     body = await response.aread()
     raise UpstreamHTTPError(
-        f"{provider} answered {response.status_code}: {error_text(body)}",
+        f"{provider} answered {response.status_code}: {error_text(body, redactor)}",
         provider=provider,
         status=response.status_code,
         retry_after=retry_after(response),

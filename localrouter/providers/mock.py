@@ -35,6 +35,7 @@ from localrouter.errors import UpstreamHTTPError
 from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
 from localrouter.providers.mock_schema import instance
+from localrouter.redaction import Redactor
 
 
 def _text(content: Any) -> str:
@@ -237,6 +238,10 @@ class MockAdapter:
         return shapes.embedding_list(target.model, vectors, sum(_tokens(t) for t in inputs))
 
     async def list_models(
-        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+        self,
+        client: httpx.AsyncClient,
+        provider: Provider,
+        api_key: str | None,
+        redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
         return []

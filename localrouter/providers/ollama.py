@@ -77,6 +77,7 @@ from localrouter.providers.http import (
 )
 from localrouter.providers.ndjson_read import ndjson_lines
 from localrouter.providers.ollama_request import Refused, chat_request, generate_request
+from localrouter.redaction import Redactor
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
@@ -137,17 +138,20 @@ def _tool_calls(calls: Any, start: int = 0) -> list[Json]:
     return out
 
 
-def _in_band_error(doc: Json, name: str) -> None:
+def _in_band_error(doc: Json, target: Target) -> None:
     if "error" in doc:
+        name = target.provider.name
+        text = error_text(json.dumps(doc).encode(), target.redactor)
         raise UpstreamHTTPError(
-            f"{name} reported an error: {error_text(json.dumps(doc).encode())}",
+            f"{name} reported an error: {text}",
             provider=name,
             status=500,
         )
 
 
-def _message(doc: Json, name: str) -> Json:
-    _in_band_error(doc, name)
+def _message(doc: Json, target: Target) -> Json:
+    _in_band_error(doc, target)
+    name = target.provider.name
     msg = doc.get("message")
     if not isinstance(msg, dict):
         raise UpstreamProtocolError(f"{name} sent a chat answer without a message", provider=name)
@@ -158,7 +162,7 @@ class _ChatStream:
     """Turns Ollama's NDJSON chat objects into OpenAI chunks, one object at a time."""
 
     def __init__(self, target: Target) -> None:
-        self.name = target.provider.name
+        self.target = target
         self.base: Json = {"id": shapes.new_id(), "model": target.model, "created": shapes.now()}
         self.started = False
         self.calls = 0
@@ -167,7 +171,7 @@ class _ChatStream:
         return shapes.chat_chunk(**self.base, delta=delta)
 
     def feed(self, doc: Json) -> list[Json]:
-        msg = _message(doc, self.name)
+        msg = _message(doc, self.target)
         out: list[Json] = []
         if not self.started:
             self.started = True
@@ -198,7 +202,7 @@ async def _ndjson(
         upstream_errors(name),
         stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as response,
     ):
-        await raise_for_status(response, name)
+        await raise_for_status(response, name, target.redactor)
         async with aclosing(ndjson_lines(response, target.provider)) as lines:
             async for line in lines:
                 if not line.strip():
@@ -228,7 +232,7 @@ async def _post(client: httpx.AsyncClient, target: Target, path: str, payload: J
             client, url, orjson.dumps(payload), headers, target.provider
         )
         if failed is not None:
-            await raise_for_status(failed, name)
+            await raise_for_status(failed, name, target.redactor)
     return json_body(content, name)
 
 
@@ -250,7 +254,7 @@ class OllamaAdapter:
 
     async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
         doc = await _post(client, target, "/api/chat", chat_request(target, body, stream=False))
-        msg = _message(doc, target.provider.name)
+        msg = _message(doc, target)
         calls = [
             {k: v for k, v in c.items() if k != "index"} for c in _tool_calls(msg.get("tool_calls"))
         ]
@@ -280,7 +284,7 @@ class OllamaAdapter:
     async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
         payload = generate_request(target, body, stream=False)
         doc = await _post(client, target, "/api/generate", payload)
-        _in_band_error(doc, target.provider.name)
+        _in_band_error(doc, target)
         text = str(doc.get("response") or "")
         return shapes.text_completion(
             id=shapes.new_id("cmpl"),
@@ -302,7 +306,7 @@ class OllamaAdapter:
             )
         async with aclosing(_ndjson(client, target, "/api/generate", payload)) as docs:
             async for doc in docs:
-                _in_band_error(doc, target.provider.name)
+                _in_band_error(doc, target)
                 if doc.get("response"):
                     yield shapes.text_completion(
                         **base, text=str(doc["response"]), finish_reason=None, usage=None
@@ -324,23 +328,28 @@ class OllamaAdapter:
         if body.get("dimensions") is not None:
             payload["dimensions"] = body["dimensions"]
         doc = await _post(client, target, "/api/embed", payload)
-        _in_band_error(doc, name)
+        _in_band_error(doc, target)
         vectors = doc.get("embeddings")
         if not isinstance(vectors, list) or not all(isinstance(v, list) for v in vectors):
             raise UpstreamProtocolError(f"{name} sent no embeddings", provider=name)
         return shapes.embedding_list(target.model, vectors, int(doc.get("prompt_eval_count") or 0))
 
     async def list_models(
-        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+        self,
+        client: httpx.AsyncClient,
+        provider: Provider,
+        api_key: str | None,
+        redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
+        target = Target(provider, "", api_key, known=redactor)
         async with upstream_errors(provider.name):
             response = await get(
                 client,
                 _url(provider.base_url or "", "/api/tags"),
                 provider,
-                headers=_headers(Target(provider, "", api_key)),
+                headers=_headers(target),
             )
-            await raise_for_status(response, provider.name)
+            await raise_for_status(response, provider.name, target.redactor)
         doc = json_body(response.content, provider.name)
         models = doc.get("models")
         if not isinstance(models, list):

@@ -37,9 +37,10 @@ a stream that ends without ``[DONE]`` and without any ``finish_reason`` raises
 turned into chunks.
 
 Errors: OpenAI's ``{"error": {"message", "type", "param", "code"}}`` → ``UpstreamHTTPError``
-with the status, the ``code`` (or ``type``) and the message (the key scrubbed); ``retry_after``
-from ``retry-after-ms`` / ``retry-after``, else, on a 429, from the ``x-ratelimit-reset-*``
-headers (``6m0s``, ``20ms``; OpenRouter's ``X-RateLimit-Reset`` is an epoch in milliseconds).
+with the status, the ``code`` (or ``type``) and the message (redacted whole, then cut: see
+:func:`localrouter.providers.http.error_text`); ``retry_after`` from ``retry-after-ms`` /
+``retry-after``, else, on a 429, from the ``x-ratelimit-reset-*`` headers (``6m0s``, ``20ms``;
+OpenRouter's ``X-RateLimit-Reset`` is an epoch in milliseconds).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from localrouter.providers.http import (
     upstream_errors,
 )
 from localrouter.providers.sse_read import sse_events
+from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
 
@@ -127,10 +129,6 @@ def _parsed(base_url: str, path: str) -> httpx.URL:
 # ---------------------------------------------------------------- errors
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "[redacted]") if secret and len(secret) >= 4 else text
-
-
 def _reset_seconds(value: str) -> float | None:
     """``6m0s`` / ``1.5s`` / ``20ms`` → seconds; a large integer is an epoch in milliseconds."""
     value = value.strip()
@@ -178,7 +176,7 @@ def _describe(doc: object) -> tuple[str | None, int | None]:
     return None, None
 
 
-async def check_status(response: httpx.Response, provider: str, secret: str | None) -> None:
+async def check_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
     """Raise ``UpstreamHTTPError`` for an error status, before the body is used for anything."""
     if response.status_code < 400:
         return
@@ -188,24 +186,24 @@ async def check_status(response: httpx.Response, provider: str, secret: str | No
     except ValueError:
         label = None
     status = response.status_code
-    kind = f" ({label})" if label else ""
+    kind = f" ({redactor.redact(label)})" if label else ""
     raise UpstreamHTTPError(
-        _scrub(f"{provider} answered {status}{kind}: {error_text(body)}", secret),
+        f"{provider} answered {status}{kind}: {error_text(body, redactor)}",
         provider=provider,
         status=status,
         retry_after=_wait(response),
     )
 
 
-def _stream_error(doc: Json, provider: str, secret: str | None) -> UpstreamHTTPError | None:
+def _stream_error(doc: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError | None:
     """The error an event carries (``{"error": ...}`` or vLLM's ``"object": "error"``)."""
     if doc.get("error") is None and doc.get("object") != "error":
         return None
     label, status = _describe(doc)
-    text = error_text(json.dumps(doc).encode())
-    kind = f" ({label})" if label else ""
+    text = error_text(json.dumps(doc).encode(), redactor)
+    kind = f" ({redactor.redact(label)})" if label else ""
     return UpstreamHTTPError(
-        _scrub(f"{provider} failed mid-stream{kind}: {text}", secret),
+        f"{provider} failed mid-stream{kind}: {text}",
         provider=provider,
         status=status or 502,
     )
@@ -226,9 +224,9 @@ class OpenAIAdapter:
                 client, _url(target, path), orjson.dumps(body), _headers(target), target.provider
             )
             if failed is not None:
-                await check_status(failed, name, target.api_key)
+                await check_status(failed, name, target.redactor)
         doc = json_body(content, name)
-        error = _stream_error(doc, name, target.api_key)  # OpenRouter: 200 with an error
+        error = _stream_error(doc, name, target.redactor)  # OpenRouter: 200 with an error
         if error is not None and not doc.get("choices") and not doc.get("data"):
             raise error
         return doc
@@ -238,16 +236,16 @@ class OpenAIAdapter:
     ) -> AsyncGenerator[tuple[str, Json], None]:
         """``("data", chunk)`` for each data event as soon as it is complete, then ``("done",
         {})`` at ``[DONE]``; ``("whole", answer)`` when the server ignored ``stream``."""
-        name, secret = target.provider.name, target.api_key
+        name, redactor = target.provider.name, target.redactor
         headers = _headers(target, stream=True)
         async with (
             upstream_errors(name),
             stream_post(client, _url(target, path), orjson.dumps(body), headers) as response,
         ):
-            await check_status(response, name, secret)
+            await check_status(response, name, redactor)
             if response.headers.get("content-type", "").startswith("application/json"):
                 doc = json_body(await response.aread(), name)
-                error = _stream_error(doc, name, secret)
+                error = _stream_error(doc, name, redactor)
                 if error is not None:
                     raise error
                 yield "whole", doc
@@ -261,11 +259,11 @@ class OpenAIAdapter:
                     if not data:
                         continue
                     doc = json_body(data.encode(), name)
-                    error = _stream_error(doc, name, secret)
+                    error = _stream_error(doc, name, redactor)
                     if error is None and event.event == "error":
-                        text = error_text(data.encode())
+                        text = error_text(data.encode(), redactor)
                         error = UpstreamHTTPError(
-                            _scrub(f"{name} failed mid-stream: {text}", secret),
+                            f"{name} failed mid-stream: {text}",
                             provider=name,
                             status=502,
                         )
@@ -322,14 +320,18 @@ class OpenAIAdapter:
         return answers.embedding_list(doc, target.model, target.provider.name, body.get("input"))
 
     async def list_models(
-        self, client: httpx.AsyncClient, provider: Provider, api_key: str | None
+        self,
+        client: httpx.AsyncClient,
+        provider: Provider,
+        api_key: str | None,
+        redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
-        target = Target(provider, "", api_key)
+        target = Target(provider, "", api_key, known=redactor)
         async with upstream_errors(provider.name):
             response = await get(
                 client, _url(target, "/models"), provider, headers=_headers(target)
             )
-            await check_status(response, provider.name, api_key)
+            await check_status(response, provider.name, target.redactor)
         try:
             doc = json.loads(response.content)
         except ValueError:

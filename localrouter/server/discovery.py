@@ -30,7 +30,8 @@ def start_discovery(rt: Runtime, config: ConfigSource) -> Discovery:
         if why is not None:
             raise UpstreamError(why, provider=p.name)
         adapter = adapter_for(p.wire)
-        return await adapter.list_models(rt.upstreams.client(p), p, rt.upstreams.key(p.name))
+        client, key = rt.upstreams.client(p), rt.upstreams.key(p.name)
+        return await adapter.list_models(client, p, key, rt.upstreams.redactor)
 
     async def recompile(snapshot: CatalogSnapshot) -> None:
         if not await config.with_catalog(snapshot):

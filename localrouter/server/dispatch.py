@@ -254,6 +254,7 @@ async def serve(
             model.name,
             upstreams.key(provider.name),
             upstreams.secret_headers(provider.name),
+            upstreams.redactor,
         )
         adapter = adapter_for(provider.wire)
         client = upstreams.client(provider)

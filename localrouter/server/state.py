@@ -132,7 +132,7 @@ class Runtime:
             raise UpstreamError(why, provider=p.name)
         try:
             await adapter_for(p.wire).list_models(
-                self.upstreams.client(p), p, self.upstreams.key(p.name)
+                self.upstreams.client(p), p, self.upstreams.key(p.name), self.upstreams.redactor
             )
         except UpstreamHTTPError as exc:
             if exc.status is None or exc.status >= 500:

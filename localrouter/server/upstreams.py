@@ -3,7 +3,9 @@
 Clients are keyed by identity, not by table, so a reload that keeps a provider keeps its warm
 connections; a provider whose base URL changes gets a new pool. Secrets are resolved for each table
 the server swaps in; a reference that cannot be resolved makes only that provider unusable (its
-candidates are skipped with the reason) while the others keep working.
+candidates are skipped with the reason) while the others keep working. Every value resolved goes
+into one :class:`~localrouter.redaction.Redactor` (:attr:`Upstreams.redactor`), handed to each
+call: an upstream that echoes any provider's key in its error text has it redacted.
 
 Transport: httpx's API on aiohttp's connection pool (``httpx-aiohttp``) when installed — plain
 httpx pooling was measured at 3–5 ms of CPU per request at concurrency 64 (the design notes'
@@ -24,6 +26,7 @@ from httpx_aiohttp import AiohttpTransport
 from localrouter.compiler.table import Provider, RoutingTable, SecretValue
 from localrouter.errors import SecretError
 from localrouter.providers.http import UpstreamClient
+from localrouter.redaction import SHAPES_ONLY, Redactor, secret_name
 from localrouter.secrets import resolve
 
 log = logging.getLogger("localrouter.upstreams")
@@ -71,6 +74,7 @@ class Upstreams:
         self._keys: dict[str, str | None] = {}
         self._headers: dict[str, dict[str, str]] = {}
         self._key_errors: dict[str, str] = {}
+        self.redactor = SHAPES_ONLY  # every secret resolved for the current table, by value
         self._use_aiohttp = use_aiohttp
 
     def reconcile(self, table: RoutingTable) -> None:
@@ -93,6 +97,14 @@ class Upstreams:
                 errors[name] = str(exc)
                 log.warning("provider %s unusable: %s", name, exc)
         self._keys, self._headers, self._key_errors = keys, headers, errors
+        literal = [  # configured in clear under a name that says it is a secret
+            v
+            for p in table.providers.values()
+            for h, v in p.headers.items()
+            if isinstance(v, str) and secret_name(h)
+        ]
+        resolved = [*keys.values(), *(v for h in headers.values() for v in h.values())]
+        self.redactor = Redactor([*resolved, *literal])
 
     def unusable(self, provider: str) -> str | None:
         """Why a provider cannot be called now (a missing secret), or None."""
