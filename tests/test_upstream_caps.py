@@ -145,6 +145,18 @@ def test_a_declared_length_over_the_cap_is_a_502(
         state.limit_mb = OversizeState.limit_mb
 
 
+def test_a_compressed_answer_is_capped_by_what_it_inflates_to(
+    world: tuple[Gateway, OversizeState],
+) -> None:
+    gw, state = world
+    state.mode, state.limit_mb = "gzip_bomb", 256  # ~250 KiB on the wire
+    try:
+        r = chat(gw, "openai", stream=False)
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_too_large"
+    finally:
+        state.limit_mb = OversizeState.limit_mb
+
+
 # ---------------------------------------------------------------- the readers
 
 

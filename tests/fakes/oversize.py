@@ -9,6 +9,7 @@ Modes (``state.mode``, read at each request):
 * ``endless_body`` — a non-stream answer: ``200 application/json`` whose body never ends;
 * ``declared_length`` — a non-stream answer as above that says its length: ``Content-Length``
   is ``limit_mb`` MiB (and that much follows);
+* ``gzip_bomb`` — a non-stream answer of ``limit_mb`` MiB, gzip-compressed (~1/1000 the size);
 * ``endless_first_event`` — a stream whose very first line never ends;
 * ``endless_event`` — a stream: one well-formed first event in the wire's framing (SSE, or
   NDJSON for Ollama), then a line that never ends;
@@ -28,6 +29,7 @@ import asyncio
 import json
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,9 +172,13 @@ def create_app(state: OversizeState) -> Callable[[Scope, Receive, Send], Awaitab
             if state.mode == "big_stream":
                 blocks = _big_stream(state)
                 content_type = "text/event-stream"
+            elif state.mode == "gzip_bomb":
+                blocks, content_type = _gzip_bomb(state.limit_mb), "application/json"
             else:
                 blocks, content_type = _endless(state.mode, path, state.limit_mb)
             headers = [(b"content-type", content_type.encode())]
+            if state.mode == "gzip_bomb":
+                headers.append((b"content-encoding", b"gzip"))
             if state.mode == "declared_length":
                 length = len(ANSWER_START) + state.limit_mb * 16 * len(BLOCK)
                 headers.append((b"content-length", str(length).encode()))
@@ -206,6 +212,16 @@ def _endless(mode: str, path: str, limit_mb: int) -> tuple[Any, str]:
     if mode == "endless_first_event":
         return forever(line_start), content_type
     return forever(first + line_start), content_type
+
+
+def _gzip_bomb(limit_mb: int) -> Any:
+    pack = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip framing
+    yield pack.compress(ANSWER_START)
+    for _ in range(limit_mb * 16):
+        out = pack.compress(BLOCK)
+        if out:
+            yield out
+    yield pack.flush()
 
 
 def _big_stream(state: OversizeState) -> Any:
