@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -173,9 +174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def entry() -> None:  # pragma: no cover - console script
-    sys.exit(main())
+def entry() -> None:
+    """The console script: ``main()``, and a reader that stops early (``| head``) ends it quietly."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's own advice: point stdout at devnull so the flush at exit cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

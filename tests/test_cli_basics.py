@@ -170,3 +170,22 @@ def test_a_terminal_gets_colour_unless_no_color(tmp_path: Path) -> None:
     plain = _on_a_terminal(tmp_path, {"NO_COLOR": "1"})
     assert "error[LR" in plain and ESC not in plain
     assert ESC not in _on_a_terminal(tmp_path, {"NO_COLOR": "1", "FORCE_COLOR": "1"})
+
+
+@pytest.mark.parametrize("how", [["-m", "localrouter"], ["-c", "from localrouter.cli import entry; entry()"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(how: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited: the first write gets EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, *how, "schema"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1
