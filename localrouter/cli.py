@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The console script: ``main()``, and a reader that stops early (``| head``) ends it quietly."""
+    """The console script: ``main()``; a reader that stops early (``| head``) ends it quietly."""
     try:
         code = main()
         sys.stdout.flush()

@@ -172,7 +172,9 @@ def test_a_terminal_gets_colour_unless_no_color(tmp_path: Path) -> None:
     assert ESC not in _on_a_terminal(tmp_path, {"NO_COLOR": "1", "FORCE_COLOR": "1"})
 
 
-@pytest.mark.parametrize("how", [["-m", "localrouter"], ["-c", "from localrouter.cli import entry; entry()"]])
+@pytest.mark.parametrize(
+    "how", [["-m", "localrouter"], ["-c", "from localrouter.cli import entry; entry()"]]
+)
 def test_a_reader_that_stops_early_ends_the_command_quietly(how: list[str]) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # like `| head` that has already exited: the first write gets EPIPE
