@@ -100,7 +100,7 @@ class EdgePolicy:
     origins: frozenset[str]
     origin_patterns: tuple[re.Pattern[str], ...]
     hosts_label: str  # for the 421 message
-    seen: dict[bytes, bool] = field(default_factory=dict, compare=False)  # raw Hosts allowed
+    seen: set[bytes] = field(default_factory=set, compare=False)  # raw Host values allowed
 
     def host_allowed(self, raw: bytes, server: Any) -> bool:
         if raw in self.seen:
@@ -108,7 +108,7 @@ class EdgePolicy:
         name = host_name(raw.decode("latin-1"))
         if self.any_host or name in self.hosts or any(name.endswith(s) for s in self.host_suffixes):
             if len(self.seen) < _SEEN_MAX:
-                self.seen[raw] = True
+                self.seen.add(raw)
             return True
         # the address the connection arrived on, named as an IP literal: not remembered, since
         # it depends on the connection
