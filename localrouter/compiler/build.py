@@ -17,6 +17,7 @@ from localrouter.compiler.catalog import CatalogSnapshot, build_catalog
 from localrouter.compiler.compile import compile_config
 from localrouter.compiler.table import RoutingTable
 from localrouter.config import schema_check, semantic
+from localrouter.config.secret_mask import config_names, find_secrets
 from localrouter.config.source import SourceDocument, SpanIndex, load_files
 from localrouter.config.spec import ConfigSpec
 from localrouter.diagnostics import (
@@ -36,6 +37,17 @@ class BuildResult:
     files: Mapping[str, str] = field(default_factory=dict)
     config: ConfigSpec | None = None
     legacy: bool = False
+    # secrets starred in ``files`` and ``diagnostics`` already (by :func:`build_document`, which
+    # knows the document); any other result is starred from its texts alone when it is made
+    masked: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.masked:
+            found = find_secrets(self.files)
+            object.__setattr__(self, "files", found.files(self.files))
+            shown = tuple(found.diagnostic(d) for d in self.diagnostics)
+            object.__setattr__(self, "diagnostics", shown)
+            object.__setattr__(self, "masked", True)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +82,20 @@ def build(
     if doc is None:
         return BuildResult(None, tuple(sorted_diagnostics(diagnostics)), texts)
     return build_document(doc, diagnostics, snapshot=snapshot, strict=strict)
+
+
+def _shown(
+    doc: SourceDocument,
+    table: RoutingTable | None,
+    diagnostics: tuple[Diagnostic, ...],
+    config: ConfigSpec | None,
+    legacy: bool,
+) -> BuildResult:
+    """The result as it may be shown: the secrets of ``doc`` (a literal key, a secret header, a
+    URL's password; :mod:`localrouter.config.secret_mask`) starred in its texts and messages."""
+    found = find_secrets(doc.files, doc.data, doc.spans, config_names(doc.data))
+    shown = tuple(found.diagnostic(d) for d in diagnostics)
+    return BuildResult(table, shown, found.files(doc.files), config, legacy, masked=True)
 
 
 def build_document(
@@ -118,7 +144,7 @@ def build_document(
                 )
                 for e in exc.errors()
             ]
-            return BuildResult(None, tuple(sorted_diagnostics(diags)), doc.files, None, legacy)
+            return _shown(doc, None, tuple(sorted_diagnostics(diags)), None, legacy)
         catalog = build_catalog(config, snapshot)
         diags += semantic.check(config, spans, catalog, broken, damaged, partial=partial)
         result = compile_config(
@@ -131,4 +157,4 @@ def build_document(
     final = tuple(sorted_diagnostics(diags))
     if has_errors(final):
         table = None
-    return BuildResult(table, final, doc.files, config, legacy)
+    return _shown(doc, table, final, config, legacy)

@@ -26,6 +26,7 @@ from localrouter.config.spec import (
     LimitSpec,
 )
 from localrouter.config.units import MAX_WINDOW_S, window_seconds
+from localrouter.config.url_policy import check_base_url
 from localrouter.diagnostics import Diagnostic, Span, error, warning
 
 
@@ -223,6 +224,8 @@ class _Checker(PolicyLints):
             )
         if p.base_url is not None:
             self.url(p.base_url, (*base, "base_url"))
+            for code, warns, message, hint in check_base_url(pname, p.base_url):  # SPEC §1
+                (self.warn if warns else self.err)(code, message, (*base, "base_url"), hint)
         elif p.preset is None and t.default_base_url is None and p.type != "mock":
             self.err(
                 "LR307",
