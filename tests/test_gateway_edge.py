@@ -123,11 +123,19 @@ def test_allowed_hosts_come_from_the_config_and_a_reload_applies_them(tmp_path: 
         assert status(f"127.0.0.1:{port(gw)}") == 200
         assert status("10.9.8.7") == 421
         text = gw.render(CONFIG.format(extra="allowed_hosts: [other.lan]"))
+        text = text.replace("https://app.example.com", "https://new.example.com")
         tmp = gw.config.with_name(".routers.yaml.swp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, gw.config)
         until(lambda: status("other.lan") == 200)
         assert status("gateway.lan") == 421
+
+        def cors(origin: str) -> str | None:
+            r = call(gw, "GET", "/health", {"host": "other.lan", "origin": origin})
+            return r.headers.get("access-control-allow-origin")
+
+        assert cors("https://new.example.com") == "https://new.example.com"
+        assert cors("https://app.example.com") is None
 
 
 def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
