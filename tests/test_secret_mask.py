@@ -90,6 +90,13 @@ providers:
   groq: {{type: openai-compatible, base_url: "https://me:{PASSWORD}@api.groq.com/v1", kindd: api}}
   other: {{type: openai-compatible, headers: {{X-Auth-Token: {BARE}, X-Title: LR}}, base_urll: x}}
 """,
+    # an MCP server's secret env value and header, and a misspelt key on their line
+    "mcp": f"""
+version: 2
+mcp_servers:
+  gh: {{transport: stdio, command: [gh-mcp], env: {{GITHUB_TOKEN: {BARE}, TZ: UTC}}, bogus: 1}}
+  docs: {{transport: streamable_http, url: "http://h:9/", headers: {{X-Token: "{HEADER}"}}, x: 1}}
+""",
 }
 SECRETS = [KEY, BARE, PASSWORD, HEADER, "48151623429876543", "97531086421357"]
 
