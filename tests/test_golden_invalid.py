@@ -28,6 +28,8 @@ ELSEWHERE = {
     "LR505": "tests/test_secrets.py (`validate --resolve-secrets`: needs a secret store)",
     "LR504": "tests/test_reload.py and tests/test_gateway_reload.py (a reload that changes "
     "server.host, server.port or state_dir: only a running gateway has a previous value)",
+    "LR507": "tests/test_gateway_reload_bounds.py (a reload whose compile overruns its deadline: "
+    "only a running gateway reloads)",
 }
 
 

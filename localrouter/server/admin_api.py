@@ -80,7 +80,12 @@ async def health() -> Response:
             "unchanged": c.unchanged,
             "failed": c.failed,
             "refused": c.refused,
+            "stuck": c.stuck,
         }
+        if rt.config.running is not None:  # a reload under way: what and since when
+            config["reloading"] = {"reason": rt.config.running[0], "since": rt.config.running[1]}
+        if rt.config.abandoned.running:  # compiles stopped at their deadline, not yet ended
+            config["abandoned_compiles"] = rt.config.abandoned.running
         if c.last is not None:
             config["last_reload"] = {
                 **config["last_reload"],  # type: ignore[dict-item]

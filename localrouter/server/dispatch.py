@@ -257,11 +257,12 @@ async def serve(
             upstreams.redactor,
         )
         adapter = adapter_for(provider.wire)
-        client = upstreams.client(provider)
         attempt = 0
         while True:
             attempt += 1
             t0 = time.perf_counter()
+            # asked each attempt: a retry after a reload's swap gets a client that is not closed
+            client = upstreams.client(provider)
             try:
                 result, first, rest = await _call(adapter, kind, stream, client, target, body)
             except asyncio.CancelledError:

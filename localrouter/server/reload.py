@@ -11,7 +11,9 @@ A reload (:meth:`ConfigSource.reload`):
    truncates then writes is never compiled half-way), and waits up to 1 s for a config that
    vanished to come back (delete-and-recreate saves).
 2. **Compiles** them (``load_files`` + ``build_document`` with the current catalog) in a worker
-   thread. Identical content (the same table sha) is a no-op.
+   thread of its own, with a deadline (:data:`COMPILE_TIMEOUT_S`). A compile past it is
+   abandoned (see :mod:`localrouter.server.bounded`): the reload is recorded as ``stuck``
+   (LR507) and the next one runs as usual. Identical content (the same table sha) is a no-op.
 3. **Refuses** a change to a setting that cannot apply live (``server.host``, ``server.port``,
    ``state_dir``): LR504 "restart required", the old table keeps serving.
 4. **Swaps** on success through ``install`` (the holder's one assignment plus runtime
@@ -40,6 +42,7 @@ from localrouter.compiler.diff import diff_tables
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import SourceDocument, config_files, load_files
 from localrouter.diagnostics import Diagnostic, Severity, error, render_full
+from localrouter.server.bounded import Abandoned, run_bounded
 
 log = logging.getLogger("localrouter.reload")
 
@@ -48,8 +51,9 @@ SETTLE_MAX_S = 1.0  # give up waiting for a vanished config or a file still bein
 DEBOUNCE_MS = 300  # a burst of saves within this → one reload
 STEP_MS = 100  # no new event for this long ends a burst
 LIVE_ONLY = (("server", "host"), ("server", "port"), ("state_dir",))
+COMPILE_TIMEOUT_S = 30.0  # a config compiles in well under a second (a 4 MB one: ~20 s)
 
-Status = Literal["swapped", "unchanged", "failed", "refused"]
+Status = Literal["swapped", "unchanged", "failed", "refused", "stuck"]
 Install = Callable[[RoutingTable], object]  # Runtime.swap: secrets, the swap, runtime state
 
 
@@ -72,6 +76,7 @@ class Counters:
     unchanged: int = 0
     failed: int = 0
     refused: int = 0
+    stuck: int = 0
     last: ReloadOutcome | None = None
     history: list[ReloadOutcome] = field(default_factory=list)  # the last 20
 
@@ -133,6 +138,8 @@ class ConfigSource:
         self._lock = asyncio.Lock()
         self._started = current()  # settings that cannot change live are compared with this
         self._compiled = fingerprint(path) if path is not None else None  # the files served
+        self.running: tuple[str, float] | None = None  # (reason, unix time) of a reload under way
+        self.abandoned = Abandoned()  # compiles stopped at their deadline (until they end)
 
     # -- recompiles ------------------------------------------------------------------------
     async def reload(self, reason: str = "file changed") -> ReloadOutcome | None:
@@ -151,9 +158,20 @@ class ConfigSource:
                 return None
             self._compiled = settled
             started = time.perf_counter()
-            loaded, result = await asyncio.to_thread(self._compile_files)
-            ms = (time.perf_counter() - started) * 1000
-            outcome = self._apply(loaded, result, ms, reason)
+            self.running = (reason, time.time())
+            try:
+                loaded, result = await run_bounded(
+                    self._compile_files, COMPILE_TIMEOUT_S, self.abandoned, "reload"
+                )
+            except TimeoutError as exc:
+                ms = (time.perf_counter() - started) * 1000
+                outcome = self._stuck(str(exc), ms, reason)
+                result = BuildResult(None, outcome.errors, {})
+            else:
+                ms = (time.perf_counter() - started) * 1000
+                outcome = self._apply(loaded, result, ms, reason)
+            finally:
+                self.running = None
         self.counters.count(outcome)
         self._log(outcome, result)
         return outcome
@@ -162,7 +180,14 @@ class ConfigSource:
         """Recompile the current document with a new catalog (discovery); True if it compiled."""
         async with self._lock:
             before = self._current().sha256
-            ok = await asyncio.to_thread(self.install_catalog, snapshot)
+            try:
+                ok = await run_bounded(
+                    lambda: self.install_catalog(snapshot), COMPILE_TIMEOUT_S, self.abandoned,
+                    "catalog recompile",
+                )  # fmt: skip
+            except TimeoutError as exc:
+                log.error("catalog changed, but the recompile was stopped: %s", exc)
+                return False
         if ok and self._current().sha256 != before:
             log.info("catalog changed: serving table %s", self._current().sha256[:12])
         return ok
@@ -229,6 +254,21 @@ class ConfigSource:
         return ReloadOutcome(
             "swapped", old.sha256, table.sha256, ms, summarize(old, table), (), reason
         )
+
+    def _stuck(self, why: str, ms: float, reason: str) -> ReloadOutcome:
+        """The compile did not finish in time (or could not start): keep serving, say so."""
+        errors = (
+            error(
+                "LR507",
+                f"reload stuck: {why}; still serving the previous config",
+                None,
+                "run `localrouter validate` on the config: a config compiles in well under a "
+                "second; save it again once fixed (later saves are reloaded as usual)",
+            ),
+        )
+        sha = (fingerprint(self.path) if self.path else None) or ""
+        self._failed(sha, errors)
+        return ReloadOutcome("stuck", self._current().sha256, None, ms, "", errors, reason)
 
     def _restart_required(self, table: RoutingTable) -> tuple[Diagnostic, ...]:
         out = []

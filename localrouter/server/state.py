@@ -113,6 +113,7 @@ class Runtime:
         if self.discovery is not None:
             self.discovery.reconcile(table.providers)
         self.observer.configure(table)
+        self.upstreams.pool.start_draining()  # pools of removed or changed providers: closed
 
     # -- health checks -----------------------------------------------------------------------
     def unchecked(self, p: Provider) -> str | None:

@@ -1,7 +1,9 @@
 """Upstream connections: one pooled HTTP client per (provider, base_url), and resolved keys.
 
 Clients are keyed by identity, not by table, so a reload that keeps a provider keeps its warm
-connections; a provider whose base URL changes gets a new pool. Secrets are resolved for each table
+connections; a provider whose settings change (timeout, base URL, headers, key) gets a new pool
+from its next request on, and the pools of removed or changed providers are closed once the
+requests using them are done (:mod:`localrouter.server.pools`). Secrets are resolved for each table
 the server swaps in; a reference that cannot be resolved makes only that provider unusable (its
 candidates are skipped with the reason) while the others keep working. Every value resolved goes
 into one :class:`~localrouter.redaction.Redactor` (:attr:`Upstreams.redactor`), handed to each
@@ -28,6 +30,7 @@ from localrouter.errors import SecretError
 from localrouter.providers.http import UpstreamClient
 from localrouter.redaction import SHAPES_ONLY, Redactor, secret_name
 from localrouter.secrets import resolve
+from localrouter.server.pools import ClientPool
 
 log = logging.getLogger("localrouter.upstreams")
 
@@ -70,7 +73,7 @@ class _NoCookies(http.cookiejar.CookieJar):
 
 class Upstreams:
     def __init__(self, *, use_aiohttp: bool = True) -> None:
-        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self.pool = ClientPool(self._build)
         self._keys: dict[str, str | None] = {}
         self._headers: dict[str, dict[str, str]] = {}
         self._key_errors: dict[str, str] = {}
@@ -78,7 +81,9 @@ class Upstreams:
         self._use_aiohttp = use_aiohttp
 
     def reconcile(self, table: RoutingTable) -> None:
-        """Resolve the secrets of ``table``'s providers (called before it is swapped in)."""
+        """Resolve the secrets of ``table``'s providers (called before it is swapped in) and
+        retire the clients of providers it removed or changed."""
+        self.pool.reconcile(table.providers.values())
         keys: dict[str, str | None] = {}
         headers: dict[str, dict[str, str]] = {}
         errors: dict[str, str] = {}
@@ -117,31 +122,25 @@ class Upstreams:
         return self._headers.get(provider, {})
 
     def client(self, provider: Provider) -> httpx.AsyncClient:
-        ident = (provider.name, provider.base_url or "")
-        client = self._clients.get(ident)
-        if client is None:
-            timeout = httpx.Timeout(
-                connect=provider.connect_s, read=provider.read_s, write=60.0, pool=30.0
-            )
-            transport = _transport() if self._use_aiohttp else None
-            limits = httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
-            )
-            options: dict[str, Any] = {
-                "timeout": timeout,
-                "limits": limits,
-                "trust_env": False,
-                "cookies": _NoCookies(),
-            }
-            client = (
-                UpstreamClient(transport=transport, **options)
-                if transport is not None
-                else httpx.AsyncClient(**options)
-            )
-            self._clients[ident] = client
-        return client
+        return self.pool.get(provider)
+
+    def _build(self, provider: Provider) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(
+            connect=provider.connect_s, read=provider.read_s, write=60.0, pool=30.0
+        )
+        transport = _transport() if self._use_aiohttp else None
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+        )
+        options: dict[str, Any] = {
+            "timeout": timeout,
+            "limits": limits,
+            "trust_env": False,
+            "cookies": _NoCookies(),
+        }
+        if transport is not None:
+            return UpstreamClient(transport=transport, **options)
+        return httpx.AsyncClient(**options)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        await self.pool.aclose()
