@@ -22,120 +22,38 @@ a few microseconds a request (docs/performance.md, "Request validation").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
-Problem = tuple[str, str]  # (message, param)
-Check = Callable[[Any, str], Problem | None]
+from localrouter.server.validation_types import (
+    Check,
+    Problem,
+    an_object,
+    boolean,
+    choice,
+    fields,
+    integer,
+    named,
+    number,
+    numbers_map,
+    shown,
+    stop,
+    string,
+    string_list,
+    tokens_or_text,
+    want,
+)
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _NEEDS_CONTENT = frozenset({"system", "developer", "user", "tool"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
-_ENCODINGS = frozenset({"float", "base64"})
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
-
-
-def _want(param: str, what: str, value: Any) -> Problem:
-    return f"`{param}` must be {what}, not {_kind(value)}", param
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _string(value: Any, param: str) -> Problem | None:
-    return None if isinstance(value, str) else _want(param, "a string", value)
-
-
-def _boolean(value: Any, param: str) -> Problem | None:
-    return None if isinstance(value, bool) else _want(param, "a boolean", value)
-
-
-def _object(value: Any, param: str) -> Problem | None:
-    return None if isinstance(value, dict) else _want(param, "an object", value)
-
-
-def _string_list(value: Any, param: str) -> Problem | None:
-    if not isinstance(value, list):
-        return _want(param, "an array of strings", value)
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            return _want(f"{param}[{i}]", "a string", item)
-    return None
-
-
-def _integer(low: int | None = None, high: int | None = None) -> Check:
-    def check(value: Any, param: str) -> Problem | None:
-        if not _is_int(value):
-            return _want(param, "an integer", value)
-        if (low is not None and value < low) or (high is not None and value > high):
-            return _range(param, value, low, high)
-        return None
-
-    return check
-
-
-def _number(low: float, high: float) -> Check:
-    def check(value: Any, param: str) -> Problem | None:
-        if not _is_number(value):
-            return _want(param, "a number", value)
-        if not low <= value <= high:
-            return _range(param, value, low, high)
-        return None
-
-    return check
-
-
-def _range(param: str, value: Any, low: float | None, high: float | None) -> Problem:
-    if high is None:
-        return f"`{param}` must be at least {low}, not {value}", param
-    if low is None:
-        return f"`{param}` must be at most {high}, not {value}", param
-    return f"`{param}` must be between {low} and {high}, not {value}", param
-
-
-def _fields(value: Any, param: str, checks: Mapping[str, Check]) -> Problem | None:
-    """``value`` is an object whose listed fields, when present and not null, pass their check."""
-    if not isinstance(value, dict):
-        return _want(param, "an object", value)
-    for key, check in checks.items():
-        item = value.get(key)
-        if item is not None:
-            problem = check(item, f"{param}.{key}")
-            if problem:
-                return problem
-    return None
-
-
-def _stop(value: Any, param: str) -> Problem | None:
-    if isinstance(value, str):
-        return None
-    if not isinstance(value, list):
-        return _want(param, "a string or an array of strings", value)
-    return _string_list(value, param)
 
 
 _PART_FIELDS: dict[str, tuple[str, Check]] = {  # content part type -> its own field
-    "text": ("text", _string),
-    "refusal": ("refusal", _string),
-    "image_url": ("image_url", lambda v, p: _fields(v, p, {"url": _string})),
-    "input_audio": ("input_audio", _object),
-    "file": ("file", _object),
+    "text": ("text", string),
+    "refusal": ("refusal", string),
+    "image_url": ("image_url", lambda v, p: fields(v, p, {"url": string})),
+    "input_audio": ("input_audio", an_object),
+    "file": ("file", an_object),
 }
 
 
@@ -143,14 +61,14 @@ def _content(value: Any, param: str) -> Problem | None:
     if isinstance(value, str):
         return None
     if not isinstance(value, list):
-        return _want(param, "a string or an array of content parts", value)
+        return want(param, "a string or an array of content parts", value)
     for i, part in enumerate(value):
         where = f"{param}[{i}]"
         if not isinstance(part, dict):
-            return _want(where, "a content part object", part)
+            return want(where, "a content part object", part)
         kind = part.get("type")
         if not isinstance(kind, str):
-            return _want(f"{where}.type", "a string", kind)
+            return want(f"{where}.type", "a string", kind)
         own = _PART_FIELDS.get(kind)
         if own is not None:
             name, check = own
@@ -162,29 +80,29 @@ def _content(value: Any, param: str) -> Problem | None:
     return None
 
 
-_FUNCTION_CALL = {"name": _string, "arguments": _string}
+_FUNCTION_CALL = {"name": string, "arguments": string}
 
 
 def _tool_calls(value: Any, param: str) -> Problem | None:
     if not isinstance(value, list):
-        return _want(param, "an array", value)
+        return want(param, "an array", value)
     for i, call in enumerate(value):
         where = f"{param}[{i}]"
-        problem = _fields(call, where, {"id": _string, "type": _string})
+        problem = fields(call, where, {"id": string, "type": string})
         if problem:
             return problem
         if "function" in call:
-            problem = _fields(call["function"], f"{where}.function", _FUNCTION_CALL)
+            problem = fields(call["function"], f"{where}.function", _FUNCTION_CALL)
             if problem:
                 return problem
     return None
 
 
 _MESSAGE_FIELDS: dict[str, Check] = {
-    "name": _string,
-    "tool_call_id": _string,
+    "name": string,
+    "tool_call_id": string,
     "tool_calls": _tool_calls,
-    "function_call": lambda v, p: _fields(v, p, _FUNCTION_CALL),
+    "function_call": lambda v, p: fields(v, p, _FUNCTION_CALL),
 }
 
 
@@ -194,11 +112,11 @@ def _messages(value: Any, param: str) -> Problem | None:
     for i, message in enumerate(value):
         where = f"{param}[{i}]"
         if not isinstance(message, dict):
-            return _want(where, "a message object", message)
+            return want(where, "a message object", message)
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:  # (a list is unhashable)
             roles = ", ".join(sorted(_ROLES))
-            return f"`{where}.role` must be one of {roles}, not {role!r}", f"{where}.role"
+            return f"`{where}.role` must be one of {roles}, not {shown(role)}", f"{where}.role"
         content = message.get("content")
         if content is None:
             if role in _NEEDS_CONTENT:
@@ -218,25 +136,25 @@ def _messages(value: Any, param: str) -> Problem | None:
 
 
 def _function(value: Any, param: str) -> Problem | None:
-    problem = _fields(value, param, {"description": _string, "parameters": _object})
+    problem = fields(value, param, {"description": string, "parameters": an_object})
     if problem:
         return problem
     name = value.get("name")
-    return None if isinstance(name, str) else _want(f"{param}.name", "a string", name)
+    return None if isinstance(name, str) else want(f"{param}.name", "a string", name)
 
 
 def _tools(value: Any, param: str) -> Problem | None:
     if not isinstance(value, list):
-        return _want(param, "an array of tool objects", value)
+        return want(param, "an array of tool objects", value)
     for i, tool in enumerate(value):
         where = f"{param}[{i}]"
         if not isinstance(tool, dict):
-            return _want(where, "a tool object", tool)
+            return want(where, "a tool object", tool)
         kind = tool.get("type", "function")
         if not isinstance(kind, str):
-            return _want(f"{where}.type", "a string", kind)
+            return want(f"{where}.type", "a string", kind)
         if kind in ("function", "custom"):
-            problem = (_function if kind == "function" else _named)(
+            problem = (_function if kind == "function" else named)(
                 tool.get(kind), f"{where}.{kind}"
             )
             if problem:
@@ -244,16 +162,9 @@ def _tools(value: Any, param: str) -> Problem | None:
     return None
 
 
-def _named(value: Any, param: str) -> Problem | None:
-    if not isinstance(value, dict):
-        return _want(param, "an object", value)
-    name = value.get("name")
-    return None if isinstance(name, str) else _want(f"{param}.name", "a string", name)
-
-
 def _functions(value: Any, param: str) -> Problem | None:
     if not isinstance(value, list):
-        return _want(param, "an array of function objects", value)
+        return want(param, "an array of function objects", value)
     for i, function in enumerate(value):
         problem = _function(function, f"{param}[{i}]")
         if problem:
@@ -265,14 +176,14 @@ def _tool_choice(value: Any, param: str) -> Problem | None:
     if isinstance(value, str):
         if value in _TOOL_CHOICES:
             return None
-        return f"`{param}` must be none, auto, required or an object, not {value!r}", param
+        return f"`{param}` must be none, auto, required or an object, not {shown(value)}", param
     if not isinstance(value, dict):
-        return _want(param, "a string or an object", value)
+        return want(param, "a string or an object", value)
     kind = value.get("type")
     if not isinstance(kind, str):
-        return _want(f"{param}.type", "a string", kind)
+        return want(f"{param}.type", "a string", kind)
     if kind in ("function", "custom"):
-        return _named(value.get(kind), f"{param}.{kind}")
+        return named(value.get(kind), f"{param}.{kind}")
     return None
 
 
@@ -280,118 +191,75 @@ def _function_call(value: Any, param: str) -> Problem | None:
     if isinstance(value, str):
         if value in ("none", "auto"):
             return None
-        return f"`{param}` must be none, auto or an object, not {value!r}", param
-    return _named(value, param)
+        return f"`{param}` must be none, auto or an object, not {shown(value)}", param
+    return named(value, param)
 
 
 def _response_format(value: Any, param: str) -> Problem | None:
-    problem = _fields(value, param, {"type": _string})
+    problem = fields(value, param, {"type": string})
     if problem:
         return problem
     if "type" not in value:
         return f"`{param}` needs a `type`", f"{param}.type"
     if value["type"] == "json_schema":
         schema = value.get("json_schema")
-        problem = _fields(schema, f"{param}.json_schema", {"schema": _object})
+        problem = fields(schema, f"{param}.json_schema", {"schema": an_object})
         if problem:
             return problem
-        return _named(schema, f"{param}.json_schema")
+        return named(schema, f"{param}.json_schema")
     return None
-
-
-def _numbers_map(value: Any, param: str) -> Problem | None:
-    if not isinstance(value, dict):
-        return _want(param, "an object", value)
-    for key, item in value.items():
-        if not _is_number(item):
-            return _want(f"{param}.{key}", "a number", item)
-    return None
-
-
-def _tokens_or_text(what: str, *, empty_list: bool) -> Check:
-    """A string, an array of strings, an array of token ids, or an array of token-id arrays."""
-
-    def check(value: Any, param: str) -> Problem | None:
-        if isinstance(value, str):
-            return None
-        shape = f"a string, an array of strings or an array of token ids ({what})"
-        if not isinstance(value, list):
-            return _want(param, shape, value)
-        if not value:
-            return None if empty_list else (f"`{param}` must not be an empty array", param)
-        first = value[0]
-        for i, item in enumerate(value):
-            where = f"{param}[{i}]"
-            if isinstance(first, str):
-                if not isinstance(item, str):
-                    return _want(where, "a string like the first item", item)
-            elif _is_int(first):
-                if not _is_int(item) or item < 0:
-                    return _want(where, "a token id (integer >= 0) like the first item", item)
-            elif isinstance(first, list):
-                if not isinstance(item, list) or not item:
-                    return _want(where, "a non-empty array of token ids", item)
-                if not all(_is_int(t) and t >= 0 for t in item):
-                    return f"`{where}` must hold token ids (integers >= 0)", where
-            else:
-                return _want(where, "a string, a token id or an array of token ids", item)
-        return None
-
-    return check
 
 
 _SHARED: dict[str, Check] = {
-    "model": _string,
-    "stream": _boolean,
-    "stream_options": lambda v, p: _fields(
-        v, p, {"include_usage": _boolean, "include_obfuscation": _boolean}
+    "model": string,
+    "stream": boolean,
+    "stream_options": lambda v, p: fields(
+        v, p, {"include_usage": boolean, "include_obfuscation": boolean}
     ),
-    "max_tokens": _integer(1),
-    "n": _integer(1, 128),
-    "temperature": _number(0, 2),
-    "top_p": _number(0, 1),
-    "frequency_penalty": _number(-2, 2),
-    "presence_penalty": _number(-2, 2),
-    "seed": _integer(),
-    "stop": _stop,
-    "user": _string,
-    "logit_bias": _numbers_map,
-    "metadata": _object,
+    "max_tokens": integer(1),
+    "n": integer(1, 128),
+    "temperature": number(0, 2),
+    "top_p": number(0, 1),
+    "frequency_penalty": number(-2, 2),
+    "presence_penalty": number(-2, 2),
+    "seed": integer(),
+    "stop": stop,
+    "user": string,
+    "logit_bias": numbers_map,
+    "metadata": an_object,
 }
 
 CHECKS: dict[str, dict[str, Check]] = {
     "chat": {
         **_SHARED,
         "messages": _messages,
-        "max_completion_tokens": _integer(1),
-        "logprobs": _boolean,
-        "top_logprobs": _integer(0, 20),
+        "max_completion_tokens": integer(1),
+        "logprobs": boolean,
+        "top_logprobs": integer(0, 20),
         "tools": _tools,
         "tool_choice": _tool_choice,
-        "parallel_tool_calls": _boolean,
+        "parallel_tool_calls": boolean,
         "functions": _functions,
         "function_call": _function_call,
         "response_format": _response_format,
-        "modalities": _string_list,
-        "reasoning_effort": _string,
-        "store": _boolean,
+        "modalities": string_list,
+        "reasoning_effort": string,
+        "store": boolean,
     },
     "completion": {
         **_SHARED,
-        "prompt": _tokens_or_text("completions", empty_list=True),
-        "suffix": _string,
-        "echo": _boolean,
-        "best_of": _integer(0, 20),
-        "logprobs": _integer(0, 5),
+        "prompt": tokens_or_text("completions", empty_list=True),
+        "suffix": string,
+        "echo": boolean,
+        "best_of": integer(0, 20),
+        "logprobs": integer(0, 5),
     },
     "embeddings": {
-        "model": _string,
-        "input": _tokens_or_text("embeddings", empty_list=False),
-        "encoding_format": lambda v, p: (
-            None if v in _ENCODINGS else (f"`{p}` must be float or base64, not {v!r}", p)
-        ),
-        "dimensions": _integer(1),
-        "user": _string,
+        "model": string,
+        "input": tokens_or_text("embeddings", empty_list=False),
+        "encoding_format": choice("float", "base64"),
+        "dimensions": integer(1),
+        "user": string,
     },
 }
 REQUIRED = {"chat": "messages", "embeddings": "input"}

@@ -413,6 +413,12 @@ def check_embed(payload: Json, model: str, *, batch: bool) -> str | None:
                 raise Invalid(
                     f"* BatchEmbedContentsRequest.requests[{i}].content.parts: text must be set"
                 )
+            dims = one.get("outputDimensionality")
+            if isinstance(dims, int) and not 1 <= dims <= 3072:  # gemini-embedding-001's range
+                raise Invalid(
+                    f"* BatchEmbedContentsRequest.requests[{i}].output_dimensionality: "
+                    "must be in the range [1, 3072]"
+                )
     except Invalid as exc:
         return str(exc)
     return None

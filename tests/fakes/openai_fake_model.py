@@ -148,6 +148,13 @@ def check(kind: str, body: Any, model_ids: list[str]) -> None:
             status=404 if kind != "embeddings" else 400,
             param="model",
         )
+    dims = body.get("dimensions")
+    most = {"text-embedding-3-large": 3072}.get(model, 1536)
+    if kind == "embeddings" and isinstance(dims, int) and dims > most:
+        raise Invalid(
+            f"Invalid value for 'dimensions' = {dims}. Must be less than or equal to {most}.",
+            param="dimensions",
+        )
 
 
 def _check_tool_turns(messages: list[Json]) -> None:
