@@ -15,19 +15,17 @@
    ``dyn`` (there the engines differ: heterogeneous equality, ``has()`` over a missing key) and it
    agrees with the interpreter on the trial facts. Otherwise cel-python runs it. The
    *interpreter* is cel-python's tree-walking ``Evaluator``: the reference. The *compiled*
-   runner is cel-python's own ``Transpiler`` output (Python lambdas), executed once into a private
-   namespace and called with :class:`_Frame`, a minimal stand-in for celpy's ``Activation`` that
-   binds variables by dict lookup: ~10x faster. cel-python's ``CompiledRunner`` itself is not used:
-   it ``exec``s into celpy's module globals on every call (unsafe across threads), logs every
-   runtime error at ERROR level, and needs its parser singleton built with its own tree class.
-   Transpiled ``has()`` returns a Python bool that ``!`` and ``?:`` reject, so before code
-   generation each ``has(e.f)`` becomes ``('f' in e)`` where that is provably the same
-   (:func:`_has_rewrites`). A field or method of a ``dyn`` value raises AttributeError past
+   runner is cel-python's own ``Transpiler`` output (Python lambdas) bound once in a private
+   namespace: ~10x faster. Both live in :mod:`localrouter.compiler.cel_python` (why
+   cel-python's ``CompiledRunner`` is not used, and how ``has()`` is rewritten for the
+   transpiler, is told there). A field or method of a ``dyn`` value raises AttributeError past
    ``||`` when transpiled; expressions with one, with a ``has()`` that cannot be rewritten, or
    with odd comprehension variable names stay on the interpreter.
 5. **Trial-evaluate** on neutral facts (zeros, empty strings and lists), timed against
    :data:`TRIAL_BUDGET_S`; the native and compiled runners must agree with the interpreter
-   there, or the interpreter is kept.
+   there, or the interpreter is kept. Then the chosen runner is timed on the largest client data
+   a request may bring (:func:`~localrouter.compiler.cel_values.largest_activation`) against
+   :data:`LARGEST_TRIAL_BUDGET_S`: what a client can make the expression cost is bounded here.
 
 Every runner takes plain Python data (see :meth:`Predicate.evaluate`); cel-python's runners
 convert it with :func:`to_cel` on each call, the native one passes only the fields the
@@ -47,23 +45,17 @@ by zero): they mean "no match". Unexpected Python exceptions are our bugs and pr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import celpy.evaluation
 from celpy import celtypes
 from celpy.evaluation import (
-    Activation,
     CELEvalError,
-    CELSyntaxError,
     CELUnsupportedError,
-    Evaluator,
-    Transpiler,
-    TranspilerTree,
 )
-from lark import Token, Tree
+from lark import Token
 
 from localrouter.compiler.cel_check import (
     MAX_AST_DEPTH,
@@ -71,6 +63,7 @@ from localrouter.compiler.cel_check import (
     MAX_COMPREHENSION_NESTING,
     MAX_SOURCE_CHARS,
     CelProblem,
+    Checker,
     bounds,
     check,
 )
@@ -78,39 +71,43 @@ from localrouter.compiler.cel_native import (
     Bind,
     NativeError,
     Reads,
-    gave_up,
     native_runner,
     projector,
     reads,
 )
 from localrouter.compiler.cel_parser import parse as _parse
+from localrouter.compiler.cel_python import Frame, Runner, has_rewrites
+from localrouter.compiler.cel_python import compiled as _compiled
+from localrouter.compiler.cel_python import interpreted as _interpreted
 from localrouter.compiler.cel_types import (
-    FIELDS,
     SCOPES,
-    STRING,
     VARIABLES,
     Node,
     Scope,
-    items,
     sub,
-    tok,
     unwrap,
     where,
 )
-from localrouter.compiler.cel_values import MAX_VALUE_DEPTH, neutral_activation, to_cel
+from localrouter.compiler.cel_values import (
+    MAX_VALUE_DEPTH,
+    largest_activation,
+    neutral_activation,
+    to_cel,
+)
 
 # fmt: off
 __all__ = [
-    "MAX_AST_DEPTH", "MAX_AST_NODES", "MAX_COMPREHENSION_NESTING", "MAX_SOURCE_CHARS",
-    "MAX_VALUE_DEPTH", "SCOPES", "TRIAL_BUDGET_S", "VARIABLES", "CelProblem", "Predicate",
-    "Scope", "compile_predicate", "neutral_activation", "to_cel",
+    "LARGEST_TRIAL_BUDGET_S", "MAX_AST_DEPTH", "MAX_AST_NODES", "MAX_COMPREHENSION_NESTING",
+    "MAX_SOURCE_CHARS", "MAX_VALUE_DEPTH", "SCOPES", "TRIAL_BUDGET_S", "VARIABLES", "CelProblem",
+    "Predicate", "Scope", "compile_predicate", "neutral_activation", "to_cel",
 ]
 # fmt: on
 
 TRIAL_BUDGET_S = 0.05  # one trial evaluation at compile time; realistic expressions take < 1 ms
+# the trial on the largest tags, headers and metadata a request may bring: what one client can
+# make one evaluation cost (a comprehension over them takes < 0.3 ms)
+LARGEST_TRIAL_BUDGET_S = 0.01
 
-Runner = Callable[[Mapping[str, Any]], Any]  # a CEL value, or the CELEvalError it failed with
-Swaps = dict[int, Node]  # id(subtree) → the subtree that replaces it in generated code
 _BOOLS = (bool, celtypes.BoolType)
 _ALL: Reads = MappingProxyType({v: None for v in ("request", "client", "now", "model")})
 
@@ -176,134 +173,6 @@ class Predicate:
         return fields is None or field_name in fields
 
 
-class _Frame:
-    """The part of celpy's ``Activation`` that transpiled code uses, as plain dict lookups."""
-
-    __slots__ = ("_outer", "_vars")
-
-    def __init__(self, variables: Mapping[str, Any], outer: _Frame | None = None) -> None:
-        self._vars = variables
-        self._outer = outer
-
-    def __getattr__(self, name: str) -> Any:  # transpiled `activation.request`
-        if name.startswith("__"):
-            raise AttributeError(name)
-        frame: _Frame | None = self
-        while frame is not None:
-            if name in frame._vars:
-                return frame._vars[name]
-            frame = frame._outer
-        raise NameError(name, "activation")  # celpy's result() makes it a CELEvalError
-
-    def resolve_variable(self, name: str) -> Any:  # transpiled `.name` and `.f(...)`
-        try:
-            return self.__getattr__(name)
-        except NameError:
-            return celpy.evaluation.base_functions[name]
-
-    def nested_activation(self, annotations: Any = None, vars: Any = None) -> _Frame:
-        return _Frame(vars or {}, self)  # a comprehension's iteration variable
-
-
-def _converted(activation: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: to_cel(value) for name, value in activation.items()}
-
-
-def _unconvertible(source: str, ex: ValueError) -> CELEvalError:
-    """Data :func:`to_cel` refuses (an int outside int64, nesting deeper than
-    :data:`MAX_VALUE_DEPTH`): a runtime error, "no match", logged as a warning."""
-    return CELEvalError(gave_up(source, str(ex).removeprefix("to_cel: ")), ValueError, ex.args)
-
-
-def _interpreted(ast: Node, source: str = "") -> Runner:
-    base = Activation()
-
-    def run(activation: Mapping[str, Any]) -> Any:
-        try:
-            converted = _converted(activation)
-        except ValueError as ex:
-            return _unconvertible(source, ex)
-        try:
-            return Evaluator(ast, base).evaluate(converted)
-        except (CELEvalError, CELUnsupportedError) as ex:
-            return ex
-
-    return run
-
-
-def _has_rewrites(calls: list[Node], scope: Scope, local: Collection[str]) -> Swaps | None:
-    """``('f' in e)`` in place of each ``has(e.f)`` call, keyed by ``id(call)``; None when one
-    call cannot be replaced, and the expression stays on the interpreter.
-
-    cel-python's ``has(e.f)`` is true exactly when evaluating ``e.f`` raises no error. Where ``e``
-    is a declared variable (``model``) or a ``map(string, …)`` field of one (``request.headers``,
-    ``request.metadata``), ``e`` itself cannot fail and is a map with string keys in every
-    activation :meth:`Predicate.evaluate` accepts, so ``e.f`` fails exactly when ``f`` is not a
-    key: ``'f' in e``, true also when the value is null. Elsewhere (a ``dyn`` value, a
-    comprehension variable, an expression) ``e`` may fail or not be a map, where ``has()`` is
-    false but ``in`` an error.
-    """
-    swaps: Swaps = {}
-    for call in calls:
-        args = items(call, 1) if call.data == "ident_arg" else []
-        selection = unwrap(args[0]) if len(args) == 1 else None
-        if selection is None or selection.data != "member_dot":
-            return None
-        base, name = unwrap(sub(selection, 0)), tok(selection, 1).value
-        root, field_name = base, None
-        if base.data == "member_dot":  # request.metadata
-            root, field_name = unwrap(sub(base, 0)), tok(base, 1).value
-        var = tok(root, 0).value if root.data in ("ident", "dot_ident") else ""
-        if var not in SCOPES[scope] or (root.data == "ident" and var in local):
-            return None
-        kind = FIELDS[var].get(field_name) if field_name else None
-        if field_name and (kind is None or kind.name != "map" or kind.args[0] != STRING):
-            return None
-        key = Tree("literal", [Token("STRING_LIT", f"'{name}'")])  # name is an IDENT
-        in_ = Tree("relation", [Tree("relation_in", [key]), base])
-        swaps[id(call)] = Tree("paren_expr", [in_])  # where `has(...)` stood in its `primary`
-    return swaps
-
-
-def _copy(node: Node, swaps: Swaps) -> TranspilerTree:
-    """The transpiler decorates its own node class (recursion is bounded by MAX_AST_DEPTH)."""
-    node = swaps.get(id(node), node)
-    kids = [_copy(c, swaps) if isinstance(c, Tree) else c for c in node.children]
-    return TranspilerTree(node.data, kids, node.meta)
-
-
-def _compiled(ast: Node, swaps: Swaps | None = None, source: str = "") -> Runner | None:
-    """cel-python's transpiled lambdas bound once in a private namespace; None if it cannot.
-
-    ``swaps`` replaces subtrees (by ``id``) before code generation: see :func:`_has_rewrites`.
-    """
-    transpiler = Transpiler(_copy(ast, swaps or {}), Activation())
-    try:
-        transpiler.transpile()  # Python's compile() refuses e.g. `007` or `lambda` as a name
-    except (SyntaxError, ValueError, CELSyntaxError, CELUnsupportedError):
-        return None
-    lines = transpiler.source_text.rstrip("\n").split("\n")
-    head = "CEL = celpy.evaluation.result(base_activation, "
-    if not lines[-1].startswith(head):
-        return None
-    lines[-1] = "_lr_root = lambda base_activation: " + lines[-1].removeprefix("CEL = ")
-    namespace = dict(vars(celpy.evaluation))
-    exec(compile("\n".join(lines), "<cel>", "exec"), namespace)  # celpy's own generated code
-    root: Callable[[_Frame], Any] = namespace["_lr_root"]
-
-    def run(activation: Mapping[str, Any]) -> Any:
-        try:
-            frame = _Frame(_converted(activation))
-        except ValueError as ex:
-            return _unconvertible(source, ex)
-        try:
-            return root(frame)
-        except AttributeError as ex:  # transpiled `x.get('f')` on a value without fields
-            return CELEvalError("no such field", AttributeError, ex.args)
-
-    return run
-
-
 def _outcome(value: Any) -> object:
     """A runner's result, comparable across runners: the boolean, or "error"."""
     return bool(value) if type(value) in _BOOLS else "error"
@@ -342,23 +211,60 @@ def compile_predicate(
     if problems:
         return tuple(sorted(problems, key=lambda p: (p.line, p.col, p.code)))
     interpreted, neutral = _interpreted(tree, source), neutral_activation(scope)
-    spent = float("inf")
-    for _ in range(2):  # CPU time of this thread: waiting for the GIL does not count; retry once
+    try:
+        spent, value = _trial(interpreted, neutral)
+    except Exception as ex:  # noqa: BLE001 - a cel-python crash, reported instead of raised
+        detail = " ".join(f"{type(ex).__name__}: {ex}".split())
+        msg = f"cel-python cannot evaluate this expression ({detail})"
+        return (CelProblem("LR403", msg[:200], *where(source, tree)),)
+    if spent >= TRIAL_BUDGET_S:
+        return (_too_slow(source, tree, spent),)
+    chosen = _choose(source, tree, scope, checker, prefer_native, interpreted, _outcome(value))
+    spent, _value = _trial(chosen.evaluate, largest_activation(scope), LARGEST_TRIAL_BUDGET_S)
+    if spent >= LARGEST_TRIAL_BUDGET_S:
+        on = " on the largest tags, headers and metadata a request may bring"
+        return (_too_slow(source, tree, spent, on, LARGEST_TRIAL_BUDGET_S),)
+    return chosen
+
+
+def _trial(
+    run: Callable[[Mapping[str, Any]], Any],
+    activation: Mapping[str, Any],
+    budget: float = TRIAL_BUDGET_S,
+) -> tuple[float, Any]:
+    """``(CPU seconds, result)`` of ``run`` on ``activation``: this thread's CPU time (waiting
+    for the GIL does not count), run again once if it reached ``budget``."""
+    spent, value = float("inf"), None
+    for _ in range(2):
         start = time.thread_time()
-        try:
-            reference = _outcome(interpreted(neutral))
-        except Exception as ex:  # noqa: BLE001 - a cel-python crash, reported instead of raised
-            detail = " ".join(f"{type(ex).__name__}: {ex}".split())
-            msg = f"cel-python cannot evaluate this expression ({detail})"
-            return (CelProblem("LR403", msg[:200], *where(source, tree)),)
+        value = run(activation)
         spent = min(spent, time.thread_time() - start)
-        if spent < TRIAL_BUDGET_S:
+        if spent < budget:
             break
-    else:
-        msg = f"a trial evaluation took {spent * 1000:.0f} ms (the limit is "
-        msg += f"{TRIAL_BUDGET_S * 1000:.0f} ms)"
-        hint = "simplify the expression or split it into several routes"
-        return (CelProblem("LR404", msg, *where(source, tree), hint),)
+    return spent, value
+
+
+def _too_slow(
+    source: str, tree: Node, spent: float, on: str = "", budget: float = TRIAL_BUDGET_S
+) -> CelProblem:
+    msg = f"a trial evaluation{on} took {spent * 1000:.0f} ms (the limit is "
+    msg += f"{budget * 1000:.0f} ms)"
+    hint = "simplify the expression or split it into several routes"
+    return CelProblem("LR404", msg, *where(source, tree), hint)
+
+
+def _choose(
+    source: str,
+    tree: Node,
+    scope: Scope,
+    checker: Checker,
+    prefer_native: bool,
+    interpreted: Runner,
+    reference: object,
+) -> Predicate:
+    """The predicate on the fastest runner that agrees with the interpreter (``reference``,
+    its outcome) on neutral facts."""
+    neutral = neutral_activation(scope)
     # a dyn value (metadata, dyn(), a mixed literal) is where cel-python, the reference, and the
     # C++ evaluator differ (heterogeneous equality, has() over a missing key): cel-python runs it
     native_ok = prefer_native and not checker.saw_dyn
@@ -367,8 +273,8 @@ def compile_predicate(
         run_native, bind, wanted = native
         return Predicate(source, scope, _constant_true(tree), "native", run_native, wanted, bind)
     run, name = interpreted, "interpreted"
-    odd_names = any(n.startswith("_") or hasattr(_Frame, n) for n in checker.names)
-    swaps = _has_rewrites(checker.has_calls, scope, checker.names)
+    odd_names = any(n.startswith("_") or hasattr(Frame, n) for n in checker.names)
+    swaps = has_rewrites(checker.has_calls, scope, checker.names)
     unsafe = swaps is None or checker.dyn_access or odd_names
     compiled = None if unsafe else _compiled(tree, swaps, source)
     if compiled is not None and _outcome(compiled(neutral)) == reference:

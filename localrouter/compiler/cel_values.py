@@ -7,6 +7,7 @@ used for the compile-time trial evaluation.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -14,8 +15,15 @@ from typing import Any
 from celpy import celtypes
 
 from localrouter.compiler.cel_types import FIELDS, SCOPES, Scope
+from localrouter.routing.client_data import (
+    MAX_HEADERS,
+    MAX_METADATA_CHARS,
+    MAX_METADATA_VALUES,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+)
 
-__all__ = ["MAX_VALUE_DEPTH", "neutral_activation", "to_cel"]
+__all__ = ["MAX_VALUE_DEPTH", "largest_activation", "neutral_activation", "to_cel"]
 
 MAX_VALUE_DEPTH = 32  # nesting of a value given to to_cel (request metadata comes from clients)
 _TRUE, _FALSE = celtypes.BoolType(True), celtypes.BoolType(False)
@@ -79,3 +87,22 @@ def neutral_activation(scope: Scope) -> dict[str, Any]:
 
 def _neutral(kind: str) -> Any:
     return [] if kind == "list" else {} if kind == "map" else _NEUTRAL[kind]
+
+
+@functools.cache
+def largest_activation(scope: Scope) -> Mapping[str, Any]:
+    """Neutral facts, but with the largest client data a request may bring
+    (:mod:`localrouter.routing.client_data`): :data:`MAX_TAGS` tags of :data:`MAX_TAG_CHARS`
+    characters, :data:`MAX_HEADERS` headers (~16 KB, the HTTP server's bound) and ``metadata``
+    with as many keys and as much text as allowed. The compile-time trial times an expression
+    on it: what a client can make the expression cost is bounded before the config is served.
+    Built once per scope and shared: read it, never change it (no runner does).
+    """
+    act = neutral_activation(scope)
+    keys = (MAX_METADATA_VALUES - 1) // 2
+    act["request"].update(
+        tags=[f"{i:03d}".ljust(MAX_TAG_CHARS, "t") for i in range(MAX_TAGS)],
+        headers={f"x-header-{i:03d}": "v" * 140 for i in range(MAX_HEADERS)},
+        metadata={f"k{i:03d}": "m" * (MAX_METADATA_CHARS // keys - 8) for i in range(keys)},
+    )
+    return act
