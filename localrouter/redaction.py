@@ -18,9 +18,6 @@ from collections.abc import Iterable
 
 REDACTED = "[redacted]"
 MIN_SECRET = 4  # shorter values are not looked for by value (they would match ordinary words)
-# how much of a text is looked at before it is cut to an excerpt's length: enough that no secret
-# can straddle the cut (a redacted excerpt of n characters depends on at most n + len(secret))
-_WINDOW = 16 * 1024
 
 # well-known key shapes; ``lr-`` needs more than a client's public 11-character prefix
 KEY_SHAPES = (
@@ -42,11 +39,12 @@ class Redactor:
     Built once per set of secrets (each routing table the server swaps in); immutable. Its repr
     says how many values it knows, never one of them."""
 
-    __slots__ = ("_count", "_pattern")
+    __slots__ = ("_count", "_pattern", "_reach")
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
         self._count = len(values)
+        self._reach = max([64, *map(len, values)])  # the longest value a search must see whole
         # longest first: a secret that contains another is replaced whole
         parts = [re.escape(v) for v in values]
         self._pattern = re.compile("|".join([*parts, *KEY_SHAPES])) if parts else _SHAPES
@@ -59,8 +57,23 @@ class Redactor:
         return self._pattern.sub(mark, text)
 
     def excerpt(self, text: str, limit: int) -> str:
-        """The first ``limit`` characters of ``text`` after redaction (redact, then cut)."""
-        return self.redact(text[: max(_WINDOW, limit * 4)])[:limit]
+        """``self.redact(text)[:limit]``, reading only as much of ``text`` as that needs: each
+        search sees every secret that starts before the cut whole (a key-shaped match the window
+        cut short is matched again, whole), so none is left half-shown at the cut."""
+        out: list[str] = []
+        size = pos = 0
+        while size < limit:
+            end = min(len(text), pos + (limit - size) + self._reach)
+            m = self._pattern.search(text, pos, end)
+            if m is None:
+                out.append(text[pos : pos + limit - size])
+                break
+            if m.end() == end < len(text):  # the window may have cut it short
+                m = self._pattern.match(text, m.start()) or m
+            out += (text[pos : m.start()], REDACTED)
+            size += m.start() - pos + len(REDACTED)
+            pos = m.end()
+        return "".join(out)[:limit]
 
 
 SHAPES_ONLY = Redactor()

@@ -24,6 +24,7 @@ values wherever a message, help line or note quotes them.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -53,6 +54,7 @@ _LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-.=+/]{16,}")
 Region = tuple[int, int, int]  # 0-based line, start column, end column (exclusive)
 
 
+@functools.lru_cache(maxsize=1024)
 def _secret_key(name: str) -> bool:
     """A config key that holds a secret: ``api_key`` and anything named like one, including a
     misspelling of ``api_key`` (``api_kye``, ``apikey``)."""
