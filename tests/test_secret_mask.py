@@ -197,3 +197,14 @@ def test_a_reference_and_public_values_stay_visible(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert "${env:GROQ_API_KEY}" in run_cli("validate", str(ref)).out
+
+
+def test_a_name_that_sounds_secret_is_not_starred(tmp_path: Path) -> None:
+    """A client called `auth` (a secret-sounding key in the text) keeps its entry visible."""
+    path = tmp_path / "named.yaml"
+    path.write_text(
+        GOOD + "clients:\n  auth: {key_prefix: lr-AAAAAAAA, key_hash: x, strategy: s, bogus: 1}\n",
+        encoding="utf-8",
+    )
+    out = run_cli("validate", str(path)).out
+    assert "error[LR201]" in out and "auth: {key_prefix: lr-AAAAAAAA" in out, out

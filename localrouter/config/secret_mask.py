@@ -161,7 +161,9 @@ def _value_end(line: str, start: int, flow: bool) -> int:
     return (stop.start() if stop else len(line.rstrip())) or start
 
 
-def _text_regions(lines: list[str]) -> Iterator[Region]:
+def _text_regions(lines: list[str], names: frozenset[str] = frozenset()) -> Iterator[Region]:
+    """Secrets found in the text alone; ``names`` (the config's own names: a client called
+    ``auth``) are never taken for a secret key."""
     block: int | None = None  # the indentation of a block scalar under a secret key
     for n, line in enumerate(lines):
         indent = len(line) - len(line.lstrip(" "))
@@ -172,7 +174,7 @@ def _text_regions(lines: list[str]) -> Iterator[Region]:
                 yield n, indent, len(line.rstrip())
                 continue
         for m in _KEY.finditer(line):
-            if not _secret_key(m["key"]):
+            if m["key"] in names or not _secret_key(m["key"]):
                 continue
             start = m.end()
             while start < len(line) and line[start] in " \t":
@@ -248,7 +250,7 @@ def find_secrets(
     regions: dict[str, set[Region]] = {name: set() for name in files}
     values: set[str] = set()
     for name, ls in lines.items():
-        regions[name].update(_text_regions(ls))
+        regions[name].update(_text_regions(ls, names))
     if spans is not None:
         for path, value in secret_paths(data):
             loc = spans.get(path)
