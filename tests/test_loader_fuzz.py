@@ -48,7 +48,7 @@ Draw = Callable[..., Any]  # DataObject.draw
 SEEDS = sorted(p for p in CONFIGS.rglob("*.y*ml") if p.is_file())
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 BUDGET_S = float(os.environ.get("FUZZ_BUDGET_S", "8"))
-EXAMPLE_S = 5.0  # one validate of a config this size takes ~50 ms; 5 s is a hang
+EXAMPLE_S = 30.0  # one validate takes ~50 ms (a legacy config bcrypts its keys: ~1 s); 30 s: a hang
 
 FUZZ = settings(
     max_examples=EXAMPLES,
