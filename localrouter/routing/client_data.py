@@ -47,6 +47,7 @@ MAX_METADATA_CHARS = 16_384  # characters of every key and string together
 # (`request.estimated_tokens + request.max_tokens`, `* 1000`) stays far inside int64
 MAX_TOKENS_FACT = 2**32
 _INT64 = 2**63
+_CONTAINERS = (Mapping, list, tuple)
 
 
 def checked_tags(value: Any) -> tuple[str, ...]:
@@ -81,41 +82,60 @@ def checked_headers(headers: Mapping[str, str]) -> None:
 def checked_metadata(value: Any) -> None:
     """Refuse ``metadata`` over the bounds, or with an integer outside CEL's int64 range.
 
-    One walk with an explicit stack (no recursion, whatever the nesting): it stops at the first
-    bound passed, so a hostile value costs at most :data:`MAX_METADATA_VALUES` steps.
+    One walk with an explicit stack (no recursion, whatever the nesting): a container's size is
+    counted before its items are looked at, so a hostile value costs at most
+    :data:`MAX_METADATA_VALUES` steps. Scalars are checked where they stand; only containers go
+    on the stack, and a path is spelt out only for a refusal (~1 µs for OpenAI-style metadata).
     """
-    values = chars = 0
-    stack: list[tuple[Any, int, str]] = [(value, 1, "metadata")]
+    if type(value) is not dict and not isinstance(value, _CONTAINERS):
+        _check_scalar(value, ())
+        return
+    values, chars = 1, 0
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
     while stack:
-        item, depth, where = stack.pop()
-        values += 1
+        item, depth, path = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            _refuse(f"`metadata` is nested deeper than {MAX_METADATA_DEPTH} levels")
+        mapping = type(item) is dict or isinstance(item, Mapping)
+        values += 2 * len(item) if mapping else len(item)  # keys count too
         if values > MAX_METADATA_VALUES:
             _refuse(f"`metadata` has more than {MAX_METADATA_VALUES} values (keys, items)")
-        if isinstance(item, str):
-            chars += len(item)
-        elif item is None or isinstance(item, bool | float):
-            pass
-        elif isinstance(item, int):
-            if not -_INT64 <= item < _INT64:
-                _refuse(f"`{where}` is an integer outside the 64-bit range")
-        elif isinstance(item, Mapping | list | tuple):
-            if depth > MAX_METADATA_DEPTH:
-                _refuse(f"`metadata` is nested deeper than {MAX_METADATA_DEPTH} levels")
-            if values + len(item) > MAX_METADATA_VALUES:  # before walking a huge one
-                _refuse(f"`metadata` has more than {MAX_METADATA_VALUES} values (keys, items)")
-            if isinstance(item, Mapping):
-                for k, v in item.items():
-                    if not isinstance(k, str):
-                        _refuse(f"`{where}` has a key that is not a string")
-                    values += 1
-                    chars += len(k)
-                    stack.append((v, depth + 1, f"{where}.{k}"))
+        for key, v in item.items() if mapping else enumerate(item):
+            if mapping:
+                if type(key) is not str:
+                    _refuse(f"`{_where(path)}` has a key that is not a string")
+                chars += len(key)
+            kind = type(v)
+            if kind is str:
+                chars += len(v)
+            elif kind is int:
+                if not -_INT64 <= v < _INT64:
+                    _check_scalar(v, (*path, key))  # refuses
+            elif v is None or kind is bool or kind is float:
+                pass
+            elif kind is dict or kind is list or isinstance(v, _CONTAINERS):
+                stack.append((v, depth + 1, (*path, key)))
             else:
-                stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
-        else:
-            _refuse(f"`{where}` is not JSON data ({type(item).__name__})")
+                chars += _check_scalar(v, (*path, key))
         if chars > MAX_METADATA_CHARS:
             _refuse(f"`metadata` holds more than {MAX_METADATA_CHARS} characters of text")
+
+
+def _check_scalar(value: Any, path: tuple[str | int, ...]) -> int:
+    """The characters a scalar counts for; refuses an int outside int64 or a non-JSON value."""
+    if isinstance(value, str):
+        return len(value)
+    if value is None or isinstance(value, bool | float):
+        return 0
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            _refuse(f"`{_where(path)}` is an integer outside the 64-bit range")
+        return 0
+    _refuse(f"`{_where(path)}` is not JSON data ({type(value).__name__})")
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    return "metadata" + "".join(f"[{k}]" if type(k) is int else f".{k}" for k in path)
 
 
 def _refuse(message: str) -> NoReturn:
