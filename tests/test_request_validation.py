@@ -198,3 +198,15 @@ def test_base64_embedding_of_non_numbers_is_502(env: Env) -> None:
     r = env.post("openai", "embeddings", {"input": "x", "encoding_format": "base64"})
     assert r.status_code == 502, r.text
     assert "embedding" in r.json()["error"]["message"]
+
+
+def test_forms_the_adapters_read_still_pass(env: Env) -> None:
+    """Validation is no stricter than the gateway: the URL-only ``image_url`` form, unknown fields
+    (forwarded to OpenAI-compatible providers) and token arrays are accepted."""
+    image = {"type": "image_url", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    content = [{"type": "text", "text": "what is this?"}, image]
+    body = {"messages": [{"role": "user", "content": content}], "top_k": 5, "x-extra": {"a": 1}}
+    r = env.post("mock", "chat/completions", body)
+    assert r.status_code == 200, r.text
+    r = env.post("mock", "completions", {"prompt": [[1, 2], [3]], "logprobs": None})
+    assert r.status_code == 200, r.text

@@ -51,10 +51,17 @@ _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _PART_FIELDS: dict[str, tuple[str, Check]] = {  # content part type -> its own field
     "text": ("text", string),
     "refusal": ("refusal", string),
-    "image_url": ("image_url", lambda v, p: fields(v, p, {"url": string})),
+    "image_url": ("image_url", lambda v, p: _image_url(v, p)),
     "input_audio": ("input_audio", an_object),
     "file": ("file", an_object),
 }
+
+
+def _image_url(value: Any, param: str) -> Problem | None:
+    """``{"url": ...}``, or the URL alone (an early form every adapter still reads)."""
+    if isinstance(value, str):
+        return None
+    return fields(value, param, {"url": string, "detail": string})
 
 
 def _content(value: Any, param: str) -> Problem | None:
@@ -109,27 +116,29 @@ _MESSAGE_FIELDS: dict[str, Check] = {
 def _messages(value: Any, param: str) -> Problem | None:
     if not isinstance(value, list) or not value:
         return "`messages` must be a non-empty array of message objects", param
-    for i, message in enumerate(value):
-        where = f"{param}[{i}]"
-        if not isinstance(message, dict):
-            return want(where, "a message object", message)
+    for i, message in enumerate(value):  # the hot loop: paths are made only for an error
+        if type(message) is not dict:
+            return want(f"{param}[{i}]", "a message object", message)
         role = message.get("role")
-        if not isinstance(role, str) or role not in _ROLES:  # (a list is unhashable)
+        if type(role) is not str or role not in _ROLES:  # (a list is unhashable)
             roles = ", ".join(sorted(_ROLES))
-            return f"`{where}.role` must be one of {roles}, not {shown(role)}", f"{where}.role"
+            where = f"{param}[{i}].role"
+            return f"`{where}` must be one of {roles}, not {shown(role)}", where
         content = message.get("content")
-        if content is None:
-            if role in _NEEDS_CONTENT:
-                return f"`{where}` (role {role!r}) needs `content`", f"{where}.content"
-        else:
-            problem = _content(content, f"{where}.content")
-            if problem:
-                return problem
+        if type(content) is not str:
+            if content is None:
+                if role in _NEEDS_CONTENT:
+                    where = f"{param}[{i}]"
+                    return f"`{where}` (role {role!r}) needs `content`", f"{where}.content"
+            else:
+                problem = _content(content, f"{param}[{i}].content")
+                if problem:
+                    return problem
         if len(message) > 2:  # role and content are the common case
             for key, check in _MESSAGE_FIELDS.items():
                 item = message.get(key)
                 if item is not None:
-                    problem = check(item, f"{where}.{key}")
+                    problem = check(item, f"{param}[{i}].{key}")
                     if problem:
                         return problem
     return None
