@@ -45,7 +45,7 @@ def test_tags_up_to_the_bound_are_kept_in_order() -> None:
 
 def test_too_many_or_too_long_tags_are_refused_not_cut() -> None:
     err = refused({"tags": ["t"] * (MAX_TAGS + 1)})
-    assert (err.status, err.param) == (400, "tags") and "65 strings" in err.message
+    assert (err.status, err.param) == (400, "tags") and "65 items" in err.message
     err = refused({"tags": ["ok", "x" * (MAX_TAG_CHARS + 1)]})
     assert "`tags[1]`" in err.message and "129 characters" in err.message
 

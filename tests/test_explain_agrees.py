@@ -123,5 +123,5 @@ def test_explain_shows_the_refusal_the_server_would_answer(gw: Gateway, tmp_path
     assert text.code == 1
     assert (
         text.out
-        == "client:     app\nresult:     400 `tags` has 65 strings; at most 64 are accepted\n"
+        == "client:     app\nresult:     400 `tags` has 65 items; at most 64 are accepted\n"
     )

@@ -52,14 +52,15 @@ _CONTAINERS = (Mapping, list, tuple)
 
 def checked_tags(value: Any) -> tuple[str, ...]:
     """The strings of a body's ``tags`` array (other items are ignored, as before); refused
-    beyond :data:`MAX_TAGS` strings or :data:`MAX_TAG_CHARS` characters in one."""
+    beyond :data:`MAX_TAGS` items (counted before anything is looked at) or
+    :data:`MAX_TAG_CHARS` characters in one."""
     if not isinstance(value, list):
         return ()
-    tags = tuple(t for t in value if isinstance(t, str))
-    if len(tags) > MAX_TAGS:
+    if len(value) > MAX_TAGS:
         raise RequestDataError(
-            f"`tags` has {len(tags)} strings; at most {MAX_TAGS} are accepted", param="tags"
+            f"`tags` has {len(value)} items; at most {MAX_TAGS} are accepted", param="tags"
         )
+    tags = tuple(t for t in value if isinstance(t, str))
     for i, tag in enumerate(tags):
         if len(tag) > MAX_TAG_CHARS:
             raise RequestDataError(
