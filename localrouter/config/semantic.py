@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from localrouter.compiler.table import ModelInfo
 from localrouter.config.lints import PolicyLints, reaches
+from localrouter.config.paths import state_dir_problem
 from localrouter.config.provider_types import TYPES
 from localrouter.config.refs import CatalogIndex, ModelRef, parse_ref
 from localrouter.config.schema_check import did_you_mean
@@ -147,21 +147,7 @@ class _Checker(PolicyLints):
                 )
             for h, v in m.headers.items():
                 self.secret(v, ("mcp_servers", mname, "headers", h), literal_ok=True)
-        if c.state_dir:
-            self.state_dir(c.state_dir)
-        return self.out
-
-    def state_dir(self, value: str) -> None:
-        """``state_dir`` must name a usable path: ``~`` and ``~user`` must expand (an unknown
-        user, or no home directory, is an error here, not a crash in the compiler)."""
-        why = None
-        if "\0" in value:
-            why = "it contains a NUL character"
-        elif value.startswith("~"):
-            head = value.split("/", 1)[0]
-            if os.path.expanduser(head) == head:  # expanduser leaves what it cannot expand
-                who = f"user '{head[1:]}'" if len(head) > 1 else "the current user"
-                why = f"'{head}' cannot be expanded: no home directory for {who}"
+        why = state_dir_problem(c.state_dir) if c.state_dir else None
         if why is not None:
             self.err(
                 "LR324",
@@ -169,6 +155,7 @@ class _Checker(PolicyLints):
                 ("state_dir",),
                 "write an absolute path, or one relative to the config's folder",
             )
+        return self.out
 
     def secret(self, value: str, path: PathKey, *, literal_ok: bool = False) -> None:
         if SECRET_REF.match(value):

@@ -6,7 +6,8 @@ each file into nodes; this module walks the nodes itself so that it can
 
 * keep a 1-based :class:`~localrouter.diagnostics.Span` for every key and value (``SpanIndex``),
 * refuse hostile input quickly: files over :data:`MAX_FILE_BYTES`, nesting deeper than
-  :data:`MAX_DEPTH`, documents that expand (through aliases) past :data:`MAX_NODES` values,
+  :data:`MAX_DEPTH`, documents that expand (through aliases) past :data:`MAX_NODES` values or
+  hold an alias inside its own anchor (:mod:`localrouter.config.expansion`),
   any tag outside plain JSON-like data (``!!python/…`` and friends), duplicate keys,
 * merge a config directory section by section (SPEC §1): named sections (``providers``,
   ``strategies``, ``clients``, ``mcp_servers``) merge by name, ``tests`` concatenate, ``version``
@@ -18,7 +19,6 @@ Nothing here resolves a secret reference or reads the environment.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from localrouter.config.expansion import expanded_size
 from localrouter.config.reader import MAX_DEPTH, MAX_FILE_BYTES, compose, read_text, too_deep
 from localrouter.diagnostics import Diagnostic, Span, error
 
@@ -135,24 +136,6 @@ def _span(name: str, node: Node) -> Span:
     return Span(name, s.line + 1, s.column + 1, e.line + 1, e.column + 1)
 
 
-_ANCHOR = re.compile(r"&([^\s,\[\]{}]+)")
-
-
-def _recursive(name: str, lines: list[str], node: Node) -> Diagnostic:
-    """An anchor that contains an alias to itself (the C composer keeps no anchor names: the
-    name is read back from the text at the node's start)."""
-    mark = node.start_mark
-    text = lines[mark.line][mark.column :] if mark.line < len(lines) else ""
-    found = _ANCHOR.match(text)
-    shown = f" '&{found.group(1)}'" if found else ""
-    return error(
-        "LR103",
-        f"recursive alias: the anchor{shown} contains an alias to itself",
-        _span(name, node),
-        "an alias (*name) cannot repeat the value it sits in; write the value out",
-    )
-
-
 class _Walker:
     def __init__(self, name: str, text: str = "") -> None:
         self.name = name
@@ -162,46 +145,6 @@ class _Walker:
         self.diagnostics: list[Diagnostic] = []
         self._constructor = YAML(typ="safe", pure=True).constructor
         self._stack: set[int] = set()
-
-    def expanded_size(self, root: Node) -> Diagnostic | None:
-        """Count the values the document expands to through aliases, per node once (memoised),
-        so an alias bomb is refused in time proportional to its text, not to its expansion.
-        An alias inside its own anchor (``z: &b [*b]``, a cycle in the node graph) is refused
-        here too: it would expand forever."""
-        sizes: dict[int, int] = {}
-        open_: set[int] = set()  # nodes whose children are being counted: the current path
-        stack: list[tuple[Node, bool]] = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            if id(node) in sizes:
-                continue
-            children: list[Node] = []
-            if isinstance(node, SequenceNode):
-                children = list(node.value)
-            elif isinstance(node, MappingNode):
-                children = [n for pair in node.value for n in pair]
-            if not done:
-                if id(node) in open_:  # reached again below itself
-                    return _recursive(self.name, self.lines, node)
-                open_.add(id(node))
-                stack.append((node, True))
-                for c in children:
-                    if id(c) in open_:
-                        return _recursive(self.name, self.lines, c)
-                    if id(c) not in sizes:
-                        stack.append((c, False))
-                continue
-            open_.discard(id(node))
-            sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
-            if sizes[id(node)] > MAX_NODES:
-                return error(
-                    "LR103",
-                    f"document expands to more than {MAX_NODES:,} values",
-                    _span(self.name, node),
-                    "a config is far smaller; if it uses aliases (*name), each one repeats "
-                    "its whole anchor: use fewer",
-                )
-        return None
 
     def walk(self, node: Node, path: PathKey, depth: int) -> Any:
         self.count += 1
@@ -389,7 +332,7 @@ def parse_text(text: str, name: str) -> tuple[Any, SpanIndex, list[Diagnostic]]:
                 )
             ],
         )
-    too_big = walker.expanded_size(node)
+    too_big = expanded_size(node, name, walker.lines, MAX_NODES)
     if too_big is not None:
         return None, walker.spans, [too_big]
     walker.spans.entries[()] = Located(_span(name, node))
