@@ -19,6 +19,7 @@ from localrouter.routing.client_data import (
     token_count,
 )
 from localrouter.routing.facts import facts_from_openai
+from tests.conftest import run_cli
 
 MSG = {"messages": [{"role": "user", "content": "hi"}]}
 
@@ -114,3 +115,39 @@ def test_metadata_within_the_bounds_is_kept_whole() -> None:
 def test_max_tokens_fact(given: Any, fact: int) -> None:
     assert token_count(given) == fact
     assert facts_from_openai({**MSG, "max_tokens": given}).max_tokens == fact
+
+
+MANY = ", ".join(["vip"] * 65)
+CHECKED = """
+version: 2
+providers:
+  mock: {type: mock, models: {small: {}, large: {}}}
+strategies:
+  s:
+    routes:
+      - {name: vip, when: '"vip" in request.tags', models: [mock/large]}
+    models: [mock/small]
+clients:
+  app: {key_prefix: lr-AAAAAAAA, key_hash: "$2b$04$HASH", strategy: s}
+tests:
+  - name: too many tags are refused, as the server does
+    client: app
+    request: {tags: [MANY]}
+    expect: {status: 400}
+  - name: the same request expected to route
+    client: app
+    request: {tags: [MANY]}
+    expect: {route: vip}
+  - name: within the bound it routes
+    client: app
+    request: {tags: [a, vip]}
+    expect: {route: vip}
+""".replace("HASH", "a" * 53).replace("MANY", MANY)
+
+
+def test_config_tests_apply_the_bounds_as_the_server_does(write: Any) -> None:
+    result = run_cli("check", str(write(CHECKED)))
+    assert result.code == 1, result.out + result.err
+    assert "2 passed, 1 failed" in result.out
+    assert "FAIL  the same request expected to route" in result.out
+    assert "expected status 200, got 400 (`tags` has 65 items; at most 64" in result.out

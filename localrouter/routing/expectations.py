@@ -13,6 +13,13 @@ from types import MappingProxyType
 
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.spec import TestNowSpec, TestRequestSpec, TestSpec
+from localrouter.errors import RequestDataError
+from localrouter.routing.client_data import (
+    checked_headers,
+    checked_metadata,
+    checked_tags,
+    token_count,
+)
 from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai
 from localrouter.routing.route import Decision, route
 
@@ -35,12 +42,17 @@ def facts_from_test(req: TestRequestSpec) -> RequestFacts:
             {"messages": [{"role": "user", "content": req.prompt}], "tools": req.has_tools}
         )
     given = req.model_dump(exclude_none=True, exclude={"prompt"})
+    # the server's bounds on client data: a request over one is answered 400 (431), not routed
     if "tags" in given:
-        given["tags"] = tuple(given["tags"])
+        given["tags"] = checked_tags(given["tags"])
     if "headers" in given:
+        checked_headers(given["headers"])
         given["headers"] = MappingProxyType({k.lower(): v for k, v in given["headers"].items()})
     if "metadata" in given:
+        checked_metadata(given["metadata"])
         given["metadata"] = MappingProxyType(given["metadata"])
+    if "max_tokens" in given:
+        given["max_tokens"] = token_count(given["max_tokens"])
     fields = {**base.__dict__, **given}
     return RequestFacts(**fields)
 
@@ -55,7 +67,12 @@ def run_test(table: RoutingTable, index: int, test: TestSpec) -> TestOutcome:
     client = table.clients.get(test.client)
     if client is None:
         return TestOutcome(index, test.name, False, (f"unknown client '{test.client}'",), None)
-    d = route(table, client, facts_from_test(test.request), now_from_test(test.now), judge_all=True)
+    try:
+        facts = facts_from_test(test.request)
+    except RequestDataError as exc:  # the server would refuse the request before routing it
+        d = Decision(exc.status, client.name, error=exc.message)
+    else:
+        d = route(table, client, facts, now_from_test(test.now), judge_all=True)
     e = test.expect
     problems: list[str] = []
     status = e.status if e.status is not None else 200
