@@ -76,11 +76,17 @@ async def run_bounded(job: Callable[[], T], timeout_s: float, abandoned: Abandon
 
     def work() -> None:
         try:
-            future.set_result(job())
-        except JobAbandoned:
-            log.warning("%s: the overrunning job stopped", name)
-        except BaseException as exc:  # noqa: BLE001  # not swallowed: the waiter re-raises it
-            future.set_exception(exc)
+            try:
+                result = job()
+            except JobAbandoned:
+                log.warning("%s: the overrunning job stopped", name)
+                return
+            except BaseException as exc:  # noqa: BLE001  # not swallowed: the waiter re-raises it
+                future.set_exception(exc)
+                return
+            future.set_result(result)
+        except JobAbandoned:  # the stop request arrived just as the job ended: nothing to stop
+            return
 
     thread = threading.Thread(target=work, name=f"localrouter-{name}", daemon=True)
     thread.start()
