@@ -104,7 +104,8 @@ class CounterStore(Protocol):
     def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
         """All or nothing: if each charge's amount that must fit fits its limit, add every
         charge's amount held (which may be larger, and may take a counter past its limit); else
-        add none and return the index of the first one that does not fit."""
+        add none and return the index of the first one that does not fit. A charge that holds
+        something fits only a counter not past its limit, even when its amount to fit is 0."""
         ...
 
     def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
@@ -264,10 +265,14 @@ class MemoryStore:
         with self._lock:
             t = self._now(now_ms)
             rings = []
-            for i, (key, need, limit, _) in enumerate(charges):
+            for i, (key, need, limit, held) in enumerate(charges):
                 ring = self._rings.get(key) or self._ring(key)
                 ring.advance(t)
-                if need > 0.0 and ring.total + need > limit + TOLERANCE * max(1.0, abs(limit)):
+                # a charge that holds something needs room, even when nothing must fit: a
+                # counter past its limit takes no more (so it is past by one hold at most)
+                if (need > 0.0 or held > 0.0) and (
+                    ring.total + need > limit + TOLERANCE * max(1.0, abs(limit))
+                ):
                     return i
                 rings.append(ring)
             out = []
