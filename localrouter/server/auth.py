@@ -10,8 +10,9 @@ in its own LRU of :data:`FAILURE_CACHE_SIZE` HMACs, against the ``key_hash`` it 
 key that shares a real key's first 11 characters costs one bcrypt check, then a dictionary lookup
 (~2 µs) on every later try, until that client's hash changes (a rotation re-checks it). It cannot
 lock the real key out: the entry is keyed by the HMAC of the whole presented key, and bcrypt never
-refuses the key a hash was made from. Checks of the same key that arrive together wait for the
-first (the caches are read again once a check slot is free). Keys over bcrypt's 72-byte limit, or
+refuses the key a hash was made from. Tries of one key that arrive together cost at most
+:data:`MAX_CONCURRENT_CHECKS` checks: the others wait for a check slot and then find the cached
+result. Keys over bcrypt's 72-byte limit, or
 not shaped like ours, are refused without a check. The presented key is never echoed.
 """
 
