@@ -9,9 +9,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 import httpx
+import pytest
 
 from localrouter.compiler.table import Client, RoutingTable
 from localrouter.keygen import new_key
+from localrouter.server import auth as auth_module
 from localrouter.server.auth import Authenticator
 from tests.gateway import running_gateway
 
@@ -101,3 +103,27 @@ def test_through_the_gateway_later_wrong_tries_take_no_bcrypt(tmp_path: Path) ->
             assert min(times) < 0.005 and sorted(times)[len(times) // 2] < 0.05, times
             good = {"authorization": f"Bearer {k.key}"}
             assert http.post("/chat/completions", json=CHAT, headers=good).status_code == 200
+
+
+def test_tries_of_one_key_arriving_together_cost_at_most_two_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = [0]
+    real = auth_module._check
+
+    def counted(key: bytes, key_hash: str) -> bool:
+        calls[0] += 1
+        return real(key, key_hash)
+
+    monkeypatch.setattr(auth_module, "_check", counted)
+    k = new_key(cost=COST)
+    table = table_with(Client("app", k.prefix, k.hash, "s", (), (), True, False))
+    a = Authenticator()
+    wrong = k.prefix + "W" * (len(k.key) - 11)
+
+    async def burst() -> list[int]:
+        got = await asyncio.gather(*(a.authenticate(table, wrong) for _ in range(20)))
+        return [r.status for r in got]
+
+    assert asyncio.run(burst()) == [401] * 20
+    assert calls[0] <= auth_module.MAX_CONCURRENT_CHECKS
