@@ -56,3 +56,23 @@ def test_usage_exceeds_a_limit_by_at_most_one_worst_case(
         lim.settle(v, usage(output_tokens=used))
     counted = lim.store.readings([p.key], round(T0 * 1000))[0].used
     assert counted <= limit + margin
+
+
+def test_a_limit_blocked_by_holds_in_flight_says_retry_soon_not_at_the_window_end() -> None:
+    clock = Clock()
+    lim = Limiter(MemoryStore(), clock)
+    day = LimitPolicy("client", "c", "cost_usd", 2.0, "1d", 86400)
+    first = lim.check([day], usage(cost_usd=0.5), usage(cost_usd=1.8))  # in flight, holds $1.8
+    assert isinstance(first, Admission)
+    r = lim.check([day], usage(cost_usd=0.5))
+    assert not isinstance(r, Admission)
+    assert r.headers["Retry-After"] == "1"  # it frees when the first settles, not in a day
+    lim.settle(first, usage(cost_usd=0.4))
+    assert isinstance(lim.check([day], usage(cost_usd=0.5)), Admission)
+    # usage that is really spent (settled) still waits for the window
+    spent = lim.check([day], usage(cost_usd=1.0))
+    assert isinstance(spent, Admission)
+    lim.settle(spent, usage(cost_usd=1.0))
+    late = lim.check([day], usage(cost_usd=0.5))
+    assert not isinstance(late, Admission)
+    assert int(late.headers["Retry-After"]) > 80_000

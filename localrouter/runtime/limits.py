@@ -29,12 +29,15 @@ False. An admission dropped without either keeps its reservation (conservative).
 A :class:`Rejection` names the policy that blocks longest and ``retry_after_s``: the time until
 enough of EVERY blocking window frees for this request, exact to the clock's millisecond (at
 ``now + retry_after_s`` the same request is admitted, one millisecond earlier it is not, absent
-other traffic). A request larger than a limit can never pass: ``retry_after_s`` is ``inf`` and no
-``Retry-After`` is sent. Both verdicts carry ``headers``: ``x-ratelimit-limit-<metric>``,
-``x-ratelimit-remaining-<metric>`` and ``x-ratelimit-reset-<metric>`` (seconds until the counter
-is empty) of the tightest policy of each metric (least remaining; on a rejection, the blocking
-policy for its metric), plus ``Retry-After`` (whole seconds, at least 1, at most the blocking
-policy's window: a unit of usage leaves the window exactly ``W`` after its instant) on a rejection.
+other traffic) — except when a counter is blocked only by what requests still in flight hold
+beyond their estimates (see ``hold``): that frees when they settle, not with the window, so the
+wait for it is :data:`IN_FLIGHT_RETRY_S`. A request larger than a limit can never pass:
+``retry_after_s`` is ``inf`` and no ``Retry-After`` is sent. Both verdicts carry ``headers``:
+``x-ratelimit-limit-<metric>``, ``x-ratelimit-remaining-<metric>`` and
+``x-ratelimit-reset-<metric>`` (seconds until the counter is empty) of the tightest policy of
+each metric (least remaining; on a rejection, the blocking policy for its metric), plus
+``Retry-After`` (whole seconds, at least 1, at most the blocking policy's window: a unit of usage
+leaves the window exactly ``W`` after its instant) on a rejection.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from localrouter.compiler.table import LimitPolicy, ModelInfo
-from localrouter.runtime.store import CounterStore, Key, Reading, Reserved, fits
+from localrouter.runtime.store import TOLERANCE, CounterStore, Key, Reading, Reserved, fits
 
 METRICS = ("requests", "input_tokens", "output_tokens", "total_tokens", "cost_usd")
+IN_FLIGHT_RETRY_S = 1.0  # Retry-After when only holds of requests in flight block (they settle)
 _INTEGRAL = frozenset(METRICS) - {"cost_usd"}
 
 
@@ -144,6 +148,7 @@ class Admission:
     policies: tuple[LimitPolicy, ...]  # empty: no policy applied, nothing reserved
     reserved: tuple[float, ...]  # per policy, the amount of its metric reserved
     readings: tuple[Reading, ...]  # per policy, the counter after the reservation
+    excess: tuple[float, ...] = ()  # per policy, what is held beyond the estimate (if any)
     # the one mutable bit: [True] until settled or released
     _open: list[bool] = field(default_factory=lambda: [True], repr=False, compare=False)
 
@@ -230,6 +235,8 @@ class Limiter:
     def __init__(self, store: CounterStore, clock: Callable[[], float]) -> None:
         self.store = store
         self._clock = clock
+        # per counter, what open admissions hold beyond their estimates (in this process)
+        self._in_flight: dict[Key, float] = {}
 
     def check(
         self,
@@ -253,7 +260,14 @@ class Limiter:
             charges = [(k, n, a, max(n, float(hold.get(k[2], 0.0)))) for k, n, a, _ in charges]
         got = self.store.reserve(charges, now_ms)
         if isinstance(got, Reserved):
-            return Admission(got.at_ms, now, plan, tuple(c[3] for c in charges), got.readings)
+            held = tuple(c[3] for c in charges)
+            if hold is None:
+                return Admission(got.at_ms, now, plan, held, got.readings)
+            excess = tuple(c[3] - c[1] for c in charges)
+            for k, e in zip(keys, excess, strict=True):
+                if e > 0.0:
+                    self._in_flight[k] = self._in_flight.get(k, 0.0) + e
+            return Admission(got.at_ms, now, plan, held, got.readings, excess)
         need = tuple(c[1] for c in charges)
         return self._reject(plan, keys, need, now, now_ms, got)
 
@@ -268,19 +282,38 @@ class Limiter:
     ) -> Rejection:
         readings = self.store.readings(keys, now_ms)
         free: list[float] = []  # per policy, the first millisecond its window has room
-        for p, k, n in zip(plan, keys, need, strict=True):
+        soon = now_ms + IN_FLIGHT_RETRY_S * 1000.0
+        for p, k, n, r in zip(plan, keys, need, readings, strict=True):
             at = self.store.free_at(k, n, p.amount, now_ms)
-            free.append(math.inf if at is None else float(at))
+            at_ms = math.inf if at is None else float(at)
+            # blocked only by what requests in flight hold beyond their estimates: that frees
+            # when they settle, long before the window ends (a 1-day budget must not say 86400)
+            held = self._in_flight.get(k, 0.0)
+            if held and soon < at_ms < math.inf and fits(r.used - held, n, p.amount):
+                at_ms = soon
+            free.append(at_ms)
         worst = max(range(len(plan)), key=lambda i: free[i])
         if free[worst] <= now_ms:  # cannot happen (check is atomic); stay safe
             worst = first
-        wait = max(free[worst] / 1000.0 - now, 0.0005)
+        at_end = max(free[worst] / 1000.0 - now, 0.0005)
+        wait = IN_FLIGHT_RETRY_S if free[worst] == soon else at_end
         return Rejection(plan[worst], wait, need[worst], now, plan, readings)
+
+    def _unhold(self, admission: Admission) -> None:
+        for p, e in zip(admission.policies, admission.excess, strict=True):
+            if e > 0.0:
+                left = self._in_flight.get(p.key, 0.0) - e
+                if left > TOLERANCE:
+                    self._in_flight[p.key] = left
+                else:
+                    self._in_flight.pop(p.key, None)
 
     def settle(self, admission: Admission, actual: Mapping[str, float]) -> bool:
         """Replace the reservation by the real usage (more or less). False if already done."""
         if not admission._close():
             return False
+        if admission.excess:
+            self._unhold(admission)
         deltas = [
             (p.key, float(actual[p.metric]) - r)
             for p, r in zip(admission.policies, admission.reserved, strict=True)
@@ -293,6 +326,8 @@ class Limiter:
         """Undo the reservation (the request failed before any usage). False if already done."""
         if not admission._close():
             return False
+        if admission.excess:
+            self._unhold(admission)
         deltas = [(p.key, -r) for p, r in zip(admission.policies, admission.reserved, strict=True)]
         self.store.adjust(deltas, admission.at_ms, _ms(self._clock()))
         return True
