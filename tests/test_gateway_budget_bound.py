@@ -9,6 +9,8 @@ model's ``context_window`` bounds what a request without ``max_tokens`` can writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from localrouter.compiler.build import build
 from localrouter.routing.facts import facts_from_openai
+from localrouter.server.app import create_app as create_gateway
 from tests.fakes.openai_fake import FakeState, create_app
 from tests.fakes.serve import serve_app, wait_for_requests
-from tests.gateway import Gateway, running_gateway
+from tests.gateway import Gateway, running_gateway, write_config
 
 OUT_PRICE = 1000.0  # USD per million output tokens: $0.001 a token
 CONTEXT = 2700
@@ -150,3 +154,59 @@ def test_an_upstream_reporting_more_than_max_tokens_is_counted_at_its_real_size(
     httpx.post(f"{g.v1}/chat/completions", json=body, headers=auth, timeout=20)
     refused = httpx.post(f"{g.v1}/chat/completions", json=body, headers=auth, timeout=20)
     assert refused.status_code == 429  # 900 + 2 + 900 > 1000: spent
+
+
+def test_a_request_cancelled_before_its_answer_returns_its_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown (or anything that cancels the request) while the upstream has not answered:
+    the worst case it held is returned, not kept for the rest of the day."""
+    monkeypatch.setenv("LR_TEST_BOUND_KEY", "test-key")
+    state = FakeState()
+    with serve_app(create_app(state)) as url:
+        path, keys = write_config(CONFIG.format(url=url, price=OUT_PRICE, ctx=CONTEXT), tmp_path)
+        table = build(path).table
+        assert table is not None
+        app = create_gateway(table)
+        limits = table.clients["writer"].limits
+        limiter = app.extensions["localrouter"].limiter
+        body = json.dumps(STREAM).encode()
+        scope = {
+            "type": "http", "method": "POST", "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions", "query_string": b"", "http_version": "1.1",
+            "scheme": "http", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+            "root_path": "", "asgi": {"version": "3.0"}, "extensions": {},
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"authorization", f"Bearer {keys['writer']}".encode()),
+            ],
+        }  # fmt: skip
+
+        unread = [body]
+
+        async def receive() -> dict[str, Any]:
+            if unread:
+                return {"type": "http.request", "body": unread.pop(), "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        async def cancelled_while_waiting() -> tuple[float, float]:
+            async with app.test_app():
+                await asyncio.to_thread(wait_for_requests, state)
+                state.hang(5)  # the upstream has not answered when the request is cancelled
+                task = asyncio.ensure_future(app.asgi_app(scope, receive, send))
+                await asyncio.sleep(0.5)
+                held = next(iter(limiter.remaining(limits).values()))
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return held, next(iter(limiter.remaining(limits).values()))
+
+        held, after = asyncio.run(cancelled_while_waiting())
+        assert held == 2000 - (CONTEXT - INPUT)  # the worst case was held while it waited
+        assert after == 2000  # and given back when the request was cancelled

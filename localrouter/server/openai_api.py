@@ -296,6 +296,9 @@ async def handle(rt: Runtime, kind: Kind, incoming: Incoming) -> Response:
         }.get(exc.status)
         ctx.record(None, None, exc.status, attempts, exc.message, code)
         return error_response(exc.status, exc.message, code=code, headers=extra)
+    except BaseException:  # the client went away (cancelled) before any answer, or a bug
+        verdict.release()  # nothing was served: a worst-case hold must not outlive the request
+        raise
     if not stream:
         result = served.result or {}
         usage = usage_from(
