@@ -76,3 +76,31 @@ def test_no_watch_waits_for_sighup(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGHUP)
         until_generation(url, 2)
     assert "reloaded (SIGHUP)" in log.read_text()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_recursive_alias_is_refused_at_once_and_the_next_save_applies(tmp_path: Path) -> None:
+    # before: the reload walked `&b [*b]` forever (RSS +60 MB/s) and no later save was applied
+    path, made, keys = setup(tmp_path)
+    with serve_process(path, free_port(), watch=True) as (url, proc):
+        time.sleep(0.3)
+        before = rss_mb(proc.pid)
+        with path.open("a", encoding="utf-8") as f:
+            f.write("x-loop: &b [*b]\n")
+        deadline = time.monotonic() + 3
+        while (config := httpx.get(f"{url}/health", timeout=5).json()["config"])["status"] == "ok":
+            assert time.monotonic() < deadline, "the refusal never showed on /health"
+            time.sleep(0.05)
+        assert [e["code"] for e in config["errors"]] == ["LR103"]
+        assert config["last_reload"]["outcome"] == "failed"
+        time.sleep(0.5)
+        assert rss_mb(proc.pid) - before < 30  # nothing keeps growing
+        rewrite(path, made, keys)
+        until_generation(url, 2)
+        assert httpx.get(f"{url}/health", timeout=5).json()["config"]["status"] == "ok"
