@@ -172,3 +172,16 @@ def test_the_access_log_keeps_the_needs_for_replay() -> None:
     assert again.needs == facts.needs
     with pytest.raises(ValueError, match="needs"):
         facts_from_log({"request": {"needs": "vision"}})
+
+
+def test_config_tests_route_an_image_request_as_the_server_does(tmp_path: Path) -> None:
+    tests = """
+tests:
+  - name: images go to the model with vision
+    client: app
+    request: {has_images: true}
+    expect: {first: up/gpt-4o}
+"""
+    path, _keys = write_config(CONFIG.format(url="http://127.0.0.1:9") + tests, tmp_path)
+    out = run_cli("check", str(path))
+    assert out.code == 0, out.out + out.err

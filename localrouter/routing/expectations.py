@@ -20,7 +20,7 @@ from localrouter.routing.client_data import (
     checked_tags,
     token_count,
 )
-from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai
+from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai, needs_of
 from localrouter.routing.route import Decision, route
 
 
@@ -54,6 +54,10 @@ def facts_from_test(req: TestRequestSpec) -> RequestFacts:
     if "max_tokens" in given:
         given["max_tokens"] = token_count(given["max_tokens"])
     fields = {**base.__dict__, **given}
+    # the capabilities the request needs follow from the facts given (as the server derives them)
+    fields["needs"] = needs_of(
+        {}, embeddings=False, images=bool(fields["has_images"]), tools=bool(fields["has_tools"])
+    )
     return RequestFacts(**fields)
 
 
