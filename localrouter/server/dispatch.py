@@ -80,7 +80,8 @@ class Attempt:
 
 
 class Exhausted(Exception):
-    """No candidate answered. ``status``: 400 (the request's fault), 502, 503 or 504."""
+    """No candidate answered. ``status``: 400 or 413 (the request's fault), 429, 502, 503 or
+    504."""
 
     def __init__(
         self,
