@@ -20,9 +20,13 @@ what is left is let through when its estimate fits (it may take the counter past
 else is admitted until it settles); one whose estimate alone is larger than the limit is refused
 for good (429 without ``Retry-After``). The bound holds when an upstream reports at most what the
 request allowed; one that reports more is counted at its real size (the excess blocks what
-follows, it is never lost), and is the one way past the bound. A model with unknown context and a
-request without ``max_tokens`` make the worst case a guess (:data:`UNKNOWN_OUTPUT_BOUND`): give
-the model a ``context_window`` (or send ``max_tokens``) where a budget must hold.
+follows, it is never lost). Two more ways past the bound: a model with unknown context and a
+request without ``max_tokens`` make the worst case a guess (:data:`UNKNOWN_OUTPUT_BOUND`: give
+the model a ``context_window`` where a budget must hold), and the input is a local estimate, so a
+denser prompt (code, CJK text, images) with ``max_tokens`` set uses more than held (without
+``max_tokens`` and with a known context the whole context is held, which covers it). A request
+cancelled before any answer returns its hold; a limit blocked only by holds of requests in flight
+answers ``Retry-After: 1`` (they free when they settle, not with the window).
 
 The dispatcher may move on to other candidates. Before it calls one whose worst case is larger
 than what is held (a dearer model, a longer context), :meth:`Reservation.cover` tops the hold up by
