@@ -15,6 +15,7 @@ Hypothesis: ``'many' object has no attribute 'more'``) or ``schemathesis`` (whic
 
 from __future__ import annotations
 
+import copy
 import datetime
 from functools import cache
 from typing import Any
@@ -166,12 +167,12 @@ def paths(value: Json, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def mutated(draw: st.DrawFn, base: st.SearchStrategy[Json], fields: list[str]) -> Json:
     """``base``'s body with one to three changes: a wrong value at a path, a path removed, or a
     known top-level field added with a wrong value."""
-    body = draw(base)
+    body = copy.deepcopy(draw(base))  # strategies share objects (st.just): never mutate those
     for _ in range(draw(st.integers(1, 3))):
         where = paths(body)
         how = draw(st.sampled_from(["replace", "replace", "remove", "add"]))
         if how == "add" or not where:
-            body[draw(st.sampled_from(fields))] = draw(WRONG)
+            body[draw(st.sampled_from(fields))] = copy.deepcopy(draw(WRONG))
             continue
         path = draw(st.sampled_from(where))
         parent = body
@@ -180,7 +181,7 @@ def mutated(draw: st.DrawFn, base: st.SearchStrategy[Json], fields: list[str]) -
         if how == "remove":
             del parent[path[-1]]
         else:
-            parent[path[-1]] = draw(WRONG)
+            parent[path[-1]] = copy.deepcopy(draw(WRONG))  # (a shared one could make a cycle)
     return body
 
 
