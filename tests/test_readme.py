@@ -59,3 +59,64 @@ def test_the_sdk_script_prints_what_the_readme_shows(demo_url: str, tmp_path: Pa
     shown = next(b for b in blocks() if b.startswith("$ .venv/bin/python sdk_demo.py"))
     expected = shown.split("\n", 1)[1].strip()
     assert out.strip() == expected
+
+
+def _block_starting(prefix: str) -> str:
+    return next(b for b in blocks() if b.startswith(prefix))
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "localrouter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_the_make_run_block_shows_what_validate_and_serve_print() -> None:
+    shown = _block_starting("$ make run").splitlines()
+    validated = _cli("validate", "configs/demo.yaml")
+    assert validated.returncode == 0
+    assert shown[1] == validated.stdout.strip()
+    sha = re.search(r"sha ([0-9a-f]{12})", validated.stdout)
+    assert sha is not None
+    serving = next(line for line in shown if line.startswith("LocalRouter serving"))
+    assert f"(sha {sha.group(1)})" in serving
+
+
+def test_the_tour_shows_what_init_and_validate_print(tmp_path: Path) -> None:
+    shown = _block_starting("$ localrouter init /tmp/tour/routers.yaml").splitlines()
+    target = tmp_path / "routers.yaml"
+    made = _cli("init", str(target))
+    assert made.returncode == 0
+    # stdout is the key alone; the messages are on stderr
+    assert re.fullmatch(r"lr-[A-Za-z0-9_-]{43}\n", made.stdout)
+    assert made.stderr.replace(str(tmp_path), "/tmp/tour").splitlines() == shown[1:-1]
+    assert re.fullmatch(r"lr-[A-Za-z0-9_-]{43}", shown[-1])
+
+    block = _block_starting("$ localrouter validate /tmp/tour/routers.yaml").splitlines()
+    validated = _cli("validate", str(target))
+    assert validated.returncode == 0
+    sha = re.compile(r"sha [0-9a-f]{12}")
+    # the sha differs with every key; everything else on the line is the README's
+    assert sha.sub("sha …", validated.stdout.strip().replace(str(tmp_path), "/tmp/tour")) == (
+        sha.sub("sha …", block[1])
+    )
+
+    broken_block = _block_starting("$ cp /tmp/tour/routers.yaml /tmp/tour/broken.yaml")
+    broken = tmp_path / "broken.yaml"
+    text = target.read_text(encoding="utf-8")
+    broken.write_text(
+        text.replace("strategy: minimum-cost", "strategy: minimal-cost").replace(
+            "per: 1m}", "per: 1min}"
+        ),
+        encoding="utf-8",
+    )
+    failed = _cli("validate", str(broken))
+    assert failed.returncode == 1
+    expected = broken_block.split("$ localrouter validate /tmp/tour/broken.yaml\n")[1]
+    expected = expected.split("$ echo $?")[0]
+    assert failed.stdout.replace(str(tmp_path), "/tmp/tour").strip() == expected.strip()
