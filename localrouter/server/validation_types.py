@@ -139,33 +139,42 @@ def numbers_map(value: Any, param: str) -> Problem | None:
     return None
 
 
+def _token(item: Any) -> bool:
+    return type(item) is int and item >= 0
+
+
 def tokens_or_text(what: str, *, empty_list: bool) -> Check:
     """A string, an array of strings, an array of token ids, or an array of token-id arrays."""
 
     def check(value: Any, param: str) -> Problem | None:
         if isinstance(value, str):
             return None
-        shape = f"a string, an array of strings or an array of token ids ({what})"
         if not isinstance(value, list):
+            shape = f"a string, an array of strings or an array of token ids ({what})"
             return want(param, shape, value)
         if not value:
             return None if empty_list else (f"`{param}` must not be an empty array", param)
         first = value[0]
+        if type(first) is str:
+            if all(type(item) is str for item in value):  # the common case, in one pass
+                return None
+            i, item = next((i, x) for i, x in enumerate(value) if type(x) is not str)
+            return want(f"{param}[{i}]", "a string like the first item", item)
+        if type(first) is int:
+            if all(_token(item) for item in value):
+                return None
+            i, item = next((i, x) for i, x in enumerate(value) if not _token(x))
+            return want(f"{param}[{i}]", "a token id (integer >= 0) like the first item", item)
         for i, item in enumerate(value):
             where = f"{param}[{i}]"
-            if isinstance(first, str):
-                if not isinstance(item, str):
-                    return want(where, "a string like the first item", item)
-            elif is_int(first):
-                if not is_int(item) or item < 0:
-                    return want(where, "a token id (integer >= 0) like the first item", item)
-            elif isinstance(first, list):
-                if not isinstance(item, list) or not item:
-                    return want(where, "a non-empty array of token ids", item)
-                if not all(is_int(t) and t >= 0 for t in item):
-                    return f"`{where}` must hold token ids (integers >= 0)", where
-            else:
+            if type(item) is not list:
+                if type(first) is list:
+                    return want(where, "an array of token ids like the first item", item)
                 return want(where, "a string, a token id or an array of token ids", item)
+            if not item:
+                return f"`{where}` must not be an empty array", where
+            if not all(_token(t) for t in item):
+                return f"`{where}` must hold token ids (integers >= 0)", where
         return None
 
     return check
