@@ -133,16 +133,18 @@ async def upstream_errors(provider: str) -> AsyncIterator[None]:
         ) from None
 
 
-def json_body(response_bytes: bytes, provider: str) -> dict[str, object]:
+def json_body(response_bytes: bytes, provider: str, what: str = "a body") -> dict[str, object]:
+    """One JSON object from an upstream (``what``: a body, a stream line, …), or the protocol
+    error that names what was wrong with it."""
     try:
         doc = orjson.loads(response_bytes)
     except ValueError:
         raise UpstreamProtocolError(
-            f"{provider} sent a body that is not JSON", provider=provider
+            f"{provider} sent {what} that is not JSON", provider=provider
         ) from None
     if not isinstance(doc, dict):
         raise UpstreamProtocolError(
-            f"{provider} sent JSON that is not an object", provider=provider
+            f"{provider} sent {what} that is not a JSON object", provider=provider
         )
     return doc
 

@@ -207,16 +207,7 @@ async def _ndjson(
             async for line in lines:
                 if not line.strip():
                     continue
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    raise UpstreamProtocolError(
-                        f"{name} sent a stream line that is not JSON", provider=name
-                    ) from None
-                if not isinstance(doc, dict):
-                    raise UpstreamProtocolError(
-                        f"{name} sent a stream line that is not an object", provider=name
-                    )
+                doc = json_body(line, name, "a stream line")
                 yield doc
                 if doc.get("done"):
                     return
