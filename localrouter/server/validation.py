@@ -48,20 +48,20 @@ _NEEDS_CONTENT = frozenset({"system", "developer", "user", "tool"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 
 
-_PART_FIELDS: dict[str, tuple[str, Check]] = {  # content part type -> its own field
-    "text": ("text", string),
-    "refusal": ("refusal", string),
-    "image_url": ("image_url", lambda v, p: _image_url(v, p)),
-    "input_audio": ("input_audio", an_object),
-    "file": ("file", an_object),
-}
-
-
 def _image_url(value: Any, param: str) -> Problem | None:
     """``{"url": ...}``, or the URL alone (an early form every adapter still reads)."""
     if isinstance(value, str):
         return None
     return fields(value, param, {"url": string, "detail": string})
+
+
+_PART_FIELDS: dict[str, tuple[str, Check]] = {  # content part type -> its own field
+    "text": ("text", string),
+    "refusal": ("refusal", string),
+    "image_url": ("image_url", _image_url),
+    "input_audio": ("input_audio", an_object),
+    "file": ("file", an_object),
+}
 
 
 def _content(value: Any, param: str) -> Problem | None:
@@ -70,18 +70,21 @@ def _content(value: Any, param: str) -> Problem | None:
     if not isinstance(value, list):
         return want(param, "a string or an array of content parts", value)
     for i, part in enumerate(value):
-        where = f"{param}[{i}]"
-        if not isinstance(part, dict):
-            return want(where, "a content part object", part)
+        if type(part) is not dict:
+            return want(f"{param}[{i}]", "a content part object", part)
         kind = part.get("type")
-        if not isinstance(kind, str):
-            return want(f"{where}.type", "a string", kind)
+        if type(kind) is not str:
+            return want(f"{param}[{i}].type", "a string", kind)
         own = _PART_FIELDS.get(kind)
         if own is not None:
             name, check = own
+            item = part.get(name)
+            if type(item) is str and check is string:  # a text part: the common case
+                continue
+            where = f"{param}[{i}]"
             if name not in part:
                 return f"`{where}` (type {kind!r}) needs `{name}`", f"{where}.{name}"
-            problem = check(part[name], f"{where}.{name}")
+            problem = check(item, f"{where}.{name}")
             if problem:
                 return problem
     return None
