@@ -35,6 +35,7 @@ from localrouter.errors import (
     UpstreamTooLarge,
     UpstreamUnsupported,
 )
+from localrouter.providers.inflate import ContentEncodingError, InflatedStream, inflated
 from localrouter.redaction import SHAPES_ONLY, Redactor
 
 MAX_ERROR_TEXT = 300
@@ -127,6 +128,8 @@ async def upstream_errors(provider: str) -> AsyncIterator[None]:
         raise UpstreamConnectError(
             f"{provider} connection failed ({type(exc).__name__})", provider=provider
         ) from None
+    except ContentEncodingError as exc:  # our own words, naming the encoding (cut short)
+        raise UpstreamProtocolError(f"{provider} {redact(str(exc))}", provider=provider) from None
     except (json.JSONDecodeError, httpx.DecodingError) as exc:
         raise UpstreamProtocolError(
             f"{provider} sent a malformed answer ({type(exc).__name__})", provider=provider
@@ -238,17 +241,27 @@ def _without_encoding(headers: Any) -> list[tuple[Any, Any]]:
     ]
 
 
-async def _httpx_answer(response: httpx.Response, provider: Provider) -> httpx.Response:
-    """An httpx streamed answer, read within the caps, as a response whose body is in memory."""
-    if response.status_code >= 400:
-        content = await read_prefix(response.aiter_bytes(), MAX_ERROR_BODY)
-    else:
-        body = await read_capped(response.aiter_bytes(), provider.max_response_bytes)
-        if body is None:
-            raise too_large(provider)
-        content = body
+async def _error_answer(response: httpx.Response) -> httpx.Response:
+    """An httpx streamed error answer with the first ``MAX_ERROR_BODY`` bytes of its body (none
+    when it comes in an encoding not accepted: its status still counts)."""
+    try:
+        content = await read_prefix(inflated(response), MAX_ERROR_BODY)
+    except ContentEncodingError:
+        content = b""
     kept = _without_encoding(response.headers.raw)
     return httpx.Response(response.status_code, headers=kept, content=content)
+
+
+async def _httpx_answer(response: httpx.Response, provider: Provider) -> httpx.Response:
+    """An httpx streamed answer, read within the caps (inflated in bounded steps: a compressed
+    answer holds about its cap), as a response whose body is in memory."""
+    if response.status_code >= 400:
+        return await _error_answer(response)
+    body = await read_capped(inflated(response), provider.max_response_bytes)
+    if body is None:
+        raise too_large(provider)
+    kept = _without_encoding(response.headers.raw)
+    return httpx.Response(response.status_code, headers=kept, content=body)
 
 
 async def get(
@@ -320,11 +333,21 @@ class _AnswerStream(httpx.AsyncByteStream):
 def body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """A streamed answer's body, decoded, in the chunks it arrives in: straight from aiohttp
     when :func:`stream_post` took the direct path (aiohttp has decompressed it already), else
-    through httpx's ``aiter_bytes``."""
+    inflated in bounded steps (:func:`~localrouter.providers.inflate.inflated`)."""
     stream = response.stream
-    if isinstance(stream, _AnswerStream):
+    if isinstance(stream, (_AnswerStream, InflatedStream)):
         return stream.__aiter__()
-    return response.aiter_bytes()  # type: ignore[return-value]  # an async generator
+    return inflated(response)
+
+
+async def read_body(response: httpx.Response, provider: Provider) -> bytes:
+    """The whole body of a :func:`stream_post` answer (one that did not stream after all), read
+    within ``provider.max_response_bytes``: past it :class:`UpstreamTooLarge` (the caller's
+    ``stream_post`` then closes the connection)."""
+    body = await read_capped(body_chunks(response), provider.max_response_bytes)
+    if body is None:
+        raise too_large(provider)
+    return body
 
 
 @contextlib.asynccontextmanager
@@ -333,15 +356,17 @@ async def stream_post(
 ) -> AsyncIterator[httpx.Response]:
     """POST ``body`` and yield the answer as an ``httpx.Response`` whose body streams: through
     an :class:`UpstreamClient`'s aiohttp session when it has one (httpx's client layers cost
-    ~150 µs a call), else through httpx. Either way the caller reads it with httpx's API (and
-    httpx-sse); transport errors surface as httpx's."""
+    ~150 µs a call), else through httpx (its body inflated in bounded steps, and no longer
+    marked as compressed). Either way the caller reads it with :func:`body_chunks`; transport
+    errors surface as httpx's."""
     if not isinstance(client, UpstreamClient):
-        async with client.stream("POST", url, content=body, headers=headers) as response:
-            if response.status_code >= 400:  # its body: only the first MAX_ERROR_BODY bytes
-                content = await read_prefix(response.aiter_bytes(), MAX_ERROR_BODY)
-                kept = _without_encoding(response.headers.raw)
-                response = httpx.Response(response.status_code, headers=kept, content=content)
-            yield response
+        async with client.stream("POST", url, content=body, headers=headers) as streamed:
+            if streamed.status_code >= 400:  # its body: only the first MAX_ERROR_BODY bytes
+                yield await _error_answer(streamed)
+            else:  # its body inflated in bounded steps (body_chunks)
+                kept = _without_encoding(streamed.headers.raw)
+                stream = InflatedStream(streamed)
+                yield httpx.Response(streamed.status_code, headers=kept, stream=stream)
         return
     with map_aiohttp_exceptions():
         answer = await _direct_post(client, url, body, headers)

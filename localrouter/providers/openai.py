@@ -66,6 +66,7 @@ from localrouter.providers.http import (
     get,
     json_body,
     post_json,
+    read_body,
     retry_after,
     stream_post,
     upstream_errors,
@@ -244,7 +245,7 @@ class OpenAIAdapter:
         ):
             await check_status(response, name, redactor)
             if response.headers.get("content-type", "").startswith("application/json"):
-                doc = json_body(await response.aread(), name)
+                doc = json_body(await read_body(response, target.provider), name)
                 error = _stream_error(doc, name, redactor)
                 if error is not None:
                     raise error

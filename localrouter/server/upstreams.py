@@ -28,6 +28,7 @@ from httpx_aiohttp import AiohttpTransport
 from localrouter.compiler.table import Provider, RoutingTable, SecretValue
 from localrouter.errors import SecretError
 from localrouter.providers.http import UpstreamClient
+from localrouter.providers.inflate import ACCEPT_ENCODING
 from localrouter.redaction import SHAPES_ONLY, Redactor, secret_name
 from localrouter.secrets import resolve
 from localrouter.server.pools import ClientPool
@@ -137,6 +138,8 @@ class Upstreams:
             "limits": limits,
             "trust_env": False,
             "cookies": _NoCookies(),
+            # only what the httpx path inflates in bounded steps (docs/providers.md, size caps)
+            "headers": {"accept-encoding": ACCEPT_ENCODING},
         }
         if transport is not None:
             return UpstreamClient(transport=transport, **options)
