@@ -38,7 +38,7 @@ import httpx
 import pytest
 
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamError, UpstreamProtocolError
+from localrouter.errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers.base import Target
 from localrouter.providers.http import post_json, stream_post
 from localrouter.providers.openai import OpenAIAdapter
@@ -71,6 +71,7 @@ class Bomb:
 
     def __init__(self) -> None:
         self.encoding = "gzip"
+        self.status = b"200 OK"
         self.content_type = "application/json"
         self.body: Callable[[], AsyncIterator[bytes]] = self.inflating
         self.wire_kib = WIRE_MB * 1024  # the most it sends
@@ -93,7 +94,8 @@ class Bomb:
                 if name.lower() == "accept-encoding":
                     self.accept_encoding = value.strip()
             writer.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: " + self.content_type.encode() + b"\r\n"
+                b"HTTP/1.1 " + self.status + b"\r\n"
+                b"content-type: " + self.content_type.encode() + b"\r\n"
                 b"content-encoding: " + self.encoding.encode() + b"\r\n"
                 b"connection: close\r\n\r\n"
             )
@@ -175,6 +177,8 @@ CASES: dict[str, tuple[bool, str, str, Call]] = {
     "stream_post-httpx-gzip": (False, "gzip", "text/event-stream", _stream),
     "stream-whole-aiohttp-gzip": (True, "gzip", "application/json", _stream_answered_whole),
     "stream-whole-httpx-gzip": (False, "gzip", "application/json", _stream_answered_whole),
+    # an error answer: its body is read up to MAX_ERROR_BODY (64 KiB), inflated in steps too
+    "models-httpx-gzip-500": (False, "gzip", "application/json", _model_list),
 }
 AIOHTTP_POST = ("post_json-aiohttp-gzip", "stream-whole-aiohttp-gzip")  # aiohttp inflates
 # uncapped before: those bombs are small (2 GiB inflated), so the check that this test fails
@@ -190,6 +194,7 @@ async def measure(case: str) -> dict[str, object]:
         async with upstream() as (url, bomb):
             bomb.encoding, bomb.content_type = encoding, content_type
             bomb.wire_kib = 2048 if case in SMALL_BOMBS else WIRE_MB * 1024
+            bomb.status = b"500 Internal Server Error" if case.endswith("-500") else b"200 OK"
             p = provider(url)
             client = upstreams.client(p)
             with contextlib.suppress(UpstreamError):  # warm-up: pools, buffers, code paths
@@ -230,18 +235,22 @@ def peaks() -> dict[str, dict[str, Any]]:
 
 @linux
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_compression_bomb_is_too_large_at_about_the_cap(
+def test_a_compression_bomb_costs_about_the_cap(
     peaks: dict[str, dict[str, Any]], case: str
 ) -> None:
-    """``UpstreamTooLarge`` quickly, the connection closed before the bomb's end, and the peak
-    RSS grown by about the cap — not by a network chunk times ~1000."""
+    """``UpstreamTooLarge`` quickly (an error answer: its status, from the body's first 64 KiB),
+    the connection closed before the bomb's end, and the peak RSS grown by about the cap — not
+    by a network chunk times ~1000."""
     got = peaks[case]
     print(
         f"\n{case}: peak RSS +{got['grown_mib']:.1f} MiB in {got['ms']:.0f} ms, "
         f"{got['sent_mib']:.2f} of {got['wire_mib']:.0f} MiB sent"
     )
     what = "a stream event" if case.startswith("stream_post") else "an answer"
-    assert got["error"].startswith(f"UpstreamTooLarge: bomb sent {what} larger"), got["error"]
+    expected = f"UpstreamTooLarge: bomb sent {what} larger"
+    if case.endswith("-500"):
+        expected = "UpstreamHTTPError: bomb answered 500"
+    assert got["error"].startswith(expected), got["error"]
     assert got["grown_mib"] <= PEAK_GROWTH_MAX_MIB, f"peak RSS grew {got['grown_mib']:.0f} MiB"
     assert got["ms"] < 5000
     if case not in SMALL_BOMBS:  # (socket buffers on loopback take a few MiB by themselves)
@@ -269,6 +278,32 @@ async def test_an_encoding_not_inflated_in_steps_is_refused(
         with pytest.raises(UpstreamProtocolError, match="content-encoding") as info:
             await OpenAIAdapter().list_models(upstreams.client(p), p, None)
         assert repr(encoding) in str(info.value) and "gzip or deflate" in str(info.value)
+    await upstreams.aclose()
+
+
+@pytest.mark.parametrize("use_aiohttp", [True, False], ids=["aiohttp", "httpx"])
+async def test_an_error_answer_in_an_encoding_not_accepted_keeps_its_status(
+    use_aiohttp: bool,
+) -> None:
+    """A 503 in ``br`` is still a 503 (a health check counts it as down), its body unread."""
+    upstreams = Upstreams(use_aiohttp=use_aiohttp)
+    async with upstream() as (url, bomb):
+        bomb.encoding, bomb.status = "br", b"503 Service Unavailable"
+        bomb.body = lambda: _one_chunk(b"\x1b\x00\x00garbage")
+        p = provider(url)
+        with pytest.raises(UpstreamHTTPError, match="answered 503") as info:
+            await OpenAIAdapter().list_models(upstreams.client(p), p, None)
+        assert info.value.status == 503 and "garbage" not in str(info.value)
+    await upstreams.aclose()
+
+
+async def test_a_corrupt_compressed_body_is_a_protocol_error() -> None:
+    upstreams = Upstreams(use_aiohttp=False)
+    async with upstream() as (url, bomb):
+        bomb.body = lambda: _one_chunk(b"this is not gzip at all")
+        p = provider(url)
+        with pytest.raises(UpstreamProtocolError, match="malformed answer"):
+            await OpenAIAdapter().list_models(upstreams.client(p), p, None)
     await upstreams.aclose()
 
 
