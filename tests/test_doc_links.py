@@ -1,5 +1,5 @@
-"""Every relative link in README.md and docs/*.md reaches a file that exists and, when it names an
-anchor (`file.md#heading`, `#heading`), a heading of that file.
+"""Every relative link in README.md, docs/*.md and configs/gitops/README.md reaches a file that
+exists and, when it names an anchor (`file.md#heading`, `#heading`), a heading of that file.
 
 Anchors are made as GitHub makes them: the heading's text lower-cased, every character that is not a
 letter, mark, digit, connector (`_`), space or `-` dropped, spaces turned into `-`; a repeated
@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "configs" / "gitops" / "README.md",
+]
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
