@@ -30,8 +30,15 @@ def as_json(*argv: str) -> dict[str, Any]:
     return doc
 
 
-def test_text_table_of_the_demo_catalog() -> None:
-    code, out, err = models("--config", str(CONFIGS / "demo.yaml"))
+def copied(name: str, tmp_path: Path) -> str:
+    """An example config in a folder of its own: no state a server left beside the original."""
+    target = tmp_path / name
+    target.write_text((CONFIGS / name).read_text(encoding="utf-8"), encoding="utf-8")
+    return str(target)
+
+
+def test_text_table_of_the_demo_catalog(tmp_path: Path) -> None:
+    code, out, err = models("--config", copied("demo.yaml", tmp_path))
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == [
@@ -53,8 +60,8 @@ def test_text_table_of_the_demo_catalog() -> None:
     assert lines[3].startswith("2 models; health: none (no runtime state at ")
 
 
-def test_json_of_the_cost_saver_catalog_and_client_filter() -> None:
-    config = str(CONFIGS / "cost-saver.yaml")
+def test_json_of_the_cost_saver_catalog_and_client_filter(tmp_path: Path) -> None:
+    config = copied("cost-saver.yaml", tmp_path)
     doc = as_json("--config", config)
     by_id = {m["id"]: m for m in doc["models"]}
     assert sorted(by_id) == [
