@@ -104,6 +104,7 @@ def render_concise(diagnostics: Sequence[Diagnostic]) -> str:
     lines = []
     for d in diagnostics:
         lines.append(_head(d))
+        lines.extend(f"  note: {note}" for note in d.notes)
         if d.help:
             lines.append(f"  help: {d.help}")
     return "\n".join(lines) + ("\n" if lines else "")
@@ -156,6 +157,7 @@ def to_json_obj(d: Diagnostic) -> dict[str, object]:
         "severity": d.severity.value,
         "message": d.message,
         "help": d.help,
+        "notes": list(d.notes),
     }
     if d.span is not None:
         obj.update(
@@ -195,7 +197,8 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
             if d.span.end_line == d.span.line and d.span.end_col:
                 props.append(f"endColumn={d.span.end_col}")
         props.append(f"title={_gh_escape(d.code, prop=True)}")
-        message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+        message = d.message + "".join(f"\nnote: {note}" for note in d.notes)
+        message += f"\nhelp: {d.help}" if d.help else ""
         lines.append(f"::{d.severity.value} {','.join(props)}::{_gh_escape(message)}")
     return "\n".join(lines) + ("\n" if lines else "")
 

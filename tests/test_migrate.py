@@ -825,3 +825,19 @@ def test_v1_shaped_documents_never_raise_and_round_trip(doc: dict[str, Any]) -> 
     text = render_v2(result, source="fuzz")
     loaded = YAML().load(io.StringIO(text))
     assert json.loads(json.dumps(loaded)) == json.loads(json.dumps(result.data))
+
+
+def test_migration_notes_reach_every_output_format() -> None:
+    """A v1 config's notes (what the migration changed) are in json, concise and github too."""
+    from tests.conftest import CONFIGS, run_cli
+
+    config = str(CONFIGS / "legacy-v1")
+    text = run_cli("validate", config).out
+    notes = [line.removeprefix("note: ") for line in text.splitlines() if line.startswith("note: ")]
+    assert notes  # the text format has always shown them
+    doc = json.loads(run_cli("validate", config, "--format", "json").out)
+    assert [n for d in doc["diagnostics"] for n in d["notes"]] == notes
+    concise = run_cli("validate", config, "--format", "concise").out
+    assert all(f"  note: {note}" in concise.splitlines() for note in notes)
+    github = run_cli("validate", config, "--format", "github").out
+    assert all(f"%0Anote: {note}" in github for note in notes)
