@@ -52,8 +52,8 @@ silent reset to zero. Counters of policies no longer in the table are kept until
 left the window (a removed-then-restored limit does not forget spending); :meth:`MemoryStore.prune`
 then drops them, and empty counters are never written. Reservations of requests still in flight
 are saved as they stand: after a crash they stay counted at the worst case they held
-(conservative). Marks are not saved: a restored bucket's mark is the earlier of its last millisecond and the saved
-latest instant (conservative, and never in the future).
+(conservative). Marks are not saved: a restored bucket's mark is the earlier of its last
+millisecond and the saved latest instant (conservative, and never in the future).
 """
 
 from __future__ import annotations
