@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from types import MappingProxyType
 
 import httpx
 import pytest
@@ -16,21 +15,9 @@ from localrouter.keygen import new_key
 from localrouter.server import auth as auth_module
 from localrouter.server.auth import Authenticator
 from tests.gateway import running_gateway
+from tests.test_auth import table_with
 
 COST = 10  # ~0.05-0.2 s a check here (`keys create` uses 12: four times that)
-
-
-def table_with(*clients: Client) -> RoutingTable:
-    return RoutingTable(
-        sha256="x",
-        providers=MappingProxyType({}),
-        models=MappingProxyType({}),
-        strategies=MappingProxyType({}),
-        clients=MappingProxyType({c.name: c for c in clients}),
-        clients_by_prefix=MappingProxyType({c.key_prefix: c.name for c in clients}),
-        settings=MappingProxyType({}),
-        mcp_servers=MappingProxyType({}),
-    )
 
 
 def _timed(a: Authenticator, table: RoutingTable, key: str) -> tuple[int, float]:
