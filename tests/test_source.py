@@ -865,3 +865,11 @@ def test_recursive_alias_through_load(tmp_path: Path) -> None:
     with fast():
         doc, diags = load(path)
     assert doc is None and codes(diags) == ["LR103"]
+
+
+def test_deep_indentation_is_named_as_such() -> None:
+    text = "version: 2\nproviders:\n  mock:\n" + " " * 300 + "x: 1\n"
+    data, _, diags = parse_text(text, "indent.yaml")
+    assert data is None and codes(diags) == ["LR104"]
+    assert diags[0].message == "indented more than 256 columns"
+    assert diags[0].span is not None and (diags[0].span.line, diags[0].span.col) == (4, 257)

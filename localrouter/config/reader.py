@@ -41,14 +41,14 @@ def too_deep(text: str, name: str) -> Diagnostic | None:
             return _deep(name, line, col)
     for n, ln in enumerate(text.splitlines(), 1):
         if len(ln) - len(ln.lstrip(" ")) > MAX_INDENT:
-            return _deep(name, n, MAX_INDENT + 1)
+            return _deep(name, n, MAX_INDENT + 1, f"indented more than {MAX_INDENT} columns")
     return None
 
 
-def _deep(name: str, line: int, col: int) -> Diagnostic:
+def _deep(name: str, line: int, col: int, what: str = "") -> Diagnostic:
     return error(
         "LR104",
-        f"nesting deeper than {MAX_DEPTH} levels",
+        what or f"nesting deeper than {MAX_DEPTH} levels",
         Span(name, line, col),
         "a LocalRouter config needs a handful of levels; flatten the nested values",
     )
