@@ -11,26 +11,23 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from localrouter.compiler.table import ModelInfo
-from localrouter.config.lints import PolicyLints, reaches
+from localrouter.config.client_checks import ClientChecks
+from localrouter.config.lints import reaches
 from localrouter.config.paths import state_dir_problem
 from localrouter.config.provider_types import TYPES
 from localrouter.config.refs import CatalogIndex, ModelRef, parse_ref
 from localrouter.config.schema_check import did_you_mean
 from localrouter.config.source import PathKey, SpanIndex
 from localrouter.config.spec import (
-    BCRYPT_HASH,
-    LIMIT_METRICS,
     NAME_PATTERN,
     SECRET_REF,
     ConfigSpec,
-    LimitSpec,
 )
-from localrouter.config.units import MAX_WINDOW_S, window_seconds
 from localrouter.config.url_policy import check_base_url
 from localrouter.diagnostics import Diagnostic, Span, error, warning
 
 
-class _Checker(PolicyLints):
+class _Checker(ClientChecks):
     def __init__(
         self,
         config: ConfigSpec,
@@ -235,25 +232,6 @@ class _Checker(PolicyLints):
             self.secret(v, (*base, "headers", h), literal_ok=True)
         self.limits(p.limits, (*base, "limits"))
 
-    def limits(self, limits: Sequence[LimitSpec], path: PathKey) -> None:
-        for i, lim in enumerate(limits):
-            n = sum(getattr(lim, m) is not None for m in LIMIT_METRICS)
-            if n != 1:
-                self.err(
-                    "LR311",
-                    f"a limit takes exactly one metric, this one has {n}",
-                    (*path, i),
-                    f"one entry per metric ({', '.join(LIMIT_METRICS)}), "
-                    "e.g. - {requests: 60, per: 1h}",
-                )
-            if window_seconds(lim.per) > MAX_WINDOW_S:
-                self.err(
-                    "LR312",
-                    f"window '{lim.per}' is longer than 366d",
-                    (*path, i, "per"),
-                    "the longest window is 366d",
-                )
-
     def refs(
         self, refs: Sequence[str], path: PathKey, *, check_models: bool = True
     ) -> list[tuple[int, ModelRef]]:
@@ -284,13 +262,6 @@ class _Checker(PolicyLints):
                             self._part_span((*path, i), len(ref.provider)),
                             self.suggest(ref.provider, self.c.providers, "providers"),
                         )
-                    )
-                    continue
-                    self.err(
-                        "LR302",
-                        f"unknown provider '{ref.provider}'",
-                        (*path, i),
-                        self.suggest(ref.provider, self.c.providers, "providers"),
                     )
                     continue
             if check_models:
@@ -381,69 +352,6 @@ class _Checker(PolicyLints):
                 )
         if s.privacy == "local_only":
             self.privacy(sname, refs)
-
-    def clients(self) -> None:
-        prefixes: dict[str, str] = {}
-        for cname, cl in self.c.clients.items():
-            base = ("clients", cname)
-            if cl.strategy is not None and cl.model is not None:
-                self.err(
-                    "LR308",
-                    f"client '{cname}' names both a `strategy` and a `model`",
-                    (*base, "model"),
-                    "keep either the strategy or the fixed model",
-                    key=True,
-                )
-            elif cl.strategy is None and cl.model is None and base not in self.damaged:
-                self.err(
-                    "LR308",
-                    f"client '{cname}' needs a `strategy` or a `model`",
-                    base,
-                    "e.g. strategy: minimum-cost",
-                    key=True,
-                )
-            if (
-                cl.strategy is not None
-                and cl.strategy not in self.c.strategies
-                and ("strategies", cl.strategy) not in self.broken
-                and not self.partial
-            ):
-                self.err(
-                    "LR301",
-                    f"unknown strategy '{cl.strategy}'",
-                    (*base, "strategy"),
-                    self.suggest(cl.strategy, self.c.strategies, "strategies"),
-                )
-            if cl.model is not None:
-                got = self.refs([cl.model], (*base, "model"))
-                if got and got[0][1].is_glob:
-                    self.err(
-                        "LR306",
-                        "a client's `model` is one model, not a glob",
-                        (*base, "model"),
-                        "use a strategy for several models",
-                    )
-            if not BCRYPT_HASH.match(cl.key_hash):
-                self.err(
-                    "LR310",
-                    "key_hash is not a bcrypt hash",
-                    (*base, "key_hash"),
-                    "`localrouter keys create` writes key_prefix and key_hash",
-                    redact=True,
-                )
-            if cl.key_prefix in prefixes:
-                other = prefixes[cl.key_prefix]
-                self.err(
-                    "LR309",
-                    f"key_prefix '{cl.key_prefix}' is also used by client '{other}'",
-                    (*base, "key_prefix"),
-                    f"client '{other}' is defined at {self.spans.key_span(('clients', other))}; "
-                    f"rotate one of the keys (`localrouter keys rotate {cname}`)",
-                )
-            prefixes.setdefault(cl.key_prefix, cname)
-            self.limits(cl.limits, (*base, "limits"))
-            if cl.strategy in self.c.strategies:
-                self.looser(cname, cl.limits, self.c.strategies[cl.strategy].limits, cl.strategy)
 
 
 def check(
