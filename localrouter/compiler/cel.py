@@ -44,6 +44,7 @@ by zero): they mean "no match". Unexpected Python exceptions are our bugs and pr
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -233,12 +234,21 @@ def _trial(
     budget: float = TRIAL_BUDGET_S,
 ) -> tuple[float, Any]:
     """``(CPU seconds, result)`` of ``run`` on ``activation``: this thread's CPU time (waiting
-    for the GIL does not count), run again once if it reached ``budget``."""
+    for the GIL does not count), run again (three tries at most) while it reaches ``budget``.
+    The garbage collector is paused while it runs: a collection of the whole process's heap
+    would otherwise be counted against the expression, and make a compile's verdict depend on
+    what the process did before."""
     spent, value = float("inf"), None
-    for _ in range(2):
-        start = time.thread_time()
-        value = run(activation)
-        spent = min(spent, time.thread_time() - start)
+    for _ in range(3):
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            start = time.thread_time()
+            value = run(activation)
+            spent = min(spent, time.thread_time() - start)
+        finally:
+            if collecting:
+                gc.enable()
         if spent < budget:
             break
     return spent, value
