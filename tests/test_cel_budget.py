@@ -140,3 +140,32 @@ def test_an_expression_slow_on_the_largest_allowed_request_is_refused_at_load() 
         '"vip" in request.tags || request.tags.exists(t, t.startsWith("team:"))',
     ):
         assert isinstance(compile_predicate(fine, "route"), Predicate), fine
+
+
+def test_cel_pythons_runners_are_held_to_their_own_limit() -> None:
+    """cel-python serves only what the native runner cannot, ~50x slower a step: a plain
+    comprehension over the largest client data takes ~7 ms there, so its limit leaves a margin
+    the machine's load cannot eat (at 10 ms this compile failed under load: LR404 by chance)."""
+    from localrouter.compiler import cel
+
+    assert cel.LARGEST_TRIAL_BUDGET_PY_S >= 5 * cel.LARGEST_TRIAL_BUDGET_S
+    spent: list[float] = []
+    real = cel._trial
+
+    def timed(run: Any, activation: Any, budget: float = cel.TRIAL_BUDGET_S) -> Any:
+        got = real(run, activation, budget)
+        if budget in (cel.LARGEST_TRIAL_BUDGET_S, cel.LARGEST_TRIAL_BUDGET_PY_S):
+            spent.append(got[0] / budget)  # the share of its limit the trial used
+        return got
+
+    cel._trial = timed  # type: ignore[assignment]
+    try:
+        for _ in range(3):
+            got = compile_predicate(
+                "request.tags.exists(t, t == 'x')", "route", prefer_native=False
+            )
+            assert not isinstance(got, tuple), got
+            assert got.runner != "native"
+    finally:
+        cel._trial = real  # type: ignore[assignment]
+    assert min(spent) < 0.5, spent  # at least twice the margin, even on a busy machine
