@@ -138,12 +138,9 @@ def _messages(value: Any, param: str) -> Problem | None:
                 if problem:
                     return problem
         if len(message) > 2:  # role and content are the common case
-            for key, check in _MESSAGE_FIELDS.items():
-                item = message.get(key)
-                if item is not None:
-                    problem = check(item, f"{param}[{i}].{key}")
-                    if problem:
-                        return problem
+            problem = fields(message, f"{param}[{i}]", _MESSAGE_FIELDS)
+            if problem:
+                return problem
     return None
 
 
