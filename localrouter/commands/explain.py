@@ -160,6 +160,12 @@ def render(
         f"messages={facts.messages_count} complexity={facts.complexity:g} "
         f"tools={str(facts.has_tools).lower()}",
     ]
+    alias = decision.alias
+    if alias is not None:
+        lines.append(
+            f"alias:      model '{facts.model}' read as '{alias.target}' "
+            f"(alias '{alias.pattern}' of strategy '{decision.strategy}')"
+        )
     if state is not None:
         lines.append(f"state:      {state.note}")
     if decision.status != 200:
@@ -195,6 +201,11 @@ def as_json(
         "client": decision.client,
         "strategy": decision.strategy,
         "route": decision.route,
+        "alias": (
+            {"pattern": decision.alias.pattern, "target": decision.alias.target}
+            if decision.alias is not None
+            else None
+        ),
         "candidates": [m.id for m in decision.candidates],
         "left_out": [{"model": m, "reason": r} for m, r in decision.left_out],
         "error": limited.message if limited is not None else decision.error,

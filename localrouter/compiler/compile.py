@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from localrouter.compiler.aliases import compile_aliases
 from localrouter.compiler.catalog import params_from_name
 from localrouter.compiler.cel import CelProblem, Predicate, Scope, compile_predicate
 from localrouter.compiler.table import (
@@ -181,6 +182,10 @@ class _Compiler:
             )
         flt = self.predicate(s.filter, "filter", (*base, "filter")) if s.filter else None
         default = self.route("default", None, s.models, s.exclude, s.params_b, order)
+        aliases, problems = compile_aliases(
+            sname, s, (default, *routes), self.c.providers, self.index, self.spans
+        )
+        self.diagnostics += problems
         lo, hi = s.fallback.backoff_ms
         return Strategy(
             sname,
@@ -191,6 +196,7 @@ class _Compiler:
             _limits("strategy", sname, s.limits),
             s.privacy,
             tuple(s.mcp_servers),
+            aliases=aliases,
         )
 
     def run(self, base_dir: Path | None, source_files: Sequence[str]) -> CompileResult:
@@ -289,8 +295,15 @@ def _params_reason(m: ModelInfo, params: ParamsRange | None) -> str | None:
 
 def table_sha(config: ConfigSpec, catalog: Mapping[str, tuple[ModelInfo, ...]]) -> str:
     """sha256 over the canonical config and catalog: equal content, equal sha."""
+    dumped = config.model_dump(mode="json", by_alias=True, exclude={"schema_"})
+    for strategy in dumped["strategies"].values():
+        # aliases are ordered (the first match wins), and the keys below are sorted: keep their
+        # order as a list of pairs; none at all leaves the sha of a config without them as it was
+        aliases = strategy.pop("aliases", None)
+        if aliases:
+            strategy["aliases"] = [[pattern, target] for pattern, target in aliases.items()]
     doc: dict[str, Any] = {
-        "config": config.model_dump(mode="json", by_alias=True, exclude={"schema_"}),
+        "config": dumped,
         "catalog": {p: [asdict(m) for m in ms] for p, ms in sorted(catalog.items())},
     }
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,8 +1,9 @@
 """What changes between two routing tables, per client: for reviewing config pull requests.
 
-For every client: added or removed, its strategy, enabled, limits, and per route the candidates
-added, removed and re-ordered, route conditions and order keys changed. Strategies added or
-removed, and the changes of strategies no client uses. Providers added, removed or re-pointed.
+For every client: added or removed, its strategy, enabled, limits, its strategy's aliases, and
+per route the candidates added, removed and re-ordered, route conditions and order keys changed.
+Strategies added or removed, and the changes of strategies no client uses. Providers added,
+removed or re-pointed.
 Key material is never shown: a rotated key is reported as "key rotated".
 """
 
@@ -73,6 +74,10 @@ def _route_changes(subject: str, old: Strategy, new: Strategy) -> list[Change]:
         )
     if old.fallback != new.fallback:
         out.append(Change(subject, f"fallback {old.fallback} → {new.fallback}"))
+    aa = [f"{a.pattern} → {a.target}" for a in old.aliases]
+    ab = [f"{a.pattern} → {a.target}" for a in new.aliases]
+    if aa != ab:
+        out.append(Change(subject, f"aliases [{', '.join(aa)}] → [{', '.join(ab)}]"))
     return out
 
 

@@ -60,6 +60,7 @@ def table_dict(table: RoutingTable) -> dict[str, Any]:
         },
         "strategies": {
             n: {
+                **({"aliases": [[a.pattern, a.target] for a in s.aliases]} if s.aliases else {}),
                 "routes": [_route(r) for r in s.routes],
                 "default": _route(s.default),
                 "filter": s.filter.source if s.filter else None,

@@ -7,6 +7,7 @@ predicates and pre-ordered candidate lists, never strings to interpret per reque
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -150,6 +151,22 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """One entry of a strategy's ``aliases``: a model name pattern and the target it is read as.
+
+    ``target`` is ``auto``, ``localrouter/NAME`` or ``provider/model``, as written; ``regex`` is
+    the pattern compiled once (``*`` any run, ``?`` one character, the whole name, case-sensitive).
+    """
+
+    pattern: str
+    target: str
+    regex: re.Pattern[str] = field(repr=False, compare=False)
+
+    def matches(self, model: str) -> bool:
+        return self.regex.fullmatch(model) is not None
+
+
+@dataclass(frozen=True)
 class Strategy:
     name: str
     routes: tuple[Route, ...]
@@ -160,6 +177,7 @@ class Strategy:
     privacy: str
     mcp_servers: tuple[str, ...]
     implicit: bool = False  # made for a client with a fixed `model`
+    aliases: tuple[Alias, ...] = ()  # in file order: the first that matches a model name wins
 
     @property
     def allowed(self) -> frozenset[str]:

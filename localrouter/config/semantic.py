@@ -11,6 +11,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from localrouter.compiler.table import ModelInfo
+from localrouter.config.alias_checks import AliasChecks
 from localrouter.config.client_checks import ClientChecks
 from localrouter.config.lints import reaches
 from localrouter.config.paths import state_dir_problem
@@ -27,7 +28,7 @@ from localrouter.config.url_policy import check_base_url
 from localrouter.diagnostics import Diagnostic, Span, error, warning
 
 
-class _Checker(ClientChecks):
+class _Checker(ClientChecks, AliasChecks):
     def __init__(
         self,
         config: ConfigSpec,
@@ -352,6 +353,7 @@ class _Checker(ClientChecks):
                 )
         if s.privacy == "local_only":
             self.privacy(sname, refs)
+        self.aliases(sname)
 
 
 def check(

@@ -177,6 +177,12 @@ class StrategySpec(_Spec):
     limits: list[LimitSpec] = Field(default_factory=list)
     privacy: Literal["any", "local_only"] = "any"
     mcp_servers: list[str] = Field(default_factory=list)
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="model names a client of this strategy sends, read as another target: "
+        "PATTERN (a whole, case-sensitive name; '*' any run, '?' one character) -> auto, "
+        "localrouter/NAME or provider/model; the first pattern that matches, in file order, wins",
+    )
 
 
 class ClientSpec(_Spec):

@@ -1,8 +1,11 @@
 """route(table, client, facts, now, runtime) → Decision. Pure and synchronous: no I/O, no clock.
 
-Resolution of the request's ``model`` (SPEC §3): ``auto``, absent or ``localrouter/auto`` → the
-client's strategy; ``localrouter/NAME`` → strategy NAME if it is the client's; ``provider/model``
-→ that model if the client's strategy allows it; a bare id → the first allowed model of that name.
+Resolution of the request's ``model`` (SPEC §3): first the strategy's ``aliases`` (the first
+pattern that matches the name reads it as its target; not for ``auto``, an absent model or
+``localrouter/…``, and a target is never aliased again); then ``auto``, absent or
+``localrouter/auto`` → the client's strategy; ``localrouter/NAME`` → strategy NAME if it is the
+client's; ``provider/model`` → that model if the client's strategy allows it; a bare id → the
+first allowed model of that name.
 Then the first route whose ``when`` is true (else the strategy's own list), the ``filter`` per
 candidate, the runtime ORDER keys, and runtime exclusions (circuit open, unhealthy, capped).
 
@@ -21,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from localrouter.compiler.cel import Predicate
-from localrouter.compiler.table import Client, ModelInfo, Route, RoutingTable, Strategy
+from localrouter.compiler.table import Alias, Client, ModelInfo, Route, RoutingTable, Strategy
 from localrouter.routing.facts import NowFacts, RequestFacts
 from localrouter.routing.order import needs_runtime, sort_candidates
 
@@ -53,6 +56,7 @@ class Decision:
     error_code: str | None = None
     # candidates not judged yet (the caller asked for fewer), in order; `more()` judges them
     pending: tuple[ModelInfo, ...] = ()
+    alias: Alias | None = None  # the strategy's alias that read the request's model, if one did
     _judge: _Judge | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -102,6 +106,17 @@ def _fail(
     return Decision(status, client, strategy, None, (), left_out, message, code)
 
 
+def find_alias(strategy: Strategy, model: str) -> Alias | None:
+    """The first of ``strategy``'s aliases whose pattern matches ``model``; never one for
+    ``auto``, an absent model or ``localrouter/…`` (the gateway's own names)."""
+    if model in AUTO or model.startswith("localrouter/"):
+        return None
+    for alias in strategy.aliases:
+        if alias.regex.fullmatch(model) is not None:
+            return alias
+    return None
+
+
 def route(
     table: RoutingTable,
     client: Client,
@@ -120,12 +135,17 @@ def route(
     if not client.enabled:
         return _fail(403, client.name, f"client '{client.name}' is disabled", "client_disabled")
     strategy = table.strategies[client.strategy]
-    resolved = resolve_model(table, client, facts.model or "")
+    model = facts.model or ""
+    alias = find_alias(strategy, model) if strategy.aliases else None
+    if alias is None:
+        resolved = _resolve_name(table, client, strategy, model)
+    else:
+        resolved = _aliased(table, client, strategy, alias, model)
     if isinstance(resolved, Decision):
         return resolved
     if resolved is None:
-        return _route_strategy(table, client, strategy, facts, now, runtime, judge_all, want)
-    return _route_named(table, client, strategy, resolved, facts, now, runtime, judge_all)
+        return _route_strategy(table, client, strategy, facts, now, runtime, judge_all, want, alias)
+    return _route_named(table, client, strategy, resolved, facts, now, runtime, judge_all, alias)
 
 
 def resolve_model(
@@ -134,9 +154,38 @@ def resolve_model(
     """What a request's ``model`` names for ``client`` (SPEC §3): ``None`` for the client's
     strategy (``auto``, absent, ``localrouter/auto``, ``localrouter/<its strategy>``), the
     allowed models it names (``provider/model``, or a bare id: the first allowed model of that
-    name), or the failed :class:`Decision` (403 not allowed, 404 unknown). ``route`` and
-    ``GET /v1/models/{id}`` both read ``model`` through this."""
+    name), or the failed :class:`Decision` (403 not allowed, 404 unknown). A name one of the
+    strategy's aliases matches is read as the alias's target first. ``route`` and
+    ``GET /v1/models/{id}`` both read ``model`` this way."""
     strategy = table.strategies[client.strategy]
+    alias = find_alias(strategy, model) if strategy.aliases else None
+    if alias is None:
+        return _resolve_name(table, client, strategy, model)
+    return _aliased(table, client, strategy, alias, model)
+
+
+def _aliased(
+    table: RoutingTable, client: Client, strategy: Strategy, alias: Alias, sent: str
+) -> Decision | tuple[ModelInfo, ...] | None:
+    """``alias.target`` resolved (never aliased again); a failure names the alias and the
+    model name ``sent`` that it read."""
+    failed = _resolve_name(table, client, strategy, alias.target)
+    if isinstance(failed, Decision):
+        why = f" (model '{sent}' is read as '{alias.target}' by alias '{alias.pattern}')"
+        return Decision(
+            failed.status,
+            failed.client,
+            strategy.name,
+            error=(failed.error or "") + why,
+            error_code=failed.error_code,
+            alias=alias,
+        )
+    return failed
+
+
+def _resolve_name(
+    table: RoutingTable, client: Client, strategy: Strategy, model: str
+) -> Decision | tuple[ModelInfo, ...] | None:
     if model.startswith("localrouter/") and model not in AUTO:
         wanted = model.split("/", 1)[1]
         if wanted not in table.strategies or table.strategies[wanted].implicit:
@@ -206,6 +255,7 @@ def _route_strategy(
     runtime: RuntimeView,
     judge_all: bool,
     want: int,
+    alias: Alias | None = None,
 ) -> Decision:
     predicates = (*(r.when for r in strategy.routes), strategy.filter)
     act = activation(client, facts, now, predicates) if (strategy.routes or strategy.filter) else {}
@@ -214,7 +264,9 @@ def _route_strategy(
         if r.when is not None and r.when.evaluate(act):
             chosen = r
             break
-    judge = _Judge(client, strategy, chosen, act, runtime, judge_all, table.cel_models, facts.needs)
+    judge = _Judge(
+        client, strategy, chosen, act, runtime, judge_all, table.cel_models, facts.needs, alias
+    )
     candidates = chosen.candidates
     if needs_runtime(chosen.order):
         candidates = tuple(sort_candidates(list(candidates), chosen.order, runtime.latency_ms))
@@ -233,6 +285,7 @@ class _Judge:
     judge_all: bool
     cel_models: Mapping[str, Any]
     needs: frozenset[str] = frozenset()  # capabilities the request needs
+    alias: Alias | None = None  # carried into every decision it makes
 
     def run(
         self,
@@ -287,6 +340,7 @@ class _Judge:
                 tuple(left_out),
                 "no allowed model has the capabilities this request needs",
                 "model_lacks_capability",
+                alias=self.alias,
             )
         if not passed and not pending:
             return Decision(
@@ -299,6 +353,7 @@ class _Judge:
                 "no eligible model for this request"
                 + (f" (route '{name}')" if name != "default" else ""),
                 "no_candidates",
+                alias=self.alias,
             )
         return Decision(
             200,
@@ -308,6 +363,7 @@ class _Judge:
             tuple(passed),
             tuple(left_out),
             pending=pending,
+            alias=self.alias,
             _judge=self if pending else None,
         )
 
@@ -321,8 +377,11 @@ def _route_named(
     now: NowFacts,
     runtime: RuntimeView,
     judge_all: bool,
+    alias: Alias | None = None,
 ) -> Decision:
     act = activation(client, facts, now, (strategy.filter,)) if strategy.filter else {}
     named = Route("named", None, match, (), ())
-    judge = _Judge(client, strategy, named, act, runtime, judge_all, table.cel_models, facts.needs)
+    judge = _Judge(
+        client, strategy, named, act, runtime, judge_all, table.cel_models, facts.needs, alias
+    )
     return judge.run(match, [], [], 0)
