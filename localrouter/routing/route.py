@@ -200,17 +200,14 @@ def _resolve_name(
         return None
     if model in AUTO:
         return None
-    ordered: list[ModelInfo] = []
+    by_id = "/" in model and model.split("/", 1)[0] in table.providers
+    # the first candidate of that id (or name): the default list first, then the routes
     for r in (strategy.default, *strategy.routes):
-        ordered.extend(m for m in r.candidates if m not in ordered)
-    if "/" in model and model.split("/", 1)[0] in table.providers:
-        match = [m for m in ordered if m.id == model]
-        exists = model in table.models
-    else:
-        match = [m for m in ordered if m.name == model][:1]
-        exists = any(m.name == model for m in table.models.values())
-    if match:
-        return tuple(match)
+        for m in r.candidates:
+            if (m.id if by_id else m.name) == model:
+                return (m,)
+    names = (m.name for m in table.models.values())
+    exists = model in table.models if by_id else model in names
     if exists:
         return _fail(
             403,
