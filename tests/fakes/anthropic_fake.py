@@ -4,7 +4,9 @@
     with serve_app(create_app(state)) as url:
         ...                      # POST {url}/v1/messages, GET {url}/v1/models
 
-Endpoints: ``POST /v1/messages`` (JSON or, with ``"stream": true``, SSE), ``GET /v1/models``
+Endpoints: ``POST /v1/messages`` (JSON or, with ``"stream": true``, SSE),
+``POST /v1/messages/count_tokens`` (``{"input_tokens"}``; the body without ``max_tokens``,
+``stream`` or sampling fields), ``GET /v1/models``
 (paged: ``limit`` 1..1000, default 20, ``after_id`` / ``before_id``; ``data``, ``has_more``,
 ``first_id``, ``last_id``) and ``GET /v1/models/{id}``.
 
@@ -20,8 +22,15 @@ non-empty, every ``tool_use`` needs its ``tool_result`` in the next turn and eve
 ``tool_result`` a ``tool_use`` in the previous one, a final assistant turn must not end in
 whitespace, images need a base64 source with a supported media type or a url source, tools
 need an object ``input_schema``, ``tool_choice`` must name an offered tool and needs tools, an
-unknown model is 404 ``not_found_error``. Every error is
-``{"type": "error", "error": {"type", "message"}, "request_id"}``.
+unknown model is 404 ``not_found_error``. ``cache_control`` markers are ``{"type": "ephemeral",
+"ttl"?}``, at most 4 (a top-level one marks the prompt's last block); ``thinking`` ``enabled``
+needs ``budget_tokens`` ≥ 1024 and below ``max_tokens`` (and then ``temperature`` 1 or none);
+with thinking on, the assistant turn that tool results answer must start with a thinking block.
+Every thinking block in the history must carry the signature this fake gave it (an HMAC of its
+text under the state's ``signing_key``; ``redacted_thinking`` ``data`` likewise): an edited,
+re-serialised or foreign block is 400 ``messages.I.content.J: Invalid `signature` in `thinking`
+block``, as the API answers. Every error is ``{"type": "error", "error": {"type", "message"},
+"request_id"}``.
 
 Answers are deterministic: the text of the last user turn echoed back (the contents of its
 tool results when it has no text: ``"tool said: …"``). When tools are offered and that text
@@ -29,8 +38,14 @@ has lines ``call NAME {json}``, the answer is a short text block plus one ``tool
 (``stop_reason: tool_use``); ``tool_choice`` any/tool forces a call with ``{}`` input. Text
 starting ``refuse`` gets ``stop_reason: refusal`` and no content. ``stop_sequences`` cut the
 echo (``stop_sequence``), ``max_tokens`` caps it in words (``max_tokens``), a ``thinking``
-request gets a thinking block first. Tokens are whitespace-separated words (an image counts
-100); ``cache_read_tokens`` / ``cache_creation_tokens`` of the state are reported as such.
+request gets a signed thinking block first (and a ``redacted_thinking`` block before it when the
+text holds Anthropic's documented test string). Tokens are whitespace-separated words (an image
+counts 100). With cache markers, the prompt (tools, system, messages) up to the last marker is
+cached per model in ``prompt_cache``: the longest prefix ending at a marker seen before is
+reported as ``cache_read_input_tokens``, the rest up to the last marker as
+``cache_creation_input_tokens`` (and by ttl in ``cache_creation``), only the tokens after it as
+``input_tokens`` (there is no minimum length, unlike the API). ``cache_read_tokens`` /
+``cache_creation_tokens`` of the state, when set, are reported instead.
 
 Streams follow the documented event flow: ``message_start`` (usage with ``output_tokens: 1``),
 per block ``content_block_start`` / ``content_block_delta`` (``text_delta`` word by word,
@@ -38,14 +53,17 @@ per block ``content_block_start`` / ``content_block_delta`` (``text_delta`` word
 ``signature_delta``) / ``content_block_stop``, a ``ping`` after the first block starts,
 ``message_delta`` (stop_reason and the full usage), ``message_stop``. Each event is one
 ``event:``/``data:`` pair ending in a blank line; ``crlf`` switches line ends to CRLF and
-``split_writes`` sends every event in two writes cut mid-JSON.
+``split_writes`` sends every event in two writes cut mid-JSON. Every request is recorded
+(``requests``: headers, parsed body and the raw bytes), and the last stream's events as written
+(``streamed``).
 
 The script (:class:`FakeState`) applies to the next requests, one step each: ``fail`` answers an
 error status (Anthropic's error shape by default), ``hang`` waits before answering, ``malformed``
 sends a body (or a first stream event) that is not JSON, ``break_stream_after(n)`` sends ``n``
 events and then cuts the connection (``mode="cut"``), sends an ``overloaded_error`` event and
-ends the stream (``mode="error"``, what the API does when it overloads mid-stream) or ends the
-stream cleanly, without ``message_stop`` (``mode="end"``, as a proxy closing early would).
+ends the stream (``mode="error"``, what the API does when it overloads mid-stream; with ``n``
+0 it is the stream's first event) or ends the stream cleanly, without ``message_stop``
+(``mode="end"``, as a proxy closing early would).
 ``reset_connection(after_events, how)`` reads the request, then resets (``rst``) or closes
 (``fin``) its TCP connection with no HTTP answer, or, on a stream, after ``after_events`` events
 (and once ``hold`` is set, when one is given).
@@ -65,36 +83,21 @@ from typing import Any
 
 from quart import Quart, Response, request
 
-from tests.fakes.anthropic_fake_model import Invalid, answer, encode, error_body, events, validate
+from tests.fakes.anthropic_fake_checks import Invalid, error_body, validate
+from tests.fakes.anthropic_fake_model import (
+    answer,
+    check_signatures,
+    default_models,
+    encode,
+    events,
+    input_tokens,
+    prompt_usage,
+)
 from tests.fakes.serve import Breaking, break_connection, released
 
 Json = dict[str, Any]
 API_KEY = "test-key"
 VERSIONS = ("2023-01-01", "2023-06-01", "2026-10-21")
-
-
-def default_models() -> list[Json]:
-    def model(id: str, name: str, created: str, window: int, out: int, life: str) -> Json:
-        yes, no = {"supported": True}, {"supported": False}
-        return {
-            "type": "model",
-            "id": id,
-            "display_name": name,
-            "created_at": created,
-            "max_input_tokens": window,
-            "max_tokens": out,
-            "lifecycle": life,
-            "capabilities": {"image_input": yes, "structured_outputs": yes if out > 8192 else no},
-        }
-
-    table = [  # newest first, as the API lists them
-        ("claude-sonnet-5-5", "Claude Sonnet 5.5", "2026-09-15", 128000, "active"),
-        ("claude-sonnet-4-6", "Claude Sonnet 4.6", "2026-02-17", 64000, "active"),
-        ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01", 64000, "active"),
-        ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29", 64000, "deprecated"),
-        ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22", 8192, "retired"),
-    ]
-    return [model(i, n, f"{d}T00:00:00Z", 200000, out, life) for i, n, d, out, life in table]
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]  # lower-case names
     body: Any  # the parsed JSON, or None
+    raw: bytes = b""  # the body as sent
 
 
 @dataclass
@@ -126,9 +130,12 @@ class FakeState:
     split_writes: bool = False
     cache_read_tokens: int = 0
     cache_creation_tokens: int = 0
+    prompt_cache: set[str] = field(default_factory=set)  # prompt prefixes cached (their keys)
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     models: list[Json] = field(default_factory=default_models)
     requests: list[Recorded] = field(default_factory=list)
     script: list[Step] = field(default_factory=list)
+    streamed: list[bytes] = field(default_factory=list)  # the last stream's events, as sent
     streams_started: int = 0
     streams_finished: int = 0
     disconnects: int = 0
@@ -188,7 +195,7 @@ def create_app(state: FakeState | None = None) -> Quart:
     app.config["fake_state"] = state
 
     async def record() -> Recorded:
-        raw = await request.get_data(as_text=True)
+        raw = await request.get_data()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -199,6 +206,7 @@ def create_app(state: FakeState | None = None) -> Quart:
             dict(request.args),
             {k.lower(): v for k, v in request.headers.items()},
             body,
+            raw,
         )
         state.requests.append(rec)
         return rec
@@ -258,9 +266,14 @@ def create_app(state: FakeState | None = None) -> Quart:
             return error_response(400, "There was an issue with the JSON body of your request")
         try:
             validate(rec.body, state.models, rec.headers["anthropic-version"])
+            check_signatures(rec.body, state.signing_key)
         except Invalid as exc:
             return error_response(exc.status, exc.message)
-        message = answer(rec.body, state.cache_read_tokens, state.cache_creation_tokens)
+        prompt = prompt_usage(rec.body, state.prompt_cache)
+        if state.cache_read_tokens or state.cache_creation_tokens:  # set by a test: as given
+            prompt["cache_read_input_tokens"] = state.cache_read_tokens
+            prompt["cache_creation_input_tokens"] = state.cache_creation_tokens
+        message = answer(rec.body, prompt, state.signing_key)
         if not rec.body.get("stream"):
             return Response(json.dumps(message), content_type="application/json", headers=ids())
         response = Response(
@@ -271,8 +284,28 @@ def create_app(state: FakeState | None = None) -> Quart:
         response.timeout = None
         return response
 
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens() -> Response:
+        rec = await record()
+        _step, failure = await scripted()
+        if failure is not None:
+            return failure
+        denied = auth(rec)
+        if denied is not None:
+            return denied
+        if rec.body is None:
+            return error_response(400, "There was an issue with the JSON body of your request")
+        try:
+            validate(rec.body, state.models, rec.headers["anthropic-version"], count=True)
+            check_signatures(rec.body, state.signing_key)
+        except Invalid as exc:
+            return error_response(exc.status, exc.message)
+        doc = {"input_tokens": input_tokens(rec.body)}
+        return Response(json.dumps(doc), content_type="application/json", headers=ids())
+
     async def stream(message: Json, step: Step | None, scope: Any) -> AsyncIterator[bytes]:
         state.streams_started += 1
+        state.streamed = []
         finished = False
         try:
             for n, (name, data) in enumerate(events(message)):
@@ -283,7 +316,8 @@ def create_app(state: FakeState | None = None) -> Quart:
                     if step.mode == "error":
                         err = error_body(529, "Overloaded")
                         del err["request_id"]
-                        yield encode("error", err, state.crlf)
+                        state.streamed.append(encode("error", err, state.crlf))
+                        yield state.streamed[-1]
                         finished = True
                         return
                     finished = True  # a scripted cut, not a client that went away
@@ -300,6 +334,7 @@ def create_app(state: FakeState | None = None) -> Quart:
                     yield encode(name, '{"type": "message_start", "message": {', state.crlf)
                     continue
                 raw = encode(name, data, state.crlf)
+                state.streamed.append(raw)
                 if state.split_writes:
                     cut = len(raw) // 2
                     yield raw[:cut]
