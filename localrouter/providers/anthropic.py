@@ -55,7 +55,8 @@ def api_root(base_url: str | None) -> str:
     return root if root.endswith("/v1") else f"{root}/v1"
 
 
-def _headers(target: Target) -> dict[str, str]:
+def request_headers(target: Target) -> dict[str, str]:
+    """Every call's headers: ``anthropic-version``, the configured headers, our key."""
     headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
     headers.update({k.lower(): v for k, v in target.headers().items()})
     if target.api_key:
@@ -85,7 +86,7 @@ class AnthropicAdapter:
 
     async def _post(self, client: httpx.AsyncClient, target: Target, payload: Json) -> Json:
         name = target.provider.name
-        headers = _headers(target)
+        headers = request_headers(target)
         url = httpx.URL(f"{api_root(target.base_url)}/messages")
         async with upstream_errors(name):
             content, failed = await post_json(
@@ -101,7 +102,7 @@ class AnthropicAdapter:
         """(event name, data) for each SSE event, as soon as it is complete."""
         name = target.provider.name
         url = f"{api_root(target.base_url)}/messages"
-        headers = _headers(target) | {"accept": "text/event-stream"}
+        headers = request_headers(target) | {"accept": "text/event-stream"}
         payload = {**_for_version(headers, payload), "stream": True}
         async with (
             upstream_errors(name),
@@ -169,7 +170,9 @@ class AnthropicAdapter:
             if isinstance(after, str):
                 params["after_id"] = after
             async with upstream_errors(provider.name):
-                response = await get(client, url, provider, params=params, headers=_headers(target))
+                response = await get(
+                    client, url, provider, params=params, headers=request_headers(target)
+                )
                 await answers.check_status(response, provider.name, target.redactor)
             doc = json_body(response.content, provider.name)
             entries = doc.get("data")
