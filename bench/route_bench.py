@@ -26,7 +26,7 @@ from localrouter.routing.facts import NowFacts, facts_from_openai  # noqa: E402
 from localrouter.routing.route import route  # noqa: E402
 from localrouter.runtime.health import HealthMonitor  # noqa: E402
 from localrouter.runtime.limits import Limiter, estimate_for  # noqa: E402
-from localrouter.runtime.offline import caps_skip  # noqa: E402
+from localrouter.runtime.caps import caps_skip  # noqa: E402
 from localrouter.runtime.store import MemoryStore  # noqa: E402
 
 HASH = "$2b$04$" + "a" * 53

@@ -169,7 +169,7 @@ def test_a_request_cancelled_before_its_answer_returns_its_hold(
         assert table is not None
         app = create_gateway(table)
         limits = table.clients["writer"].limits
-        limiter = app.extensions["localrouter"].limiter
+        limiter = app.runtime.limiter
         body = json.dumps(STREAM).encode()
         scope = {
             "type": "http", "method": "POST", "path": "/v1/chat/completions",
@@ -196,10 +196,10 @@ def test_a_request_cancelled_before_its_answer_returns_its_hold(
             pass
 
         async def cancelled_while_waiting() -> tuple[float, float]:
-            async with app.test_app():
+            async with app.lifespan():
                 await asyncio.to_thread(wait_for_requests, state)
                 state.hang(5)  # the upstream has not answered when the request is cancelled
-                task = asyncio.ensure_future(app.asgi_app(scope, receive, send))
+                task = asyncio.ensure_future(app(scope, receive, send))
                 await asyncio.sleep(0.5)
                 held = next(iter(limiter.remaining(limits).values()))
                 task.cancel()

@@ -656,7 +656,7 @@ def test_a_swap_from_another_thread_reconciles_on_the_serving_loop(tmp_path: Pat
         )
         app = create_gateway(first, use_aiohttp=False)
         with serve_app(app) as url:
-            rt: Runtime = app.extensions["localrouter"]
+            rt: Runtime = app.runtime
             assert rt.swap(second)  # this test's thread: not the server's
             wait_for(lambda: any(q.path == "/api/tags" for q in state.requests))
             wait_for(

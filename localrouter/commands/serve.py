@@ -88,7 +88,8 @@ def run(args: Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        source = app.extensions["localrouter"].config
+        source = app.runtime.config
+        assert source is not None  # create_app was given the source
         reloads: set[asyncio.Task[object]] = set()
 
         def reload() -> None:  # SIGHUP: reload now, watched or not
@@ -98,7 +99,7 @@ def run(args: Namespace) -> int:
 
         if hasattr(signal, "SIGHUP"):
             loop.add_signal_handler(signal.SIGHUP, reload)
-        served = app.extensions["localrouter"].holder.current  # with the cached catalog
+        served = app.runtime.holder.current  # with the cached catalog
         print(
             f"LocalRouter serving {', '.join(table.source_files)} (sha {served.sha256[:12]}) "
             f"on http://{host}:{port}",

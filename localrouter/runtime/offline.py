@@ -12,19 +12,18 @@ A limit checked here reserves only in that copy.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from localrouter.compiler.table import ModelInfo, Provider, RoutingTable
+from localrouter.compiler.table import Provider, RoutingTable
 from localrouter.routing.route import RuntimeView
 from localrouter.runtime.breakers import breaker_key
+from localrouter.runtime.caps import caps_skip
 from localrouter.runtime.health import HealthMonitor
-from localrouter.runtime.limits import Limiter, describe, estimate_for
+from localrouter.runtime.limits import Limiter
 from localrouter.runtime.persist import read_state
 from localrouter.runtime.store import MemoryStore
 
-Skip = Callable[[ModelInfo], str | None]
 STATE_FILE = "limits.sqlite3"
 
 
@@ -32,28 +31,6 @@ def state_path(table: RoutingTable) -> Path | None:
     """Where the runtime state of ``table``'s config lives (None: nowhere, memory only)."""
     state_dir = table.settings.get("state_dir")
     return Path(state_dir) / STATE_FILE if state_dir else None
-
-
-def caps_skip(
-    limiter: Limiter, table: RoutingTable, estimated_tokens: int, output_tokens: int
-) -> Skip:
-    """A ``skip`` for candidates whose provider's own caps this request would exceed:
-    ``rate-limited (provider 'X' limit of N metric per W)``. Reserves nothing."""
-    seen: dict[str, str | None] = {}  # per provider, when its caps do not depend on the model
-
-    def capped(m: ModelInfo) -> str | None:
-        caps = table.providers[m.provider].limits
-        if not caps:
-            return None
-        if m.provider in seen:
-            return seen[m.provider]
-        hit = limiter.would_exceed(caps, estimate_for(m, estimated_tokens, output_tokens))
-        reason = f"rate-limited ({describe(hit)})" if hit is not None else None
-        if all(p.metric != "cost_usd" for p in caps):  # requests and tokens: same for every model
-            seen[m.provider] = reason
-        return reason
-
-    return capped
 
 
 async def _no_checks(p: Provider) -> str | None:

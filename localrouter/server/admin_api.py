@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import time
 
-import orjson
-from quart import Blueprint, Response
-
 from localrouter.diagnostics import to_json_obj
 from localrouter.runtime.breakers import BreakerInfo, breaker_key
 from localrouter.runtime.health import ProviderHealth
-from localrouter.server.openai_api import runtime
-
-bp = Blueprint("admin_api", __name__)
+from localrouter.server.incoming import Call
+from localrouter.server.reply import Reply
+from localrouter.server.state import Runtime
 
 
 def _ms(value: float | None) -> float | None:
@@ -58,9 +55,8 @@ def health_json(st: ProviderHealth | None) -> dict[str, object]:
     }
 
 
-@bp.get("/health")
-async def health() -> Response:
-    rt = runtime()
+async def health(rt: Runtime, call: Call) -> Reply:
+    """``GET /health`` (no auth)."""
     table = rt.holder.current
     last = rt.holder.last_reload
     config: dict[str, object] = {
@@ -122,4 +118,4 @@ async def health() -> Response:
         "config": config,
         "providers": providers,
     }
-    return Response(orjson.dumps(body), content_type="application/json")
+    return Reply.json(body)

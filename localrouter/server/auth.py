@@ -25,10 +25,16 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import bcrypt
 
 from localrouter.compiler.table import Client, RoutingTable
+from localrouter.server.errors import error_response
+from localrouter.server.reply import Reply
+
+if TYPE_CHECKING:
+    from localrouter.server.state import Runtime
 
 KEY_PREFIX_LEN = 11
 MAX_KEY_BYTES = 72
@@ -117,3 +123,16 @@ def _check(key: bytes, key_hash: str) -> bool:
         return bcrypt.checkpw(key, key_hash.encode("ascii"))
     except ValueError:  # a malformed hash (the compiler rejects those) or an over-long key
         return False
+
+
+async def authenticated(
+    rt: Runtime, headers: Mapping[str, str]
+) -> tuple[RoutingTable, Client] | Reply:
+    """For the endpoints that are not model endpoints: the table (read once) and the calling
+    client, or the 401/403 answer (not logged: the access log is for model requests)."""
+    table = rt.holder.current
+    auth = await rt.auth.authenticate(table, presented_key(headers))
+    if auth.client is None:
+        code = "invalid_api_key" if auth.status == 401 else "client_disabled"
+        return error_response(auth.status, auth.message, code=code)
+    return table, auth.client

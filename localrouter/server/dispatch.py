@@ -22,16 +22,14 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from localrouter.compiler.table import ModelInfo, Provider, RoutingTable
 from localrouter.errors import (
     UpstreamError,
-    UpstreamProtocolError,
     UpstreamTimeout,
 )
 from localrouter.providers.base import Json, Target
-from localrouter.providers.registry import adapter_for
 from localrouter.runtime.breakers import breaker_key
 from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.limits import (
@@ -51,10 +49,11 @@ from localrouter.runtime.retry import (
     provider_fault,
 )
 from localrouter.server.budget import Reservation
+from localrouter.server.payloads import Form, MessagesPayload, OpenAIPayload
 from localrouter.server.upstreams import Upstreams
 
 log = logging.getLogger("localrouter.dispatch")
-Kind = Literal["chat", "completion", "embeddings"]
+Payload = OpenAIPayload | MessagesPayload
 
 
 @dataclass
@@ -104,11 +103,13 @@ class Served:
     model: ModelInfo
     attempts: list[Attempt]
     result: Json | None = None  # non-streaming answer
-    first: Json | None = None  # the first chunk of a stream
-    rest: AsyncGenerator[Json, None] | None = None  # the rest of the stream
+    first: Any = None  # the first item of a stream
+    rest: AsyncGenerator[Any, None] | None = None  # the rest of the stream
     ttfb_ms: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     provider_admission: Admission | None = None  # the provider's caps, settled by the caller
+    form: Form = "openai"  # the shape of the answer or of the stream's items
+    dropped: tuple[str, ...] = ()  # what a translation could not carry
 
 
 def _exhausted(attempts: list[Attempt]) -> Exhausted:
@@ -135,14 +136,6 @@ def _exhausted(attempts: list[Attempt]) -> Exhausted:
     return Exhausted(502, f"every candidate failed ({listing})", attempts)
 
 
-def _method(kind: Kind, stream: bool) -> str:
-    if kind == "chat":
-        return "chat_stream" if stream else "chat"
-    if kind == "completion":
-        return "completion_stream" if stream else "completion"
-    return "embeddings"
-
-
 @dataclass
 class Resilience:
     """What decides retries and skips: the policy of the strategy, the process-wide retry budget,
@@ -152,26 +145,6 @@ class Resilience:
     budget: RetryBudget
     health: HealthMonitor
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-
-async def _call(
-    adapter: Any, kind: Kind, stream: bool, client: Any, target: Target, body: Json
-) -> tuple[Json | None, Json | None, AsyncGenerator[Json, None] | None]:
-    """One call: (result, None, None) or, for a stream, (None, first chunk, the rest)."""
-    if not stream:
-        return await getattr(adapter, _method(kind, False))(client, target, body), None, None
-    gen = getattr(adapter, _method(kind, True))(client, target, body)
-    try:
-        first = await gen.__anext__()
-    except StopAsyncIteration:
-        raise UpstreamProtocolError(
-            f"{target.provider.name} ended the stream before any data",
-            provider=target.provider.name,
-        ) from None
-    except BaseException:
-        await gen.aclose()
-        raise
-    return None, first, gen
 
 
 def _next_step(decision: object) -> str:
@@ -202,8 +175,7 @@ async def serve(
     table: RoutingTable,
     upstreams: Upstreams,
     candidates: Iterable[ModelInfo],
-    kind: Kind,
-    body: Json,
+    payload: Payload,
     *,
     stream: bool,
     resilience: Resilience,
@@ -257,7 +229,6 @@ async def serve(
             upstreams.secret_headers(provider.name),
             upstreams.redactor,
         )
-        adapter = adapter_for(provider.wire)
         attempt = 0
         while True:
             attempt += 1
@@ -265,7 +236,7 @@ async def serve(
             # asked each attempt: a retry after a reload's swap gets a client that is not closed
             client = upstreams.client(provider)
             try:
-                result, first, rest = await _call(adapter, kind, stream, client, target, body)
+                called = await payload.call(client, target, stream)
             except asyncio.CancelledError:
                 if breakers is not None:
                     breakers.release(key)
@@ -324,11 +295,13 @@ async def serve(
             return Served(
                 model,
                 attempts,
-                result=result,
-                first=first,
-                rest=rest,
+                result=called.result,
+                first=called.first,
+                rest=called.rest,
                 ttfb_ms=ms,
                 started=started,
                 provider_admission=capped,
+                form=called.form,
+                dropped=called.dropped,
             )
     raise _exhausted(attempts)

@@ -158,8 +158,14 @@ def _plain(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> list
     ]
 
 
-def _error(status: int, message: str, code: str, rid: bytes | None) -> list[dict[str, Any]]:
-    body = orjson.dumps(error_body(status, message, code=code))
+ErrorBody = Callable[[str, int, str, str], bytes]  # (path, status, message, code) -> body
+
+
+def openai_error(path: str, status: int, message: str, code: str) -> bytes:
+    return orjson.dumps(error_body(status, message, code=code))
+
+
+def _error(body: bytes, status: int, rid: bytes | None) -> list[dict[str, Any]]:
     given = rid.decode("latin-1") if rid is not None else ""
     headers = [(b"x-request-id", request_id(given).encode("latin-1"))]
     if status == 400:
@@ -170,9 +176,10 @@ def _error(status: int, message: str, code: str, rid: bytes | None) -> list[dict
 class Edge:
     """ASGI middleware: the Host check, request framing and CORS for every endpoint."""
 
-    def __init__(self, app: ASGIApp, holder: TableHolder) -> None:
+    def __init__(self, app: ASGIApp, holder: TableHolder, errors: ErrorBody = openai_error) -> None:
         self.app = app
         self.holder = holder
+        self.errors = errors  # the envelope of the endpoint asked
         self._table: RoutingTable | None = None
         self._policy: EdgePolicy | None = None
 
@@ -213,7 +220,8 @@ class Edge:
                 if host is not None
                 else "the request has no Host header"
             )
-            for m in _error(421, message, "host_not_allowed", rid):
+            body = self.errors(scope.get("path", ""), 421, message, "host_not_allowed")
+            for m in _error(body, 421, rid):
                 await send(m)
             return
         if length and chunked:
@@ -221,7 +229,8 @@ class Edge:
                 "the request has both Content-Length and Transfer-Encoding: send only one "
                 "(the connection is closed)"
             )
-            for m in _error(400, message, "invalid_framing", rid):
+            body = self.errors(scope.get("path", ""), 400, message, "invalid_framing")
+            for m in _error(body, 400, rid):
                 await send(m)
             return
         if origin is None or kind != "http":

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
-from quart import Response
-
 from localrouter.logs.record import error_type
+from localrouter.server.reply import Reply
 
 
 def error_body(
@@ -30,9 +28,5 @@ def error_response(
     code: str | None = None,
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Response:
-    body = orjson.dumps(error_body(status, message, code=code, param=param))
-    response = Response(body, status=status, content_type="application/json")
-    for k, v in (headers or {}).items():
-        response.headers[k] = v
-    return response
+) -> Reply:
+    return Reply.json(error_body(status, message, code=code, param=param), status, headers)

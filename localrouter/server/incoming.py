@@ -1,6 +1,6 @@
 """A model request as the OpenAI endpoints read it: headers, declared length, a body reader.
 
-Built by :mod:`localrouter.server.front` straight from the ASGI scope and ``receive``, so the
+Built by :mod:`localrouter.server.asgi` straight from the ASGI scope and ``receive``, so the
 request path needs no web-framework request object (docs/performance.md: Quart's request
 machinery alone costs about as much CPU as everything LocalRouter does).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,3 +54,14 @@ class Incoming:
                 if size > limit or not message.get("more_body", False):
                     break
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request to one of the endpoints that are not model endpoints (``/v1/models``,
+    ``/health``, …), as their handlers read it, whatever serves them."""
+
+    headers: Mapping[str, str]  # names lower-cased
+    args: Mapping[str, str]  # the query string's arguments (the first value of each)
+    remote_addr: str | None
+    params: Mapping[str, str]  # the path's own parameters (``model_id``)

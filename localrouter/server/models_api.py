@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from quart import Blueprint, Response, request
-
 from localrouter.compiler.table import Client, ModelInfo, RoutingTable
 from localrouter.routing.route import AUTO, Decision, resolve_model
+from localrouter.server.auth import authenticated
 from localrouter.server.errors import error_response
-from localrouter.server.openai_api import authenticated, runtime
-
-bp = Blueprint("models_api", __name__)
+from localrouter.server.incoming import Call
+from localrouter.server.reply import Reply
+from localrouter.server.state import Runtime
 
 
 def _model(m: ModelInfo, created: int) -> dict[str, Any]:
@@ -53,22 +51,22 @@ def visible_models(table: RoutingTable, client: Client, created: int) -> list[di
     return out
 
 
-@bp.get("/v1/models")
-async def list_models() -> Response:
-    got = await authenticated()
-    if isinstance(got, Response):
+async def list_models(rt: Runtime, call: Call) -> Reply:
+    """``GET /v1/models``."""
+    got = await authenticated(rt, call.headers)
+    if isinstance(got, Reply):
         return got
     table, client = got
-    data = visible_models(table, client, int(runtime().holder.loaded_at))
-    return Response(orjson.dumps({"object": "list", "data": data}), content_type="application/json")
+    data = visible_models(table, client, int(rt.holder.loaded_at))
+    return Reply.json({"object": "list", "data": data})
 
 
-@bp.get("/v1/models/<path:model_id>")
-async def get_model(model_id: str) -> Response:
+async def get_model(rt: Runtime, call: Call) -> Reply:
     """The entry of what ``model_id`` names as a request's ``model`` would (``auto``, a bare
     id, ``provider/model``, ``localrouter/NAME``): the strategy's entry or the model's."""
-    got = await authenticated()
-    if isinstance(got, Response):
+    model_id = call.params["model_id"]
+    got = await authenticated(rt, call.headers)
+    if isinstance(got, Reply):
         return got
     table, client = got
     resolved = resolve_model(table, client, model_id)
@@ -83,24 +81,24 @@ async def get_model(model_id: str) -> Response:
         ids = {"localrouter/" + ("auto" if model_id in AUTO else strategy.name)}
     else:
         ids = {m.id for m in resolved[:1]}
-    for m in visible_models(table, client, int(runtime().holder.loaded_at)):
+    for m in visible_models(table, client, int(rt.holder.loaded_at)):
         if m["id"] in ids:
-            return Response(orjson.dumps(m), content_type="application/json")
+            return Reply.json(m)
     return error_response(404, f"model '{model_id}' does not exist", code="model_not_found")
 
 
-@bp.get("/v1/generation")
-async def get_generation() -> Response:
-    got = await authenticated()
-    if isinstance(got, Response):
+async def get_generation(rt: Runtime, call: Call) -> Reply:
+    """``GET /v1/generation?id=…``: the caller's own only."""
+    got = await authenticated(rt, call.headers)
+    if isinstance(got, Reply):
         return got
     _table, client = got
-    gen_id = request.args.get("id", "")
+    gen_id = call.args.get("id", "")
     if not gen_id:
         return error_response(400, "pass the generation id: /v1/generation?id=gen-…", param="id")
-    record = await runtime().generations.get(gen_id, client.name)
+    record = await rt.generations.get(gen_id, client.name)
     if record is None:
         return error_response(
             404, f"no generation '{gen_id}' for this key", code="generation_not_found"
         )
-    return Response(orjson.dumps(record), content_type="application/json")
+    return Reply.json(record)

@@ -1,88 +1,144 @@
-"""A streamed answer, relayed: the upstream's chunks to the client as SSE, then the record.
+"""A streamed outcome, relayed: the upstream's items to the client in its dialect's framing,
+then the record.
 
-The first chunk leaves at once (time to first byte); after it, the chunks the upstream generator
-can make without waiting — the events of one network read — are joined into one write
-(:mod:`localrouter.server.ready`), and the relay flushes only when the next chunk would wait.
-Usage comes from the last chunk when the provider reports it, else from the length of the text
+:class:`Streamed` is what the pipeline returns for a stream: the call that answered, the
+request's ledger and ticket, and the exit stack that gives the ticket back. A dialect encodes it
+with :meth:`Streamed.body` and an :class:`Encoder` (its SSE framing); what was used is read by a
+:class:`Meter` chosen by the items' form (OpenAI chunks, or Anthropic events forwarded as the
+provider sent them).
+
+The first item leaves at once (time to first byte); after it, the items the upstream generator can
+make without waiting — the events of one network read — are joined into one write
+(:mod:`localrouter.server.ready`), and the relay flushes only when the next item would wait.
+Usage comes from the provider's report when it sends one, else from the length of the text
 streamed (an estimate: only a running count of characters is kept, never the text, so a stream
 of any length is relayed in constant memory). A failure after the first byte becomes one in-band
-error event and no ``[DONE]``; a client that goes away is recorded as 499. Either way the request
-is recorded and its limits are settled with the usage streamed so far.
+error event (the encoder's); a client that goes away is recorded as 499. Either way the request
+is recorded and its ticket settled with the usage streamed so far.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from localrouter.errors import UpstreamError
-from localrouter.server import budget, sse
-from localrouter.server.accounting import completion_text, usage_from
-from localrouter.server.dispatch import Served
+from localrouter.server.accounting import Usage, completion_text, usage_from
 from localrouter.server.ready import End, Pending, ready
 
 if TYPE_CHECKING:
-    from localrouter.server.openai_api import ModelRequest
+    from localrouter.server.dispatch import Served
+    from localrouter.server.ledger import Ledger
+    from localrouter.server.ticket import Ticket
 
 
-async def relay(ctx: ModelRequest, served: Served, include_usage: bool) -> AsyncIterator[bytes]:
-    """Forward the chunks as they arrive — the first at once, then the ones read together in
-    one write each; one in-band error event (and no [DONE]) on failure."""
-    assert served.first is not None and served.rest is not None
-    facts = ctx.facts
-    chars = 0  # characters of text streamed, for the usage estimate
-    report: Any = None
-    status, error, code = 200, None, None
-    out: list[bytes] = []  # events ready together go out in one write
-    waiting: Pending[dict[str, Any]] | None = None  # a step held across a flush
-    first = True
-    try:
-        chunk: dict[str, Any] | End | Pending[dict[str, Any]] = served.first
-        while True:
-            if isinstance(chunk, Pending):  # the upstream has nothing more yet: flush
-                if out:
-                    waiting = chunk
-                    yield b"".join(out)
-                    waiting = None
-                    out.clear()
-                chunk = await chunk
-            if isinstance(chunk, End):
-                break
-            if chunk.get("usage"):
-                report = chunk["usage"]
-            chars += len(completion_text(chunk))
-            usage_only = not chunk.get("choices")
-            if include_usage or not usage_only:
-                if not include_usage:
-                    chunk.pop("usage", None)
-                out.append(sse.event(chunk))
-                if first:  # the first event leaves at once: time to first byte
-                    first = False
-                    yield out.pop()
-            chunk = ready(served.rest)
-        out.append(sse.DONE)
-        yield b"".join(out)
-    except UpstreamError as exc:
-        status, error, code = 502, exc.message, exc.code or "stream_error"
-        out.append(sse.error_event(exc.message, code=exc.code))
-        yield b"".join(out)
-    except (asyncio.CancelledError, GeneratorExit):
-        # usage so far is still recorded below
-        status, error, code = 499, "client disconnected", "client_disconnected"
-        raise
-    finally:
-        if waiting is not None:  # stopped during a flush: the step must end before aclose
-            await waiting.cancel()
-        await served.rest.aclose()
-        usage = usage_from(
-            report,
-            prompt_estimate=facts.estimated_tokens if facts else 0,
-            completion_chars=chars,
-        )
-        attempts = [a.as_dict() for a in served.attempts]
-        ctx.record(served, usage, status, attempts, error, code)
-        if ctx.admission is not None:  # settle with the usage streamed so far
-            ctx.admission.settle(served.model, usage)
-        if served.provider_admission is not None:
-            budget.settle(ctx.rt.limiter, served.provider_admission, served.model, usage)
+class Encoder(Protocol):
+    def chunk(self, item: Any) -> bytes | None:
+        """The bytes of one item (None: nothing to send for it)."""
+        ...
+
+    def end(self, usage: Usage) -> bytes:
+        """What closes a stream that ended well."""
+        ...
+
+    def error(self, exc: UpstreamError) -> bytes:
+        """The one in-band error event of a stream that failed after its first byte."""
+        ...
+
+
+class Meter(Protocol):
+    def observe(self, item: Any) -> None: ...
+
+    def usage(self, prompt_estimate: int) -> Usage: ...
+
+
+class ChunkMeter:
+    """Usage of a stream of OpenAI chunks: the last report, else the characters streamed."""
+
+    __slots__ = ("chars", "report")
+
+    def __init__(self) -> None:
+        self.report: Any = None
+        self.chars = 0
+
+    def observe(self, item: Any) -> None:
+        if item.get("usage"):
+            self.report = item["usage"]
+        self.chars += len(completion_text(item))
+
+    def usage(self, prompt_estimate: int) -> Usage:
+        return usage_from(self.report, prompt_estimate=prompt_estimate, completion_chars=self.chars)
+
+
+class Streamed:
+    """A stream the pipeline started: relay it with :meth:`body`."""
+
+    def __init__(
+        self,
+        served: Served,
+        ledger: Ledger,
+        ticket: Ticket,
+        stack: contextlib.AsyncExitStack,
+        headers: Mapping[str, str],
+    ) -> None:
+        assert served.rest is not None
+        self.served = served
+        self.ledger = ledger
+        self.ticket = ticket
+        self.stack = stack  # exits the ticket
+        self.headers = headers
+
+    async def body(self, encoder: Encoder, meter: Meter) -> AsyncIterator[bytes]:
+        """Forward the items as they arrive — the first at once, then the ones read together in
+        one write each; one in-band error event on failure."""
+        served = self.served
+        rest = served.rest
+        assert rest is not None
+        status, error, code = 200, None, None
+        out: list[bytes] = []  # events ready together go out in one write
+        waiting: Pending[Any] | None = None  # a step held across a flush
+        first = True
+        try:
+            item: Any = served.first
+            while True:
+                if isinstance(item, Pending):  # the upstream has nothing more yet: flush
+                    if out:
+                        waiting = item
+                        yield b"".join(out)
+                        waiting = None
+                        out.clear()
+                    item = await item
+                if isinstance(item, End):
+                    break
+                meter.observe(item)
+                data = encoder.chunk(item)
+                if data:
+                    out.append(data)
+                    if first:  # the first event leaves at once: time to first byte
+                        first = False
+                        yield out.pop()
+                item = ready(rest)
+            out.append(encoder.end(self._usage(meter)))
+            yield b"".join(out)
+        except UpstreamError as exc:
+            status, error, code = 502, exc.message, exc.code or "stream_error"
+            out.append(encoder.error(exc))
+            yield b"".join(out)
+        except (asyncio.CancelledError, GeneratorExit):
+            # usage so far is still recorded below
+            status, error, code = 499, "client disconnected", "client_disconnected"
+            raise
+        finally:
+            if waiting is not None:  # stopped during a flush: the step must end before aclose
+                await waiting.cancel()
+            await rest.aclose()
+            used = self._usage(meter)
+            self.ledger.record(served, used, status, error, code)
+            self.ticket.settle(served.model, used)
+            await self.stack.aclose()  # the ticket: settled with the usage streamed so far
+
+    def _usage(self, meter: Meter) -> Usage:
+        facts = self.ledger.facts
+        return meter.usage(facts.estimated_tokens if facts else 0)

@@ -18,7 +18,6 @@ import ipaddress
 import time
 from collections.abc import Iterator
 
-import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,34 +25,33 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
-from quart import Blueprint, Response, request
 
 from localrouter.runtime.breakers import breaker_key
 from localrouter.runtime.metrics import PROM_BUCKETS_S, RANGES
 from localrouter.runtime.usage_agg import COST_SCALE, DIMENSIONS
+from localrouter.server.auth import authenticated
 from localrouter.server.errors import error_response
-from localrouter.server.openai_api import authenticated, runtime
+from localrouter.server.incoming import Call
+from localrouter.server.reply import Reply
 from localrouter.server.state import Runtime
 
-bp = Blueprint("usage_api", __name__)
 CIRCUIT = {"closed": 0, "half_open": 1, "open": 2}
 
 
-@bp.get("/v1/usage")
-async def usage() -> Response:
-    got = await authenticated()
-    if isinstance(got, Response):
+async def usage(rt: Runtime, call: Call) -> Reply:
+    """``GET /v1/usage?range=…&by=…``."""
+    got = await authenticated(rt, call.headers)
+    if isinstance(got, Reply):
         return got
     who = got[1]
-    range_name = request.args.get("range", "24h")
-    by = request.args.get("by") or None
+    range_name = call.args.get("range", "24h")
+    by = call.args.get("by") or None
     if range_name not in RANGES:
         choices = "|".join(RANGES)
         return error_response(400, f"`range` must be one of {choices}", param="range")
     if by is not None and by not in DIMENSIONS:
         choices = "|".join(DIMENSIONS)
         return error_response(400, f"`by` must be one of {choices}", param="by")
-    rt = runtime()
     own = None if who.admin else who.name
     observer = rt.observer
     if range_name in ("1h", "24h"):
@@ -67,7 +65,7 @@ async def usage() -> Response:
         body = await asyncio.to_thread(logs.usage, range_name, time.time(), by=by, client=own)
     body["client"] = who.name
     body["scope"] = "all" if who.admin else "own"
-    return Response(orjson.dumps(body), content_type="application/json")
+    return Reply.json(body)
 
 
 def _loopback(addr: str | None) -> bool:
@@ -77,19 +75,18 @@ def _loopback(addr: str | None) -> bool:
         return addr in ("", "unix")
 
 
-@bp.get("/metrics")
-async def metrics() -> Response:
-    rt = runtime()
+async def metrics(rt: Runtime, call: Call) -> Reply:
+    """``GET /metrics`` (loopback callers, or admin clients: ``server.metrics``)."""
     access = rt.holder.current.settings["server"].get("metrics", "loopback")
-    if access == "admin" or (access == "loopback" and not _loopback(request.remote_addr)):
-        got = await authenticated()
-        if isinstance(got, Response):
+    if access == "admin" or (access == "loopback" and not _loopback(call.remote_addr)):
+        got = await authenticated(rt, call.headers)
+        if isinstance(got, Reply):
             return got
         if not got[1].admin:
             return error_response(403, "/metrics needs an admin client's key", code="not_admin")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(rt))
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return Reply(200, {"content-type": CONTENT_TYPE_LATEST}, generate_latest(registry))
 
 
 class _Collector:

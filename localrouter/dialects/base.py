@@ -1,0 +1,55 @@
+"""What a dialect gives the serving core: parse a request, encode its outcome, answer errors.
+
+A :class:`Dialect` turns a request body into a :class:`Parsed` request (or a
+:class:`~localrouter.server.pipeline.Failure`, its 400); the parsed request carries what the
+pipeline needs (the payload each call sends, the routing facts, whether it streams) and knows how
+to read a non-streamed answer (:meth:`Parsed.finish`) and to encode the outcome
+(:meth:`Parsed.reply`). Errors before a request is parsed — a wrong key, a body too large —
+are answered with :meth:`Dialect.error`, in the dialect's own envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from localrouter.routing.facts import RequestFacts
+    from localrouter.server.dispatch import Payload, Served
+    from localrouter.server.pipeline import Failure, Finished, Outcome
+    from localrouter.server.reply import Reply
+
+Json = dict[str, Any]
+
+
+class Parsed(Protocol):
+    @property
+    def payload(self) -> Payload: ...
+
+    @property
+    def facts(self) -> RequestFacts: ...
+
+    @property
+    def stream(self) -> bool: ...
+
+    def finish(self, served: Served, result: Json) -> Finished: ...
+
+    def reply(self, outcome: Outcome) -> Reply: ...
+
+
+class Dialect(Protocol):
+    name: str
+
+    def parse(self, operation: str, body: Json, headers: Mapping[str, str]) -> Parsed | Failure:
+        """``body`` (a JSON object) as a gateway request, or the 400 that refuses it."""
+        ...
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply: ...

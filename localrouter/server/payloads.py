@@ -1,0 +1,120 @@
+"""What one call to a candidate sends, by operation: the seam between a dialect's request and an
+adapter's methods.
+
+* :class:`OpenAIPayload` — chat, completions, embeddings: the OpenAI body, through the adapter of
+  the provider's wire format (which translates it when the provider speaks another).
+* :class:`MessagesPayload` — an Anthropic Messages request: to a provider that speaks Anthropic's
+  wire it is forwarded as the client sent it (only ``model`` changed: thinking signatures and
+  ``cache_control`` markers arrive intact, the stream comes back as sent); to any other provider
+  it is translated to an OpenAI chat body once, when the first such candidate is reached, and what
+  the translation could not carry is named (``dropped``), signed thinking blocks among it.
+
+A call returns :class:`Called`: the answer (or the first item and the rest of a stream) and the
+``form`` its items are in — ``openai`` (``chat.completion`` objects and chunks) or ``anthropic``
+(a Messages answer and :class:`~localrouter.providers.anthropic_native.NativeEvent` items).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from localrouter.compiler.table import Provider
+from localrouter.errors import UpstreamProtocolError
+from localrouter.providers.base import Json, Target
+from localrouter.providers.registry import adapter_for
+
+Operation = Literal["chat", "completion", "embeddings", "messages"]
+Form = Literal["openai", "anthropic"]
+
+_METHODS: dict[tuple[str, bool], str] = {
+    ("chat", False): "chat",
+    ("chat", True): "chat_stream",
+    ("completion", False): "completion",
+    ("completion", True): "completion_stream",
+    ("embeddings", False): "embeddings",
+}
+
+
+@dataclass
+class Called:
+    form: Form
+    result: Json | None = None  # a non-streamed answer
+    first: Any = None  # a stream's first item
+    rest: AsyncGenerator[Any, None] | None = None  # the rest of the stream
+    dropped: tuple[str, ...] = ()  # what a translation could not carry
+
+
+async def _first(gen: Any, target: Target) -> tuple[Any, Any]:
+    """A stream's first item (the call is committed only once it arrives), and the rest."""
+    try:
+        first = await gen.__anext__()
+    except StopAsyncIteration:
+        raise UpstreamProtocolError(
+            f"{target.provider.name} ended the stream before any data",
+            provider=target.provider.name,
+        ) from None
+    except BaseException:
+        await gen.aclose()
+        raise
+    return first, gen
+
+
+class OpenAIPayload:
+    __slots__ = ("body", "operation")
+
+    def __init__(self, operation: Operation, body: Json) -> None:
+        self.operation = operation
+        self.body = body
+
+    async def call(self, client: Any, target: Target, stream: bool) -> Called:
+        adapter = adapter_for(target.provider.wire)
+        method = getattr(adapter, _METHODS[(self.operation, stream)])
+        if not stream:
+            return Called("openai", await method(client, target, self.body))
+        first, rest = await _first(method(client, target, self.body), target)
+        return Called("openai", first=first, rest=rest)
+
+
+Translate = Any  # (body, stream) -> an object with ``body`` and ``dropped``
+
+
+class MessagesPayload:
+    """An Anthropic Messages request (see the module doc); ``headers``: the client's headers a
+    forward passes on (``anthropic-version``, ``anthropic-beta``)."""
+
+    __slots__ = ("_chat", "_translate", "body", "headers")
+
+    def __init__(self, body: Json, headers: Mapping[str, str], translate: Translate) -> None:
+        self.body = body
+        self.headers = headers
+        self._translate = translate
+        self._chat: Any = None
+
+    @staticmethod
+    def native(provider: Provider) -> bool:
+        return provider.wire == "anthropic"
+
+    def translated(self, stream: bool) -> Any:
+        if self._chat is None:
+            self._chat = self._translate(self.body, stream=stream)
+        return self._chat
+
+    async def call(self, client: Any, target: Target, stream: bool) -> Called:
+        if self.native(target.provider):
+            from localrouter.providers import anthropic_native
+
+            if not stream:
+                answer = await anthropic_native.messages(client, target, self.body, self.headers)
+                return Called("anthropic", answer)
+            gen = anthropic_native.messages_stream(client, target, self.body, self.headers)
+            first, rest = await _first(gen, target)
+            return Called("anthropic", first=first, rest=rest)
+        chat = self.translated(stream)
+        adapter = adapter_for(target.provider.wire)
+        if not stream:
+            answer = await adapter.chat(client, target, chat.body)
+            return Called("openai", answer, dropped=chat.dropped)
+        first, rest = await _first(adapter.chat_stream(client, target, chat.body), target)
+        return Called("openai", first=first, rest=rest, dropped=chat.dropped)

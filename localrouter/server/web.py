@@ -1,0 +1,92 @@
+"""The mounted web app: the routes that are not hot, served by Quart (the one module that
+imports it).
+
+The model endpoints never reach Quart (:mod:`localrouter.server.asgi` serves them straight
+from ASGI: through Quart each cost ~0.3 ms of CPU in framework machinery alone). What Quart
+serves here — ``/v1/models``, ``/v1/models/{id}``, ``/v1/generation``, ``/v1/usage``,
+``/metrics``, ``/health``, and every path that is no endpoint (404 in OpenAI's envelope) — is
+written framework-free (handlers that take a :class:`~localrouter.server.incoming.Call` and
+return a :class:`~localrouter.server.reply.Reply`); this module adapts them. Quart's defaults
+that would hurt are set here: no response timeout, the body limit of the table served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from localrouter.server import admin_api, models_api, usage_api
+from localrouter.server.errors import error_response
+from localrouter.server.incoming import BODY_TIMEOUT_S, Call, request_id
+from localrouter.server.reply import Reply
+from localrouter.server.state import Runtime
+
+Handler = Callable[[Runtime, Call], Awaitable[Reply]]
+
+ROUTES: tuple[tuple[str, Handler], ...] = (
+    ("/v1/models", models_api.list_models),
+    ("/v1/models/<path:model_id>", models_api.get_model),
+    ("/v1/generation", models_api.get_generation),
+    ("/v1/usage", usage_api.usage),
+    ("/metrics", usage_api.metrics),
+    ("/health", admin_api.health),
+)
+
+
+def _response(reply: Reply) -> Response:
+    return Response(reply.body, status=reply.status, headers=reply.headers)
+
+
+def _route(rt: Runtime, handler: Handler) -> Callable[..., Awaitable[Response]]:
+    async def view(**params: str) -> Response:
+        call = Call(
+            {k.lower(): v for k, v in request.headers.items()},
+            request.args.to_dict(),
+            request.remote_addr,
+            params,
+        )
+        return _response(await handler(rt, call))
+
+    view.__name__ = handler.__module__.rsplit(".", 1)[-1] + "." + handler.__name__
+    return view
+
+
+def follow_body_limit(app: Quart, rt: Runtime) -> None:
+    """The body limit of the table served now (called again after every swap)."""
+    max_mb = float(rt.holder.current.settings["server"]["max_body_mb"])
+    app.config["MAX_CONTENT_LENGTH"] = int(max_mb * 1024 * 1024)
+
+
+def web_app(rt: Runtime) -> Quart:
+    """The Quart app of ``rt``'s routes that are not hot (mounted by the gateway's app)."""
+    app = Quart("localrouter")
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
+    follow_body_limit(app, rt)
+    for path, handler in ROUTES:
+        app.add_url_rule(path, view_func=_route(rt, handler), methods=["GET"])
+
+    @app.after_request
+    async def add_request_id(response: Response) -> Response:
+        """Every response carries an x-request-id (the caller's, when it sent a sane one)."""
+        if "x-request-id" not in response.headers:
+            response.headers["x-request-id"] = request_id(request.headers.get("x-request-id", ""))
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        max_mb = float(rt.holder.current.settings["server"]["max_body_mb"])
+        message = {
+            404: "no such endpoint",
+            405: "method not allowed on this endpoint",
+            413: f"request body over {max_mb:g} MB",
+        }.get(status, exc.description or "error")
+        answer = _response(error_response(status, message))
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:  # RFC 9110: 405 names them
+            answer.headers["allow"] = ", ".join(sorted(exc.valid_methods))
+        return answer
+
+    return app
