@@ -8,7 +8,7 @@ CONFIG ?= configs/demo.yaml
 LOCK   := requirements-dev.lock
 LOCKFLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 
-.PHONY: run test lint fmt schema lock bench bench-peers bench-gateway profile-gateway clean
+.PHONY: run test clients lint fmt schema lock bench bench-peers bench-gateway profile-gateway clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check localrouter
 	$(BIN)/mypy --strict localrouter
 
-test: $(STAMP) lint
+# Real clients the tests run against the gateway (Claude Code, from npm: tests/clients/), installed
+# with `npm ci` from the committed lock file. Without node and npm nothing is installed and the tests
+# that need them are skipped, saying why.
+CLIENTS := tests/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		npm ci --prefix $(CLIENTS) --no-audit --no-fund && touch $@; \
+	else \
+		echo "node/npm not found: Claude Code is not installed and its tests will be skipped"; \
+	fi
+
+clients: $(CLIENTS_STAMP)
+
+test: $(STAMP) clients lint
 	$(BIN)/python -m pytest -q
 
 fmt: $(STAMP)
@@ -75,4 +90,4 @@ profile-gateway: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --profile
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(CLIENTS)/node_modules

@@ -1,0 +1,95 @@
+"""Real clients that tests run against the gateway, installed as users install them.
+
+- Claude Code, the ``@anthropic-ai/claude-code`` CLI from npm: pinned in ``package.json`` with
+  npm's lock file beside it; ``make test`` installs it with ``npm ci --prefix tests/clients``
+  (into ``tests/clients/node_modules``, which git ignores). The package is a wrapper whose
+  install script puts the native binary of the platform (an optional dependency,
+  ``@anthropic-ai/claude-code-linux-x64`` and the like) in place of ``bin/claude.exe``: once
+  installed it needs neither Node nor the network.
+- The official ``anthropic`` and ``openai`` SDKs come from the Python lock files (``.venv``).
+
+:func:`messages_missing` is how the Anthropic ingress tests know whether the gateway they run
+has ``POST /v1/messages`` at all: they skip, naming the route, while it answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+CLAUDE = HERE / "node_modules" / ".bin" / "claude"
+INSTALL = "npm ci --prefix tests/clients"
+NO_MESSAGES = (
+    "POST /v1/messages answers 404: the gateway has no Anthropic Messages ingress yet "
+    "(SPEC §3, issue 15)"
+)
+
+
+def messages_missing(base_url: str) -> bool:
+    """True while the gateway at ``base_url`` has no ``POST /v1/messages`` route: asked without a
+    key, an existing route answers 401 (authentication comes before anything else), a missing
+    one 404. Nothing is routed and no limit is consumed."""
+    return httpx.post(f"{base_url}/v1/messages", json={}).status_code == 404
+
+
+def node_missing() -> str | None:
+    """Why Claude Code cannot run on this machine (None when it can). Without node and npm the
+    CLI cannot be installed: a skip. With them, a CLI that is not installed is a failure that
+    says how to install it (``make test`` does), never a silent skip."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node and npm are not installed: Claude Code (npm) cannot be installed here"
+    return None
+
+
+def claude_path() -> Path:
+    if not CLAUDE.exists():
+        raise AssertionError(f"Claude Code is not installed: run `{INSTALL}` (make test does)")
+    return CLAUDE
+
+
+@dataclass(frozen=True)
+class ClaudeRun:
+    code: int
+    result: dict[str, Any]  # the JSON object `--output-format json` prints
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        text: str = self.result.get("result", "")
+        return text
+
+
+# What docs/claude-code.md tells users to set: nothing leaves the machine but the model calls.
+QUIET = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
+
+
+def run_claude(prompt: str, home: Path, env: dict[str, str], timeout: float = 90.0) -> ClaudeRun:
+    """``claude -p PROMPT --output-format json`` in a fresh ``home`` (no user settings, no
+    login), with only ``env`` (plus PATH) in its environment: no proxy or key of the caller's
+    leaks in. ``home`` is also its working directory."""
+    home.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [str(claude_path()), "-p", prompt, "--output-format", "json"],
+        cwd=home,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(
+            f"claude printed no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        ) from None
+    return ClaudeRun(proc.returncode, result, proc.stderr)
