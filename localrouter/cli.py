@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", parents=[common], help="run the gateway")
     sv.add_argument("--host", help="listen address (default: server.host, 127.0.0.1)")
     sv.add_argument("--port", type=int, help="listen port (default: server.port, 3625)")
+    sv.add_argument(
+        "--http-server",
+        choices=("hypercorn", "uvicorn", "granian"),  # server/http_servers.py: HTTP_SERVERS
+        help="the HTTP server under the gateway (default: server.http_server)",
+    )
     sv.add_argument("--no-watch", action="store_true", help="do not reload on config changes")
 
     v = sub.add_parser("validate", parents=[common], help="compile the config and run its tests")

@@ -193,7 +193,8 @@ def test_validate_does_not_import_the_server() -> None:
     code = (
         "import sys\nfrom localrouter.cli import main\n"
         f"rc = main(['validate', {DEMO!r}])\n"
-        "heavy = [m for m in ('quart', 'hypercorn', 'httpx') if m in sys.modules]\n"
+        "heavy = [m for m in ('quart', 'hypercorn', 'uvicorn', 'granian', 'httpx') "
+        "if m in sys.modules]\n"
         "print(heavy)\nsys.exit(rc)\n"
     )
     out = subprocess.run(

@@ -97,6 +97,11 @@ class ServerSpec(_Spec):
         description="who may read GET /metrics without a key: loopback callers, everyone, "
         "or nobody (an admin client's key is then required)",
     )
+    http_server: Literal["hypercorn", "uvicorn", "granian"] = Field(
+        "hypercorn",
+        description="the HTTP server under the gateway, each set up for the same guarantees "
+        "(docs/server.md); a change needs a restart",
+    )
 
 
 class TimeoutSpec(_Spec):
