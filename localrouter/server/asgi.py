@@ -22,10 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from localrouter.dialects.anthropic import ANTHROPIC
 from localrouter.dialects.openai import OPENAI
 from localrouter.server.edge import Edge
 from localrouter.server.endpoint import ModelEndpoint, handle
-from localrouter.server.incoming import ClientGone, Incoming
+from localrouter.server.incoming import ClientGone, Incoming, request_id
 from localrouter.server.reply import Reply, send_reply
 from localrouter.server.state import Runtime
 
@@ -41,14 +42,16 @@ ROUTES: Mapping[str, ModelEndpoint] = {
     "/v1/chat/completions": ModelEndpoint(OPENAI, "chat", "chat"),
     "/v1/completions": ModelEndpoint(OPENAI, "completion", "completion"),
     "/v1/embeddings": ModelEndpoint(OPENAI, "embeddings", "embeddings"),
+    "/v1/messages": ModelEndpoint(ANTHROPIC, "messages", "messages"),
+    "/v1/messages/count_tokens": ModelEndpoint(ANTHROPIC, "count_tokens", "count_tokens"),
 }
 
 
-def dialect_error_body(path: str, status: int, message: str, code: str) -> bytes:
+def dialect_error_body(path: str, status: int, message: str, code: str, rid: str) -> bytes:
     """An error body in the envelope of the endpoint at ``path`` (OpenAI's off the routes)."""
     ep = ROUTES.get(path)
     dialect = ep.dialect if ep is not None else OPENAI
-    return dialect.error(status, message, code=code).body
+    return dialect.error(status, message, code=code, headers={"x-request-id": rid}).body
 
 
 class Gateway:
@@ -83,7 +86,8 @@ class Gateway:
             if scope["method"] == "OPTIONS":
                 reply = Reply(200)
             else:
-                reply = ep.dialect.error(405, "method not allowed on this endpoint")
+                rid = {"x-request-id": request_id(given)}
+                reply = ep.dialect.error(405, "method not allowed on this endpoint", headers=rid)
             reply.headers["allow"] = "OPTIONS, POST"
             await send_reply(reply, given, receive, send)
             return
@@ -100,7 +104,8 @@ class Gateway:
             return
         except Exception:  # a bug: logged with its traceback, answered 500
             log.exception("unexpected error answering %s", scope["path"])
-            reply = ep.dialect.error(500, "internal error: see the gateway's log")
+            rid = {"x-request-id": request_id(given)}
+            reply = ep.dialect.error(500, "internal error: see the gateway's log", headers=rid)
         await send_reply(reply, given, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -49,11 +49,11 @@ from localrouter.runtime.retry import (
     provider_fault,
 )
 from localrouter.server.budget import Reservation
-from localrouter.server.payloads import Form, MessagesPayload, OpenAIPayload
+from localrouter.server.payloads import CountTokensPayload, Form, MessagesPayload, OpenAIPayload
 from localrouter.server.upstreams import Upstreams
 
 log = logging.getLogger("localrouter.dispatch")
-Payload = OpenAIPayload | MessagesPayload
+Payload = OpenAIPayload | MessagesPayload | CountTokensPayload
 
 
 @dataclass
@@ -158,17 +158,73 @@ def _skip(attempts: list[Attempt], model: ModelInfo, reason: str) -> None:
     log.debug("%s skipped: %s", model.id, reason)
 
 
-def _capped(
-    limiter: Limiter | None, provider: Provider, model: ModelInfo, tokens: tuple[int, int]
-) -> Admission | str | None:
-    """Reserve one call on ``provider``'s caps: the admission to settle, the reason the call
-    would exceed them (``rate-limited (…)``), or None when there is nothing to count."""
-    if limiter is None or not provider.limits:
+class CallHolds:
+    """What one candidate's calls hold, taken and given back in one place: the breaker's
+    half-open probe (when the call is the one a half-open circuit lets through) and the
+    provider's caps (one call's share of the account's own limits).
+
+    :meth:`permit` asks the breaker, :meth:`caps` reserves the caps for the next call;
+    :meth:`observed` reports a call's outcome (which settles a probe), :meth:`spend_caps` counts
+    a failed call against the caps, :meth:`keep_caps` hands the caps of the call that answered
+    to the request's ticket. Whatever is still held when the block ends — a skip, a retry not
+    made, a cancellation, a bug — is given back."""
+
+    __slots__ = ("_caps", "_health", "_key", "_limiter", "_probe", "_provider")
+
+    def __init__(self, health: HealthMonitor, provider: Provider, limiter: Limiter | None) -> None:
+        self._health = health
+        self._provider = provider
+        self._limiter = limiter if provider.limits else None
+        self._key = breaker_key(provider)
+        self._probe = False  # a half-open probe permit is out
+        self._caps: Admission | None = None
+
+    def __enter__(self) -> CallHolds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._probe:
+            self._health.breakers.release(self._key)
+            self._probe = False
+        if self._caps is not None and self._limiter is not None:
+            self._limiter.release(self._caps)
+            self._caps = None
+
+    def permit(self) -> str | None:
+        """None when a call may go now (taking the probe of a half-open circuit), else why not
+        (``circuit open``)."""
+        permit = self._health.breakers.allow(self._key)
+        if permit.reason is not None:
+            return permit.reason
+        self._probe = permit.probe
         return None
-    verdict = limiter.check(provider.limits, estimate_for(model, *tokens))
-    if isinstance(verdict, Rejection):
-        return f"rate-limited ({verdict.message})"
-    return verdict
+
+    def caps(self, model: ModelInfo, tokens: tuple[int, int]) -> str | None:
+        """Reserve one call on the provider's caps: None when it fits (or there are none),
+        else why not (``rate-limited (…)``)."""
+        if self._limiter is None:
+            return None
+        verdict = self._limiter.check(self._provider.limits, estimate_for(model, *tokens))
+        if isinstance(verdict, Rejection):
+            return f"rate-limited ({verdict.message})"
+        self._caps = verdict
+        return None
+
+    def observed(self, model: ModelInfo, ms: float, ok: bool | None) -> None:
+        """A call's outcome, for health and the breaker (a probe is settled by it)."""
+        self._health.observe(self._provider, model.id, ms, ok)
+        self._probe = False
+
+    def spend_caps(self) -> None:
+        """The failed call counts as one request on the caps."""
+        if self._caps is not None and self._limiter is not None:
+            self._limiter.settle(self._caps, usage(requests=1))
+        self._caps = None
+
+    def keep_caps(self) -> Admission | None:
+        """The answering call's caps: the caller settles them with the usage."""
+        caps, self._caps = self._caps, None
+        return caps
 
 
 async def serve(
@@ -197,7 +253,6 @@ async def serve(
     attempts: list[Attempt] = []
     started = time.perf_counter()
     health, policy = resilience.health, resilience.policy
-    breakers = health.breakers
     resilience.budget.record_request()
     for model in candidates:
         provider = table.providers[model.provider]
@@ -205,103 +260,79 @@ async def serve(
         if unusable is not None:
             _skip(attempts, model, unusable)
             continue
-        key = breaker_key(provider)
-        permit = breakers.allow(key) if breakers is not None else None
-        if permit is not None and permit.reason is not None:
-            _skip(attempts, model, permit.reason)
-            continue
-        verdict = _capped(limiter, provider, model, tokens)
-        capped = verdict if isinstance(verdict, Admission) else None
-        short = verdict if isinstance(verdict, str) else None
-        if short is None and reservation is not None:  # topped up only for a call to be made
-            short = reservation.cover(model)
-        if short is not None:
-            if limiter is not None and capped is not None:
-                limiter.release(capped)
-            if breakers is not None and permit is not None and permit.probe:
-                breakers.release(key)
-            _skip(attempts, model, short)
-            continue
-        target = Target(
-            provider,
-            model.name,
-            upstreams.key(provider.name),
-            upstreams.secret_headers(provider.name),
-            upstreams.redactor,
-        )
-        attempt = 0
-        while True:
-            attempt += 1
-            t0 = time.perf_counter()
-            # asked each attempt: a retry after a reload's swap gets a client that is not closed
-            client = upstreams.client(provider)
-            try:
-                called = await payload.call(client, target, stream)
-            except asyncio.CancelledError:
-                if breakers is not None:
-                    breakers.release(key)
-                raise
-            except UpstreamError as exc:
-                ms = (time.perf_counter() - t0) * 1000
-                health.observe(provider, model.id, ms, False if provider_fault(exc) else None)
-                if limiter is not None and capped is not None:  # the account counted the call
-                    limiter.settle(capped, usage(requests=1))
-                    capped = None
-                status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
-                attempts.append(
-                    Attempt(
-                        provider.name,
-                        model.name,
-                        "error",
-                        ms,
-                        status,
-                        exc.message,
-                        exc.retry_after,
-                        exc.code,
-                    )
-                )
-                # the retry budget is asked last, once the provider's caps have room
-                decision = policy.decide(exc, attempt, time.perf_counter() - started)
-                log.warning(
-                    "%s attempt %d failed (%s, %.0f ms): %s; %s",
-                    model.id, attempt, status, ms, exc.message, _next_step(decision),
-                )  # fmt: skip
-                if isinstance(decision, Retry):
-                    verdict = _capped(limiter, provider, model, tokens)
-                    if isinstance(verdict, str):
-                        _skip(attempts, model, verdict)  # no call over the caps: next candidate
-                        break
-                    capped = verdict
-                    if resilience.budget.try_spend():
-                        try:
-                            await resilience.sleep(decision.delay_s)
-                        except asyncio.CancelledError:  # the client went away: no call made
-                            if limiter is not None and capped is not None:
-                                limiter.release(capped)
-                            raise
-                        if breakers is None or breakers.allow(key):
-                            continue
-                    if limiter is not None and capped is not None:  # no retry after all
-                        limiter.release(capped)
-                    break  # the retry budget is spent, or the circuit opened meanwhile
-                if isinstance(decision, GiveUp):
-                    if classify(exc) == "give_up":
-                        raise Exhausted(400, exc.message, attempts) from None
-                    raise _exhausted(attempts) from None  # the deadline is reached
-                break  # NextCandidate
-            ms = (time.perf_counter() - t0) * 1000
-            health.observe(provider, model.id, ms, True)
-            attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
-            return Served(
-                model,
-                attempts,
-                result=called.result,
-                first=called.first,
-                rest=called.rest,
-                ttfb_ms=ms,
-                started=started,
-                provider_admission=capped,
-                form=called.form,
-                dropped=called.dropped,
+        with CallHolds(health, provider, limiter) as holds:
+            short = holds.permit() or holds.caps(model, tokens)
+            if short is None and reservation is not None:  # topped up only for a call made
+                short = reservation.cover(model)
+            if short is not None:
+                _skip(attempts, model, short)
+                continue
+            target = Target(
+                provider,
+                model.name,
+                upstreams.key(provider.name),
+                upstreams.secret_headers(provider.name),
+                upstreams.redactor,
             )
+            attempt = 0
+            while True:
+                attempt += 1
+                t0 = time.perf_counter()
+                # asked each attempt: a retry after a reload's swap gets a client not closed
+                client = upstreams.client(provider)
+                try:
+                    called = await payload.call(client, target, stream)
+                except UpstreamError as exc:
+                    ms = (time.perf_counter() - t0) * 1000
+                    holds.observed(model, ms, False if provider_fault(exc) else None)
+                    holds.spend_caps()  # the account counted the call
+                    status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
+                    attempts.append(
+                        Attempt(
+                            provider.name,
+                            model.name,
+                            "error",
+                            ms,
+                            status,
+                            exc.message,
+                            exc.retry_after,
+                            exc.code,
+                        )
+                    )
+                    # the retry budget is asked last, once the provider's caps have room
+                    decision = policy.decide(exc, attempt, time.perf_counter() - started)
+                    log.warning(
+                        "%s attempt %d failed (%s, %.0f ms): %s; %s",
+                        model.id, attempt, status, ms, exc.message, _next_step(decision),
+                    )  # fmt: skip
+                    if isinstance(decision, Retry):
+                        short = holds.caps(model, tokens)
+                        if short is not None:
+                            _skip(attempts, model, short)  # no call over the caps: next one
+                            break
+                        if resilience.budget.try_spend():
+                            await resilience.sleep(decision.delay_s)
+                            if holds.permit() is None:
+                                continue
+                        break  # the retry budget is spent, or the circuit opened meanwhile
+                    if isinstance(decision, GiveUp):
+                        if classify(exc) == "give_up":
+                            raise Exhausted(400, exc.message, attempts) from None
+                        raise _exhausted(attempts) from None  # the deadline is reached
+                    break  # NextCandidate
+                ms = (time.perf_counter() - t0) * 1000
+                holds.observed(model, ms, True)
+                attempts.append(Attempt(provider.name, model.name, "ok", ms, 200))
+                return Served(
+                    model,
+                    attempts,
+                    result=called.result,
+                    first=called.first,
+                    rest=called.rest,
+                    ttfb_ms=ms,
+                    started=started,
+                    provider_admission=holds.keep_caps(),
+                    form=called.form,
+                    dropped=called.dropped,
+                )
     raise _exhausted(attempts)

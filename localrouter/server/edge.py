@@ -158,16 +158,20 @@ def _plain(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> list
     ]
 
 
-ErrorBody = Callable[[str, int, str, str], bytes]  # (path, status, message, code) -> body
+# (path, status, message, code, request id) -> the body, in the envelope of the endpoint asked
+ErrorBody = Callable[[str, int, str, str, str], bytes]
 
 
-def openai_error(path: str, status: int, message: str, code: str) -> bytes:
+def openai_error(path: str, status: int, message: str, code: str, rid: str) -> bytes:
     return orjson.dumps(error_body(status, message, code=code))
 
 
-def _error(body: bytes, status: int, rid: bytes | None) -> list[dict[str, Any]]:
-    given = rid.decode("latin-1") if rid is not None else ""
-    headers = [(b"x-request-id", request_id(given).encode("latin-1"))]
+def _error(
+    errors: ErrorBody, scope: Scope, status: int, message: str, code: str, rid: bytes | None
+) -> list[dict[str, Any]]:
+    given = request_id(rid.decode("latin-1") if rid is not None else "")
+    body = errors(scope.get("path", ""), status, message, code, given)
+    headers = [(b"x-request-id", given.encode("latin-1"))]
     if status == 400:
         headers.append((b"connection", b"close"))
     return _plain(status, body, headers)
@@ -220,8 +224,7 @@ class Edge:
                 if host is not None
                 else "the request has no Host header"
             )
-            body = self.errors(scope.get("path", ""), 421, message, "host_not_allowed")
-            for m in _error(body, 421, rid):
+            for m in _error(self.errors, scope, 421, message, "host_not_allowed", rid):
                 await send(m)
             return
         if length and chunked:
@@ -229,8 +232,7 @@ class Edge:
                 "the request has both Content-Length and Transfer-Encoding: send only one "
                 "(the connection is closed)"
             )
-            body = self.errors(scope.get("path", ""), 400, message, "invalid_framing")
-            for m in _error(body, 400, rid):
+            for m in _error(self.errors, scope, 400, message, "invalid_framing", rid):
                 await send(m)
             return
         if origin is None or kind != "http":

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamProtocolError
+from localrouter.dialects.anthropic_to_chat import untranslatable
+from localrouter.errors import UpstreamProtocolError, UpstreamUnsupported
+from localrouter.providers import anthropic_native
 from localrouter.providers.base import Json, Target
 from localrouter.providers.registry import adapter_for
 
@@ -63,6 +65,7 @@ async def _first(gen: Any, target: Target) -> tuple[Any, Any]:
 
 class OpenAIPayload:
     __slots__ = ("body", "operation")
+    metered = True  # holds limits
 
     def __init__(self, operation: Operation, body: Json) -> None:
         self.operation = operation
@@ -84,13 +87,15 @@ class MessagesPayload:
     """An Anthropic Messages request (see the module doc); ``headers``: the client's headers a
     forward passes on (``anthropic-version``, ``anthropic-beta``)."""
 
-    __slots__ = ("_chat", "_translate", "body", "headers")
+    __slots__ = ("_chat", "_native", "_translate", "body", "headers")
+    metered = True
 
     def __init__(self, body: Json, headers: Mapping[str, str], translate: Translate) -> None:
         self.body = body
         self.headers = headers
         self._translate = translate
         self._chat: Any = None
+        self._native: tuple[Json, tuple[str, ...]] | None = None
 
     @staticmethod
     def native(provider: Provider) -> bool:
@@ -101,16 +106,30 @@ class MessagesPayload:
             self._chat = self._translate(self.body, stream=stream)
         return self._chat
 
+    def forwarded(self) -> tuple[Json, tuple[str, ...]]:
+        """The body an Anthropic provider gets: as sent, less thinking blocks with no signature
+        (LocalRouter's own translations of another provider's reasoning, which Anthropic would
+        refuse)."""
+        if self._native is None:
+            body = without_unsigned_thinking(self.body)
+            self._native = (body, ("unsigned thinking",) if body is not self.body else ())
+        return self._native
+
     async def call(self, client: Any, target: Target, stream: bool) -> Called:
         if self.native(target.provider):
-            from localrouter.providers import anthropic_native
-
+            body, dropped = self.forwarded()
             if not stream:
-                answer = await anthropic_native.messages(client, target, self.body, self.headers)
-                return Called("anthropic", answer)
-            gen = anthropic_native.messages_stream(client, target, self.body, self.headers)
+                answer = await anthropic_native.messages(client, target, body, self.headers)
+                return Called("anthropic", answer, dropped=dropped)
+            gen = anthropic_native.messages_stream(client, target, body, self.headers)
             first, rest = await _first(gen, target)
-            return Called("anthropic", first=first, rest=rest)
+            return Called("anthropic", first=first, rest=rest, dropped=dropped)
+        refusal = untranslatable(self.body)
+        if refusal is not None:  # only an Anthropic provider can serve it: the next candidate
+            raise UpstreamUnsupported(
+                f"{target.provider.name} cannot serve this request ({refusal.message})",
+                provider=target.provider.name,
+            )
         chat = self.translated(stream)
         adapter = adapter_for(target.provider.wire)
         if not stream:
@@ -118,3 +137,52 @@ class MessagesPayload:
             return Called("openai", answer, dropped=chat.dropped)
         first, rest = await _first(adapter.chat_stream(client, target, chat.body), target)
         return Called("openai", first=first, rest=rest, dropped=chat.dropped)
+
+
+def without_unsigned_thinking(body: Json) -> Json:
+    """``body`` less the thinking blocks whose ``signature`` is empty (a new body only when
+    there were some; the client's body is never changed)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return body
+    out: list[Any] | None = None
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list) or message.get("role") != "assistant":
+            continue
+        kept = [b for b in content if not _unsigned(b)]
+        if len(kept) != len(content):
+            if out is None:
+                out = list(messages)
+            out[i] = {**message, "content": kept}
+    return body if out is None else {**body, "messages": out}
+
+
+def _unsigned(block: object) -> bool:
+    return (
+        isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
+    )
+
+
+class CountTokensPayload:
+    """``count_tokens``: counted by an Anthropic provider, else LocalRouter's ``estimate``."""
+
+    __slots__ = ("body", "estimate", "headers")
+    metered = False  # generates nothing: holds no limits
+
+    def __init__(self, body: Json, headers: Mapping[str, str], estimate: int) -> None:
+        self.body = body
+        self.headers = headers
+        self.estimate = estimate
+
+    async def call(self, client: Any, target: Target, stream: bool) -> Called:
+        if MessagesPayload.native(target.provider):
+            body = {k: v for k, v in self.body.items() if k not in _NOT_COUNTED}
+            answer = await anthropic_native.count_tokens(client, target, body, self.headers)
+            return Called("anthropic", answer)
+        return Called("anthropic", {"input_tokens": self.estimate})
+
+
+# fields of a Messages request that count_tokens does not take
+_NOT_COUNTED = frozenset({"max_tokens", "stream", "stop_sequences", "temperature", "top_p",
+                          "top_k", "metadata", "service_tier"})  # fmt: skip

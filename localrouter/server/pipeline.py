@@ -71,6 +71,7 @@ class Answer:
     result: Json
     usage: Usage
     headers: Mapping[str, str]
+    ledger: Ledger
 
 
 Outcome = Answer | Streamed | Failure
@@ -120,13 +121,17 @@ async def run(rt: Runtime, greq: GatewayRequest, finish: Finish) -> Outcome:
         return fail(greq, failure)
     strategy = greq.table.strategies[greq.client.strategy]
     assert rt.health is not None  # Runtime.for_table always builds one
-    ticket = Ticket.take(rt.limiter, greq.client, strategy, facts, decision.candidates[0])
-    if isinstance(ticket, Rejection):
-        headers = {**ledger.headers(), **ticket.headers}
-        return fail(greq, Failure(429, ticket.message, "rate_limit_exceeded", None, headers))
+    ticket: Ticket | None = None
+    if greq.payload.metered:
+        taken = Ticket.take(rt.limiter, greq.client, strategy, facts, decision.candidates[0])
+        if isinstance(taken, Rejection):
+            headers = {**ledger.headers(), **taken.headers}
+            return fail(greq, Failure(429, taken.message, "rate_limit_exceeded", None, headers))
+        ticket = taken
     ledger.walk = decision.walk()
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(ticket)
+        if ticket is not None:
+            await stack.enter_async_context(ticket)
         try:
             served = await serve(
                 greq.table,
@@ -139,9 +144,9 @@ async def run(rt: Runtime, greq: GatewayRequest, finish: Finish) -> Outcome:
                     rt.retry_budget,
                     rt.health,
                 ),
-                limiter=rt.limiter,
+                limiter=rt.limiter if ticket is not None else None,
                 tokens=(facts.estimated_tokens, budget.output_estimate(facts)),
-                reservation=ticket.reservation,
+                reservation=ticket.reservation if ticket is not None else None,
             )
         except Exhausted as exc:
             attempts = [a.as_dict() for a in exc.attempts]
@@ -151,14 +156,18 @@ async def run(rt: Runtime, greq: GatewayRequest, finish: Finish) -> Outcome:
             code = exc.code or EXHAUSTED_CODES.get(exc.status)
             ledger.record(None, None, exc.status, exc.message, code, attempts)
             return Failure(exc.status, exc.message, code, None, headers)
-        ticket.carry(served.provider_admission)
-        headers = {**ledger.headers(served), **ticket.reservation.headers}
+        headers = ledger.headers(served)
+        if ticket is not None:
+            ticket.carry(served.provider_admission)
+            headers.update(ticket.reservation.headers)
         if greq.stream:  # the stream owns the ticket from here: settled when it ends
+            assert ticket is not None  # every streaming operation is metered
             return Streamed(served, ledger, ticket, stack.pop_all(), headers)
         result = served.result or {}
         done = finish(served, result)
-        ticket.settle(served.model, done.usage)
+        if ticket is not None:
+            ticket.settle(served.model, done.usage)
         ledger.record(served, done.usage, 502 if done.error else 200, done.error, done.code)
         if done.error is not None:
             return Failure(502, done.error, done.code, None, ledger.headers(served))
-        return Answer(served, result, done.usage, headers)
+        return Answer(served, result, done.usage, headers, ledger)

@@ -8,8 +8,6 @@
   installed it needs neither Node nor the network.
 - The official ``anthropic`` and ``openai`` SDKs come from the Python lock files (``.venv``).
 
-:func:`messages_missing` is how the Anthropic ingress tests know whether the gateway they run
-has ``POST /v1/messages`` at all: they skip, naming the route, while it answers 404.
 """
 
 from __future__ import annotations
@@ -22,22 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
 CLAUDE = HERE / "node_modules" / ".bin" / "claude"
 INSTALL = "npm ci --prefix tests/clients"
-NO_MESSAGES = (
-    "POST /v1/messages answers 404: the gateway has no Anthropic Messages ingress yet "
-    "(SPEC §3, issue 15)"
-)
-
-
-def messages_missing(base_url: str) -> bool:
-    """True while the gateway at ``base_url`` has no ``POST /v1/messages`` route: asked without a
-    key, an existing route answers 401 (authentication comes before anything else), a missing
-    one 404. Nothing is routed and no limit is consumed."""
-    return httpx.post(f"{base_url}/v1/messages", json={}).status_code == 404
 
 
 def node_missing() -> str | None:
