@@ -13,10 +13,8 @@ from contextlib import aclosing
 from types import MappingProxyType
 from typing import Any
 
-import httpx
 import orjson
 import pytest
-from httpx_aiohttp import AiohttpTransport
 from quart import Quart, Response
 
 from localrouter.compiler.table import Provider
@@ -39,9 +37,10 @@ from localrouter.providers.anthropic_native import (
     usage_of,
 )
 from localrouter.providers.base import Target
-from localrouter.providers.http import UpstreamClient
+from localrouter.providers.transport import Transport
 from tests.fakes.anthropic_fake import FakeState, create_app
 from tests.fakes.serve import serve_app
+from tests.transports import http_transport
 
 Json = dict[str, Any]
 MODEL = "claude-sonnet-4-6"
@@ -79,15 +78,10 @@ def url(server: tuple[str, FakeState]) -> str:
     return server[0]
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    timeout = httpx.Timeout(5.0)
-    if request.param == "httpx":
-        async with httpx.AsyncClient(timeout=timeout) as c:
-            yield c
-    else:
-        async with UpstreamClient(transport=AiohttpTransport(), timeout=timeout) as c:
-            yield c
+@pytest.fixture
+async def client() -> AsyncIterator[Transport]:
+    async with http_transport(5.0) as c:
+        yield c
 
 
 def target(url: str, key: str = "test-key", model: str = MODEL, **config: Any) -> Target:
@@ -109,7 +103,7 @@ def user(text: str) -> list[Json]:
 
 
 async def events_of(
-    client: httpx.AsyncClient, t: Target, body: Json, headers: dict[str, str] = V
+    client: Transport, t: Target, body: Json, headers: dict[str, str] = V
 ) -> list[NativeEvent]:
     async with aclosing(messages_stream(client, t, body, headers)) as stream:
         return [event async for event in stream]
@@ -140,7 +134,7 @@ def rebuilt(events: list[NativeEvent]) -> list[Json]:
 
 
 async def test_the_body_arrives_as_sent_with_only_the_model_changed(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     cached = {"type": "ephemeral", "ttl": "1h"}
     body = {
@@ -175,7 +169,7 @@ async def test_the_body_arrives_as_sent_with_only_the_model_changed(
 
 
 async def test_headers_are_ours_plus_the_clients_version_and_betas(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     configured = {"anthropic-beta": "context-1m-2025-08-07", "x-team": "a"}
     t = target(url, headers=configured)
@@ -200,7 +194,7 @@ async def test_headers_are_ours_plus_the_clients_version_and_betas(
 
 
 async def test_stream_is_set_to_match_the_call(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     await messages(client, target(url), ask("hi", stream=True), V)
     assert fake.last.body["stream"] is False
@@ -209,7 +203,7 @@ async def test_stream_is_set_to_match_the_call(
 
 
 async def test_a_body_or_header_that_cannot_be_sent_is_refused_unsent(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     with pytest.raises(UpstreamUnsupported):
         await messages(client, target(url), ask("hi", metadata={"n": 2**70}), V)
@@ -222,9 +216,7 @@ async def test_a_body_or_header_that_cannot_be_sent_is_refused_unsent(
 # ---------------------------------------------------------------- thinking signatures
 
 
-async def test_signatures_survive_a_tool_loop(
-    url: str, fake: FakeState, client: httpx.AsyncClient
-) -> None:
+async def test_signatures_survive_a_tool_loop(url: str, fake: FakeState, client: Transport) -> None:
     first = ask('call get_weather {"city": "Oslo"}', thinking=THINK, tools=[WEATHER])
     answer = await messages(client, target(url), first, V)
     assert [b["type"] for b in answer["content"]] == ["thinking", "text", "tool_use"]
@@ -248,7 +240,7 @@ async def test_signatures_survive_a_tool_loop(
 
 
 async def test_streamed_thinking_and_redacted_thinking_go_back_intact(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     trigger = (
         "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7"
@@ -272,7 +264,7 @@ async def test_streamed_thinking_and_redacted_thinking_go_back_intact(
 
 @pytest.mark.parametrize("crlf", [False, True])
 async def test_frames_are_the_providers_own_bytes(
-    url: str, fake: FakeState, client: httpx.AsyncClient, crlf: bool
+    url: str, fake: FakeState, client: Transport, crlf: bool
 ) -> None:
     fake.crlf = crlf
     fake.split_writes = True
@@ -287,7 +279,7 @@ async def test_frames_are_the_providers_own_bytes(
     assert rebuilt(events)[-1]["input"] == {"city": "Rome"}
 
 
-async def test_usage_from_the_events(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_usage_from_the_events(url: str, fake: FakeState, client: Transport) -> None:
     fake.cache_read_tokens, fake.cache_creation_tokens = 40, 7
     try:
         events = await events_of(client, target(url), ask("count these four words"))
@@ -310,9 +302,7 @@ async def test_usage_from_the_events(url: str, fake: FakeState, client: httpx.As
     }
 
 
-async def test_a_stream_is_not_buffered(
-    url: str, fake: FakeState, client: httpx.AsyncClient
-) -> None:
+async def test_a_stream_is_not_buffered(url: str, fake: FakeState, client: Transport) -> None:
     fake.chunk_delay = 0.3
     async with aclosing(messages_stream(client, target(url), ask("a b c d"), V)) as stream:
         async for event in stream:
@@ -322,7 +312,7 @@ async def test_a_stream_is_not_buffered(
 
 
 async def test_closing_the_stream_closes_the_upstream(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.chunk_delay = 0.2
     stream = messages_stream(client, target(url), ask("a b c d e f"), V)
@@ -333,7 +323,7 @@ async def test_closing_the_stream_closes_the_upstream(
 
 
 async def test_cancelling_the_consumer_closes_the_upstream(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.chunk_delay = 0.2
     got: list[NativeEvent] = []
@@ -362,7 +352,7 @@ async def test_cancelling_the_consumer_closes_the_upstream(
 )  # fmt: skip
 @pytest.mark.parametrize("call", ["messages", "stream", "count_tokens"])
 async def test_error_statuses_are_the_adapters_errors(
-    url: str, fake: FakeState, client: httpx.AsyncClient, status: int, kind: str, call: str
+    url: str, fake: FakeState, client: Transport, status: int, kind: str, call: str
 ) -> None:
     fake.fail(status)
     t = target(url, key=SECRET)
@@ -380,7 +370,7 @@ async def test_error_statuses_are_the_adapters_errors(
 
 
 async def test_an_error_body_echoing_the_key_is_redacted(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     error = {"type": "authentication_error", "message": "bad key plainkey"}
     fake.fail(401, body={"type": "error", "error": error})
@@ -390,7 +380,7 @@ async def test_an_error_body_echoing_the_key_is_redacted(
 
 
 async def test_an_error_event_first_raises_so_the_caller_can_fall_back(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.break_stream_after(0, mode="error")
     got: list[NativeEvent] = []
@@ -402,7 +392,7 @@ async def test_an_error_event_first_raises_so_the_caller_can_fall_back(
 
 
 async def test_an_error_event_later_is_forwarded_and_ends_the_stream(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.break_stream_after(4, mode="error")
     events = await events_of(client, target(url), ask("a b c d e"))
@@ -421,7 +411,7 @@ async def test_an_error_event_later_is_forwarded_and_ends_the_stream(
     ("mode", "error"), [("cut", UpstreamConnectError), ("end", UpstreamProtocolError)]
 )
 async def test_a_stream_cut_short_is_an_error_after_its_events(
-    url: str, fake: FakeState, client: httpx.AsyncClient, mode: str, error: type[Exception]
+    url: str, fake: FakeState, client: Transport, mode: str, error: type[Exception]
 ) -> None:
     fake.break_stream_after(4, mode=mode)
     got: list[str] = []
@@ -431,7 +421,7 @@ async def test_a_stream_cut_short_is_an_error_after_its_events(
     assert len(got) == 4
 
 
-async def test_malformed_answers(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_malformed_answers(url: str, fake: FakeState, client: Transport) -> None:
     fake.malformed()
     with pytest.raises(UpstreamProtocolError):
         await messages(client, target(url), ask("hi"), V)
@@ -448,7 +438,7 @@ async def test_malformed_answers(url: str, fake: FakeState, client: httpx.AsyncC
 
 
 async def test_hang_is_a_timeout(url: str, fake: FakeState) -> None:
-    async with UpstreamClient(transport=AiohttpTransport(), timeout=httpx.Timeout(0.3)) as slow:
+    async with http_transport(0.3) as slow:
         fake.hang(1.0)
         with pytest.raises(UpstreamTimeout):
             await messages(slow, target(url), ask("hi"), V)
@@ -458,7 +448,7 @@ async def test_hang_is_a_timeout(url: str, fake: FakeState) -> None:
 
 
 async def test_caps_bound_an_answer_and_an_event(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     word = "w" * 3000  # one text_delta event of ~3.1 KB; the answer ~3.4 KB
     small = target(url, max_response_bytes=2048, max_event_bytes=2048)
@@ -477,7 +467,7 @@ async def test_caps_bound_an_answer_and_an_event(
 # ---------------------------------------------------------------- count_tokens
 
 
-async def test_count_tokens(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_count_tokens(url: str, fake: FakeState, client: Transport) -> None:
     body = {"model": "claude-alias", "system": "be brief", "messages": user("one two three")}
     counted = await count_tokens(client, target(url), body, V)
     assert fake.last.path == "/v1/messages/count_tokens"
@@ -513,7 +503,7 @@ def odd_stream_app() -> Quart:
     return app
 
 
-async def test_odd_but_valid_sse_is_forwarded_faithfully(client: httpx.AsyncClient) -> None:
+async def test_odd_but_valid_sse_is_forwarded_faithfully(client: Transport) -> None:
     with serve_app(odd_stream_app()) as url:
         events = await events_of(client, target(url), ask("hi"))
     assert [e.name for e in events] == [

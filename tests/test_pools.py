@@ -9,10 +9,11 @@ import dataclasses
 import threading
 import time
 
-import httpx
 import pytest
 
 from localrouter.compiler.table import Provider, SecretValue
+from localrouter.providers.transport import HttpTransport
+from localrouter.providers.transport_memory import MemoryTransport, Reply, Request
 from localrouter.server import bounded, pools
 from localrouter.server.bounded import Abandoned, run_bounded
 from localrouter.server.pools import ClientPool, client_key
@@ -43,41 +44,49 @@ async def test_a_changed_provider_gets_a_new_client_and_the_old_one_is_closed_wh
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(pools, "QUIET_S", 0.0)
-    up = Upstreams(use_aiohttp=True)
+    up = Upstreams()
     old, new = provider(read_s=5.0), provider(read_s=0.5)
     up.pool.reconcile([old])
     first = up.client(old)
-    assert up.client(old) is first and first.timeout.read == 5.0
+    assert isinstance(first, HttpTransport)
+    assert up.client(old) is first and first.read_s == 5.0
     assert up.pool.reconcile([new]) == 1
     second = up.client(new)
-    assert second is not first and second.timeout.read == 0.5
+    assert isinstance(second, HttpTransport)
+    assert second is not first and second.read_s == 0.5
     assert up.client(old) is first  # a request begun on the old table: its own client
     assert up.pool.retired == 1
     assert await up.pool.close_retired() == 1
-    assert first.is_closed and not second.is_closed
+    assert first.closed and not second.closed
     # a request of the old table after that gets a client that retires at once (no leak)
     late = up.client(old)
+    assert isinstance(late, HttpTransport)
     assert late is not first and up.pool.retired == 1
     await up.aclose()
-    assert second.is_closed and late.is_closed
+    assert second.closed and late.closed
 
 
 async def test_a_retired_client_in_use_waits_and_the_grace_period_ends_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(pools, "QUIET_S", 0.0)
-    monkeypatch.setattr(pools, "in_use", lambda _client: 1)  # a stream holds a connection
-    pool = ClientPool(lambda p: httpx.AsyncClient())
+    pool = ClientPool(lambda p: MemoryTransport(_answer))
     gone = provider("gone")
     pool.reconcile([gone])
     client = pool.get(gone)
+    assert isinstance(client, MemoryTransport)
     pool.reconcile([])
-    assert await pool.close_retired() == 0 and not client.is_closed
-    assert await pool.close_retired(grace_s=0.0) == 1 and client.is_closed
+    async with client.stream("http://p/v1/x", {}, b"{}"):  # a stream holds a connection
+        assert await pool.close_retired() == 0 and not client.closed
+        assert await pool.close_retired(grace_s=0.0) == 1 and client.closed
+
+
+async def _answer(request: Request) -> Reply:
+    return Reply(200, {"content-type": "text/event-stream"}, b"data: {}\n\n")
 
 
 def test_a_provider_put_back_keeps_its_client() -> None:
-    pool = ClientPool(lambda p: httpx.AsyncClient())
+    pool = ClientPool(lambda p: MemoryTransport(_answer))
     p = provider()
     pool.reconcile([p])
     client = pool.get(p)

@@ -16,9 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from types import MappingProxyType
 from typing import Any
 
-import httpx
 import pytest
-from httpx_aiohttp import AiohttpTransport
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import (
@@ -31,9 +29,11 @@ from localrouter.errors import (
 from localrouter.providers.anthropic import AnthropicAdapter
 from localrouter.providers.base import Target
 from localrouter.providers.registry import adapter_for
+from localrouter.providers.transport import Transport
 from tests.fakes.anthropic_fake import FakeState, create_app, default_models
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate
+from tests.transports import http_transport
 
 Json = dict[str, Any]
 MODEL = "claude-sonnet-4-6"
@@ -80,8 +80,8 @@ def url(server: tuple[str, FakeState]) -> str:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=False) as c:
+async def client() -> AsyncIterator[Transport]:
+    async with http_transport(5.0) as c:
         yield c
 
 
@@ -139,7 +139,7 @@ async def test_registry_finds_the_adapter() -> None:
 
 
 async def test_plain_chat_is_echoed_with_usage(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     out = await ADAPTER.chat(client, target(url), {"model": "x", "messages": user("hello there")})
     validate("CreateChatCompletionResponse", out)
@@ -160,7 +160,7 @@ async def test_plain_chat_is_echoed_with_usage(
     }
 
 
-async def test_parameters_are_mapped(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_parameters_are_mapped(url: str, fake: FakeState, client: Transport) -> None:
     body = {
         "messages": [
             {"role": "system", "content": "be brief"},
@@ -195,7 +195,7 @@ async def test_parameters_are_mapped(url: str, fake: FakeState, client: httpx.As
 
 
 async def test_api_version_2026_drops_sampling_parameters(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     t = target(url, **{"Anthropic-Version": "2026-10-21", "anthropic-beta": "some-beta"})
     await ADAPTER.chat(client, t, {"messages": user("hi"), "temperature": 0.2, "top_p": 0.5})
@@ -205,7 +205,7 @@ async def test_api_version_2026_drops_sampling_parameters(
 
 
 async def test_conversation_with_tools_images_and_merging(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     messages = [
         {"role": "system", "content": "sys"},
@@ -256,7 +256,7 @@ async def test_conversation_with_tools_images_and_merging(
 
 
 async def test_tool_results_come_before_a_following_user_text(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     messages = [
         *user("go"),
@@ -271,9 +271,7 @@ async def test_tool_results_come_before_a_following_user_text(
     assert [b["type"] for b in last] == ["tool_result", "text"]
 
 
-async def test_pdf_file_becomes_a_document(
-    url: str, fake: FakeState, client: httpx.AsyncClient
-) -> None:
+async def test_pdf_file_becomes_a_document(url: str, fake: FakeState, client: Transport) -> None:
     pdf = base64.b64encode(b"%PDF-1.4 fake").decode()
     part = {
         "type": "file",
@@ -290,7 +288,7 @@ async def test_pdf_file_becomes_a_document(
 
 
 async def test_prefill_loses_trailing_whitespace(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     messages = [*user("q"), {"role": "assistant", "content": "The answer is "}]
     await ADAPTER.chat(client, target(url), {"messages": messages})
@@ -315,7 +313,7 @@ async def test_prefill_loses_trailing_whitespace(
 async def test_tool_choice(
     url: str,
     fake: FakeState,
-    client: httpx.AsyncClient,
+    client: Transport,
     choice: object,
     parallel: object,
     expected: Json,
@@ -332,9 +330,7 @@ async def test_tool_choice(
     assert out["choices"][0]["finish_reason"] == ("tool_calls" if forced else "stop")
 
 
-async def test_response_format_and_extensions(
-    url: str, fake: FakeState, client: httpx.AsyncClient
-) -> None:
+async def test_response_format_and_extensions(url: str, fake: FakeState, client: Transport) -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
     body = {
         "messages": user("json please"),
@@ -404,7 +400,7 @@ async def test_response_format_and_extensions(
     ],
 )
 async def test_untranslatable_requests_are_400_without_a_call(
-    url: str, fake: FakeState, client: httpx.AsyncClient, body: Json, words: str
+    url: str, fake: FakeState, client: Transport, body: Json, words: str
 ) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.chat(client, target(url), body)
@@ -416,7 +412,7 @@ async def test_untranslatable_requests_are_400_without_a_call(
 # ---------------------------------------------------------------- answers
 
 
-async def test_tool_call_answer(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_tool_call_answer(url: str, fake: FakeState, client: Transport) -> None:
     text = 'call get_weather {"city": "Paris"}\ncall get_time'
     out = await ADAPTER.chat(
         client, target(url), {"messages": user(text), "tools": [WEATHER, TIME]}
@@ -440,7 +436,7 @@ async def test_tool_call_answer(url: str, fake: FakeState, client: httpx.AsyncCl
     ],
 )
 async def test_finish_reasons(
-    url: str, fake: FakeState, client: httpx.AsyncClient, body: Json, finish: str, content: str
+    url: str, fake: FakeState, client: Transport, body: Json, finish: str, content: str
 ) -> None:
     out = await ADAPTER.chat(client, target(url), body)
     validate("CreateChatCompletionResponse", out)
@@ -453,7 +449,7 @@ async def test_finish_reasons(
 
 
 async def test_cache_tokens_count_as_prompt_tokens(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.cache_read_tokens, fake.cache_creation_tokens = 100, 20
     out = await ADAPTER.chat(client, target(url), {"messages": user("a b c")})
@@ -465,7 +461,7 @@ async def test_cache_tokens_count_as_prompt_tokens(
 
 
 async def test_thinking_becomes_reasoning_content(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     body = {"messages": user("why"), "thinking": {"type": "adaptive"}}
     out = await ADAPTER.chat(client, target(url), body)
@@ -483,7 +479,7 @@ async def test_thinking_becomes_reasoning_content(
 
 @pytest.mark.parametrize("wire", ["plain", "crlf+split"])
 async def test_stream_chunks_in_order(
-    url: str, fake: FakeState, client: httpx.AsyncClient, wire: str
+    url: str, fake: FakeState, client: Transport, wire: str
 ) -> None:
     fake.crlf = fake.split_writes = wire != "plain"
     text = "the quick brown fox"
@@ -502,7 +498,7 @@ async def test_stream_chunks_in_order(
     assert len({c["id"] for c in chunks}) == 1 and chunks[0]["id"].startswith("msg_")
 
 
-async def test_stream_tool_calls(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_stream_tool_calls(url: str, fake: FakeState, client: Transport) -> None:
     text = 'call get_weather {"city": "Paris", "unit": "celsius"}\ncall get_time'
     body = {"messages": user(text), "tools": [WEATHER, TIME]}
     chunks = await collect(ADAPTER.chat_stream(client, target(url), body))
@@ -520,7 +516,7 @@ async def test_stream_tool_calls(url: str, fake: FakeState, client: httpx.AsyncC
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-async def test_stream_is_not_buffered(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_stream_is_not_buffered(url: str, fake: FakeState, client: Transport) -> None:
     fake.chunk_delay = 0.15
     started = time.monotonic()
     stamps: list[float] = []
@@ -537,7 +533,7 @@ async def test_stream_is_not_buffered(url: str, fake: FakeState, client: httpx.A
 
 
 async def test_cancelling_the_stream_closes_the_upstream(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.chunk_delay = 0.2
     stream = ADAPTER.chat_stream(client, target(url), {"messages": user("a b c d e f")})
@@ -549,7 +545,7 @@ async def test_cancelling_the_stream_closes_the_upstream(
 
 
 async def test_cancelling_the_consuming_task_closes_the_upstream(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.chunk_delay = 0.2
     got: list[Json] = []
@@ -587,7 +583,7 @@ async def test_cancelling_the_consuming_task_closes_the_upstream(
 async def test_error_statuses(
     url: str,
     fake: FakeState,
-    client: httpx.AsyncClient,
+    client: Transport,
     status: int,
     kind: str,
     retryable: bool,
@@ -611,7 +607,7 @@ async def test_error_statuses(
 
 
 async def test_wrong_key_is_401_without_the_key(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.chat(client, target(url, key=SECRET), {"messages": user("hi")})
@@ -621,7 +617,7 @@ async def test_wrong_key_is_401_without_the_key(
 
 
 async def test_an_error_body_echoing_the_key_is_redacted(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     key = "plainkey"  # nothing the generic key pattern would catch
     fake.fail(
@@ -636,21 +632,21 @@ async def test_an_error_body_echoing_the_key_is_redacted(
     assert key not in err.value.message and "[redacted]" in err.value.message
 
 
-async def test_retry_after_header(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_retry_after_header(url: str, fake: FakeState, client: Transport) -> None:
     fake.fail(429, headers={"retry-after": "17"})
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.chat(client, target(url), {"messages": user("hi")})
     assert err.value.retry_after == 17.0
 
 
-async def test_unknown_model_is_404(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_unknown_model_is_404(url: str, fake: FakeState, client: Transport) -> None:
     t = Target(provider(url), "claude-nonexistent", api_key="test-key")
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.chat(client, t, {"messages": user("hi")})
     assert err.value.status == 404 and "not_found_error" in err.value.message
 
 
-async def test_malformed_answers(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_malformed_answers(url: str, fake: FakeState, client: Transport) -> None:
     fake.malformed()
     with pytest.raises(UpstreamProtocolError):
         await ADAPTER.chat(client, target(url), {"messages": user("hi")})
@@ -661,7 +657,7 @@ async def test_malformed_answers(url: str, fake: FakeState, client: httpx.AsyncC
 
 async def test_hang_is_a_timeout(url: str, fake: FakeState) -> None:
     fake.hang(1.0)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as slow:
+    async with http_transport(0.3) as slow:
         with pytest.raises(UpstreamTimeout):
             await ADAPTER.chat(slow, target(url), {"messages": user("hi")})
         fake.hang(1.0)
@@ -669,7 +665,7 @@ async def test_hang_is_a_timeout(url: str, fake: FakeState) -> None:
             await collect(ADAPTER.chat_stream(slow, target(url), {"messages": user("hi")}))
 
 
-async def test_connection_refused(client: httpx.AsyncClient) -> None:
+async def test_connection_refused(client: Transport) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(UpstreamConnectError):
         await ADAPTER.chat(client, target(dead), {"messages": user("hi")})
@@ -682,7 +678,7 @@ async def test_connection_refused(client: httpx.AsyncClient) -> None:
 async def test_stream_broken_midway(
     url: str,
     fake: FakeState,
-    client: httpx.AsyncClient,
+    client: Transport,
     mode: str,
     error: type[UpstreamError],
     status: int | None,
@@ -701,7 +697,7 @@ async def test_stream_broken_midway(
 
 
 async def test_stream_ending_before_message_stop(
-    url: str, fake: FakeState, client: httpx.AsyncClient
+    url: str, fake: FakeState, client: Transport
 ) -> None:
     fake.break_stream_after(6, mode="end")
     got: list[Json] = []
@@ -714,7 +710,7 @@ async def test_stream_ending_before_message_stop(
 # ---------------------------------------------------------------- completions, embeddings, models
 
 
-async def test_legacy_completion(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_legacy_completion(url: str, fake: FakeState, client: Transport) -> None:
     body = {"model": "x", "prompt": "once upon a time", "max_tokens": 3, "stop": "\n\n"}
     out = await ADAPTER.completion(client, target(url), body)
     validate("CreateCompletionResponse", out)
@@ -737,16 +733,14 @@ async def test_legacy_completion(url: str, fake: FakeState, client: httpx.AsyncC
     assert err.value.status == 400
 
 
-async def test_no_embeddings(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_no_embeddings(url: str, fake: FakeState, client: Transport) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.embeddings(client, target(url), {"input": "hi"})
     assert err.value.status == 400 and "no embeddings endpoint" in err.value.message
     assert fake.requests == []
 
 
-async def test_list_models_pages_and_maps(
-    url: str, fake: FakeState, client: httpx.AsyncClient
-) -> None:
+async def test_list_models_pages_and_maps(url: str, fake: FakeState, client: Transport) -> None:
     base = default_models()
     extra = [
         {**base[1], "id": f"claude-test-{i:04d}", "max_input_tokens": 1000 + i} for i in range(2100)
@@ -770,7 +764,7 @@ async def test_list_models_pages_and_maps(
     assert sonnet.capabilities == ("chat", "completions", "tools", "vision", "json")
 
 
-async def test_list_models_errors(url: str, fake: FakeState, client: httpx.AsyncClient) -> None:
+async def test_list_models_errors(url: str, fake: FakeState, client: Transport) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.list_models(client, provider(url), SECRET)
     assert err.value.status == 401 and SECRET not in err.value.message
@@ -784,7 +778,7 @@ async def test_list_models_errors(url: str, fake: FakeState, client: httpx.Async
 
 
 async def test_over_the_aiohttp_transport(url: str, fake: FakeState) -> None:
-    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=5.0) as aio:
+    async with http_transport(5.0) as aio:
         out = await ADAPTER.chat(aio, target(url), {"messages": user("via aiohttp")})
         validate("CreateChatCompletionResponse", out)
         assert out["choices"][0]["message"]["content"] == "via aiohttp"

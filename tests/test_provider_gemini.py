@@ -19,7 +19,6 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from httpx_aiohttp import AiohttpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,10 +34,12 @@ from localrouter.providers.base import Target
 from localrouter.providers.gemini import GeminiAdapter, api_root
 from localrouter.providers.gemini_request import SKIP_SIGNATURE, chat_request, clean_schema
 from localrouter.providers.gemini_stream import ChatStream
+from localrouter.providers.transport import Transport
 from tests.fakes.gemini_checks import check_generate
 from tests.fakes.gemini_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate
+from tests.transports import http_transport
 
 Json = dict[str, Any]
 ADAPTER = GeminiAdapter()
@@ -86,8 +87,8 @@ def url(fake: tuple[FakeState, str], state: FakeState) -> str:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0)) as c:
+async def client() -> AsyncIterator[Transport]:
+    async with http_transport(10.0, connect_s=2.0) as c:
         yield c
 
 
@@ -110,7 +111,7 @@ async def collect(agen: AsyncIterator[Json]) -> list[Json]:
 
 
 async def test_chat_maps_messages_and_generation_config(
-    state: FakeState, url: str, client: httpx.AsyncClient
+    state: FakeState, url: str, client: Transport
 ) -> None:
     body = {
         "model": "gemini-2.5-flash",
@@ -162,7 +163,7 @@ async def test_chat_maps_messages_and_generation_config(
     }
 
 
-async def test_user_media_parts(state: FakeState, url: str, client: httpx.AsyncClient) -> None:
+async def test_user_media_parts(state: FakeState, url: str, client: Transport) -> None:
     png = base64.b64encode(b"\x89PNG fake").decode()
     content = [
         {"type": "text", "text": "describe these"},
@@ -204,7 +205,7 @@ async def test_user_media_parts(state: FakeState, url: str, client: httpx.AsyncC
     ],
 )
 async def test_tools_and_tool_choice(
-    state: FakeState, url: str, client: httpx.AsyncClient, choice: Any, config: Json | None
+    state: FakeState, url: str, client: Transport, choice: Any, config: Json | None
 ) -> None:
     body = chat('call get_weather {"city": "Paris"}', tools=[WEATHER, TIME])
     if choice is not None:
@@ -245,9 +246,7 @@ async def test_tools_and_tool_choice(
     assert call["extra_content"] == {"google": {"thought_signature": signature}}
 
 
-async def test_tool_results_round_trip(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_tool_results_round_trip(state: FakeState, url: str, client: Transport) -> None:
     asked = 'call get_weather {"city": "Paris"} && get_time {}'
     first = await ADAPTER.chat(client, target(url), chat(asked, tools=[WEATHER, TIME]))
     calls = first["choices"][0]["message"]["tool_calls"]
@@ -291,7 +290,7 @@ async def test_tool_results_round_trip(
     ("model", "signature"), [("gemini-3-pro-preview", SKIP_SIGNATURE), ("gemini-2.5-pro", None)]
 )
 async def test_replayed_tool_call_without_signature(
-    state: FakeState, url: str, client: httpx.AsyncClient, model: str, signature: str | None
+    state: FakeState, url: str, client: Transport, model: str, signature: str | None
 ) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": ""}}
     messages = [
@@ -306,7 +305,7 @@ async def test_replayed_tool_call_without_signature(
 
 
 async def test_untranslatable_requests_are_400_without_a_call(
-    state: FakeState, url: str, client: httpx.AsyncClient
+    state: FakeState, url: str, client: Transport
 ) -> None:
     bad = [
         {"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]},
@@ -349,16 +348,14 @@ GEMINI_SCHEMA = {"type": "OBJECT", "properties": {"echo": {"type": "STRING"}}, "
     ],
 )
 async def test_response_format(
-    state: FakeState, url: str, client: httpx.AsyncClient, fmt: Json, expected: Json
+    state: FakeState, url: str, client: Transport, fmt: Json, expected: Json
 ) -> None:
     out = await ADAPTER.chat(client, target(url), chat("json please", response_format=fmt))
     assert json.loads(out["choices"][0]["message"]["content"]) == {"echo": "json please"}
     assert state.last.json["generationConfig"] == expected
 
 
-async def test_finish_reasons_and_thoughts(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_finish_reasons_and_thoughts(state: FakeState, url: str, client: Transport) -> None:
     out = await ADAPTER.chat(client, target(url), chat("one two three four five", max_tokens=2))
     assert out["choices"][0]["message"]["content"] == "one two"
     assert out["choices"][0]["finish_reason"] == "length"
@@ -383,7 +380,7 @@ async def test_finish_reasons_and_thoughts(
     ],
 )
 async def test_reasoning_effort(
-    state: FakeState, url: str, client: httpx.AsyncClient, model: str, effort: str, thinking: Json
+    state: FakeState, url: str, client: Transport, model: str, effort: str, thinking: Json
 ) -> None:
     await ADAPTER.chat(client, target(url, model), chat("hi", reasoning_effort=effort))
     assert state.last.json["generationConfig"]["thinkingConfig"] == thinking
@@ -392,9 +389,7 @@ async def test_reasoning_effort(
 # ---------------------------------------------------------------- streaming
 
 
-async def test_stream_chunks_in_order(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_stream_chunks_in_order(state: FakeState, url: str, client: Transport) -> None:
     chunks = await collect(ADAPTER.chat_stream(client, target(url), chat("a b c d e")))
     assert state.last.path.endswith(":streamGenerateContent") and state.last.query == {"alt": "sse"}
     for chunk in chunks:
@@ -415,7 +410,7 @@ async def test_stream_chunks_in_order(
     assert chunks[-1]["usage"]["completion_tokens"] == meta["candidatesTokenCount"] == 5
 
 
-async def test_stream_tool_calls(state: FakeState, url: str, client: httpx.AsyncClient) -> None:
+async def test_stream_tool_calls(state: FakeState, url: str, client: Transport) -> None:
     body = chat('call get_weather {"city": "Oslo"} && get_time {}', tools=[WEATHER, TIME])
     chunks = await collect(ADAPTER.chat_stream(client, target(url), body))
     for chunk in chunks:
@@ -434,9 +429,7 @@ async def test_stream_tool_calls(state: FakeState, url: str, client: httpx.Async
     assert chunks[-1]["usage"]["completion_tokens"] == state.usages[-1]["candidatesTokenCount"]
 
 
-async def test_stream_is_not_buffered(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_stream_is_not_buffered(state: FakeState, url: str, client: Transport) -> None:
     state.chunk_delay = 0.3
     start = time.monotonic()
     stamps = [
@@ -447,14 +440,14 @@ async def test_stream_is_not_buffered(
     assert stamps[-1] >= 0.85  # three more delays of 0.3 s
 
 
-async def test_stream_blocked_prompt(state: FakeState, url: str, client: httpx.AsyncClient) -> None:
+async def test_stream_blocked_prompt(state: FakeState, url: str, client: Transport) -> None:
     chunks = await collect(ADAPTER.chat_stream(client, target(url), chat("block it")))
     assert [c["choices"][0]["finish_reason"] for c in chunks[:-1]] == [None, "content_filter"]
     assert chunks[-1]["usage"]["prompt_tokens"] == 2
 
 
 async def test_stream_error_before_first_chunk(
-    state: FakeState, url: str, client: httpx.AsyncClient
+    state: FakeState, url: str, client: Transport
 ) -> None:
     state.fail(503)
     agen = ADAPTER.chat_stream(client, target(url), chat("hi"))
@@ -468,7 +461,7 @@ async def test_stream_error_before_first_chunk(
     ("mode", "error"), [("error", UpstreamHTTPError), ("cut", UpstreamConnectError)]
 )
 async def test_stream_breaks_midway(
-    state: FakeState, url: str, client: httpx.AsyncClient, mode: str, error: type[UpstreamError]
+    state: FakeState, url: str, client: Transport, mode: str, error: type[UpstreamError]
 ) -> None:
     state.break_stream_after(1, mode)
     got: list[Json] = []
@@ -480,9 +473,7 @@ async def test_stream_breaks_midway(
         assert info.value.status == 500 and "internal error" in info.value.message
 
 
-async def test_stream_malformed_event(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_stream_malformed_event(state: FakeState, url: str, client: Transport) -> None:
     state.malformed()
     with pytest.raises(UpstreamProtocolError):
         await collect(ADAPTER.chat_stream(client, target(url), chat("hi")))
@@ -505,7 +496,7 @@ async def wait_for(predicate: Any, timeout: float = 3.0) -> bool:
 
 
 async def test_closing_the_stream_closes_upstream(
-    state: FakeState, url: str, client: httpx.AsyncClient
+    state: FakeState, url: str, client: Transport
 ) -> None:
     state.chunk_delay = 0.5
     agen = ADAPTER.chat_stream(client, target(url), chat("a b c d e f g h i j"))
@@ -517,7 +508,7 @@ async def test_closing_the_stream_closes_upstream(
 
 
 async def test_cancelling_the_consumer_closes_upstream(
-    state: FakeState, url: str, client: httpx.AsyncClient
+    state: FakeState, url: str, client: Transport
 ) -> None:
     state.chunk_delay = 0.5
 
@@ -544,7 +535,7 @@ async def test_cancelling_the_consumer_closes_upstream(
 async def test_error_statuses(
     state: FakeState,
     url: str,
-    client: httpx.AsyncClient,
+    client: Transport,
     status: int,
     headers: Any,
     retry_after: Any,
@@ -558,9 +549,7 @@ async def test_error_statuses(
     assert err.message.startswith(f"gemini answered {status}: ")
 
 
-async def test_keys_never_reach_errors(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_keys_never_reach_errors(state: FakeState, url: str, client: Transport) -> None:
     wrong = "wrong-secret-value-123"
     with pytest.raises(UpstreamHTTPError) as info:
         await ADAPTER.chat(client, target(url, key=wrong), chat("hi"))
@@ -577,7 +566,7 @@ async def test_keys_never_reach_errors(
 
 async def test_transport_failures(state: FakeState, url: str) -> None:
     state.hang(2.0)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as quick:
+    async with http_transport(0.3) as quick:
         with pytest.raises(UpstreamTimeout):
             await ADAPTER.chat(quick, target(url), chat("hi"))
         state.malformed()
@@ -585,7 +574,7 @@ async def test_transport_failures(state: FakeState, url: str) -> None:
             await ADAPTER.chat(quick, target(url), chat("hi"))
         with pytest.raises(UpstreamConnectError):
             await ADAPTER.chat(quick, target(f"http://127.0.0.1:{free_port()}"), chat("hi"))
-    async with httpx.AsyncClient() as plain:
+    async with http_transport() as plain:
         with pytest.raises(UpstreamHTTPError) as info:
             await ADAPTER.chat(plain, target(url, "gemini-9-ultra"), chat("hi"))
         assert info.value.status == 404 and "not found" in info.value.message
@@ -594,7 +583,7 @@ async def test_transport_failures(state: FakeState, url: str) -> None:
 # ---------------------------------------------------------------- completions, embeddings, models
 
 
-async def test_completions(state: FakeState, url: str, client: httpx.AsyncClient) -> None:
+async def test_completions(state: FakeState, url: str, client: Transport) -> None:
     body = {"model": "gemini-2.5-flash", "prompt": "once upon a time", "max_tokens": 3}
     out = await ADAPTER.completion(client, target(url), body)
     validate("CreateCompletionResponse", out)
@@ -615,7 +604,7 @@ async def test_completions(state: FakeState, url: str, client: httpx.AsyncClient
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 4
 
 
-async def test_embeddings(state: FakeState, url: str, client: httpx.AsyncClient) -> None:
+async def test_embeddings(state: FakeState, url: str, client: Transport) -> None:
     t = target(url, "text-embedding-004")
     out = await ADAPTER.embeddings(
         client, t, {"model": "x", "input": ["alpha beta", "gamma"], "dimensions": 16}
@@ -640,9 +629,7 @@ async def test_embeddings(state: FakeState, url: str, client: httpx.AsyncClient)
     assert info.value.status == 400
 
 
-async def test_list_models_follows_pages(
-    state: FakeState, url: str, client: httpx.AsyncClient
-) -> None:
+async def test_list_models_follows_pages(state: FakeState, url: str, client: Transport) -> None:
     state.page_size_cap = 3
     found = {m.name: m for m in await ADAPTER.list_models(client, target(url).provider, "test-key")}
     pages = [r for r in state.requests if r.path == "/v1beta/models"]
@@ -665,7 +652,7 @@ async def test_list_models_follows_pages(
 
 
 async def test_aiohttp_transport(state: FakeState, url: str) -> None:
-    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=10.0) as aio:
+    async with http_transport(10.0) as aio:
         out = await ADAPTER.chat(aio, target(url), chat("over aiohttp"))
         assert out["choices"][0]["message"]["content"] == "over aiohttp"
         chunks = await collect(ADAPTER.chat_stream(aio, target(url), chat("a b c")))

@@ -2,7 +2,7 @@
 
 The SDK tests (``ollama.Client`` / ``AsyncClient``) prove the fake speaks Ollama's wire format;
 the adapter tests then prove every translation rule, stream behaviour and failure mapping
-against that fake, with plain httpx and with the httpx-aiohttp transport.
+against that fake, through the gateway's own transport (``HttpTransport``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import Any, cast
 
 import httpx
-import httpx_aiohttp
 import ollama
 import pytest
 
@@ -31,9 +30,11 @@ from localrouter.errors import (
 from localrouter.providers.base import Json, Target
 from localrouter.providers.ollama import OllamaAdapter, _params_b
 from localrouter.providers.registry import adapter_for
+from localrouter.providers.transport import Transport
 from tests.fakes.ollama_fake import STREAM_ERROR, FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate, validator
+from tests.transports import http_transport
 
 ADAPTER = OllamaAdapter()
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
@@ -70,10 +71,9 @@ def url(fake: tuple[str, FakeState], state: FakeState) -> str:
     return fake[0]
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx_aiohttp.AiohttpTransport() if request.param == "aiohttp" else None
-    async with httpx.AsyncClient(transport=transport, timeout=5.0) as c:
+@pytest.fixture
+async def client() -> AsyncIterator[Transport]:
+    async with http_transport(5.0) as c:
         yield c
 
 
@@ -229,7 +229,7 @@ async def test_async_sdk_streams(url: str, monkeypatch: pytest.MonkeyPatch) -> N
 # --------------------------------------------------------------------- chat, non-stream
 
 
-async def test_chat_basic(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_chat_basic(client: Transport, url: str, state: FakeState) -> None:
     out = await ADAPTER.chat(client, target(url), user("hello world"))
     validate("CreateChatCompletionResponse", out)
     assert out["object"] == "chat.completion" and out["model"] == "llama3.2"
@@ -251,7 +251,7 @@ async def test_chat_basic(client: httpx.AsyncClient, url: str, state: FakeState)
     }
 
 
-async def test_request_translation(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_request_translation(client: Transport, url: str, state: FakeState) -> None:
     body: Json = {
         "model": "ignored",
         "messages": [
@@ -302,7 +302,7 @@ async def test_request_translation(client: httpx.AsyncClient, url: str, state: F
 
 
 async def test_json_schema_and_tool_choice_none(
-    client: httpx.AsyncClient, url: str, state: FakeState
+    client: Transport, url: str, state: FakeState
 ) -> None:
     schema = {"type": "object", "properties": {"echo": {"type": "string"}}}
     body = {
@@ -321,7 +321,7 @@ async def test_json_schema_and_tool_choice_none(
     assert state.last.body["think"] is False and "format" not in state.last.body
 
 
-async def test_length_and_stop(client: httpx.AsyncClient, url: str) -> None:
+async def test_length_and_stop(client: Transport, url: str) -> None:
     out = await ADAPTER.chat(client, target(url), {**user("one two three"), "max_tokens": 2})
     assert out["choices"][0]["message"]["content"] == "You said:"
     assert out["choices"][0]["finish_reason"] == "length"
@@ -330,9 +330,7 @@ async def test_length_and_stop(client: httpx.AsyncClient, url: str) -> None:
     assert out["choices"][0]["finish_reason"] == "stop"
 
 
-async def test_images_become_base64_list(
-    client: httpx.AsyncClient, url: str, state: FakeState
-) -> None:
+async def test_images_become_base64_list(client: Transport, url: str, state: FakeState) -> None:
     body = {
         "messages": [
             {
@@ -366,7 +364,7 @@ async def test_images_become_base64_list(
     ],
 )
 async def test_unsendable_images_are_refused_before_sending(
-    client: httpx.AsyncClient, url: str, state: FakeState, url_: str, words: str
+    client: Transport, url: str, state: FakeState, url_: str, words: str
 ) -> None:
     body = {
         "messages": [
@@ -424,14 +422,14 @@ async def test_unsendable_images_are_refused_before_sending(
     ],
 )
 async def test_untranslatable_requests(
-    client: httpx.AsyncClient, url: str, state: FakeState, body: Json, words: str
+    client: Transport, url: str, state: FakeState, body: Json, words: str
 ) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.chat(client, target(url), body)
     assert err.value.status == 400 and words in err.value.message and state.requests == []
 
 
-async def test_tool_call_round_trip(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_tool_call_round_trip(client: Transport, url: str, state: FakeState) -> None:
     ask = {**user('call get_weather {"city": "Paris"}'), "tools": [WEATHER]}
     out = await ADAPTER.chat(client, target(url), ask)
     validate("CreateChatCompletionResponse", out)
@@ -479,7 +477,7 @@ async def test_tool_call_round_trip(client: httpx.AsyncClient, url: str, state: 
 
 
 async def test_deprecated_function_role_becomes_tool(
-    client: httpx.AsyncClient, url: str, state: FakeState
+    client: Transport, url: str, state: FakeState
 ) -> None:
     body = {
         "messages": [
@@ -495,7 +493,7 @@ async def test_deprecated_function_role_becomes_tool(
 
 
 async def test_stream_order_usage_and_no_buffering(
-    client: httpx.AsyncClient, url: str, state: FakeState
+    client: Transport, url: str, state: FakeState
 ) -> None:
     state.chunk_delay = 0.05
     words = "one two three four five six"
@@ -519,7 +517,7 @@ async def test_stream_order_usage_and_no_buffering(
     assert state.last.body["stream"] is True
 
 
-async def test_stream_tool_calls(client: httpx.AsyncClient, url: str) -> None:
+async def test_stream_tool_calls(client: Transport, url: str) -> None:
     body = {**user('call get_weather {"city": "Oslo", "days": 2}'), "tools": [WEATHER]}
     chunks = await collect(ADAPTER.chat_stream(client, target(url), body))
     calls = [
@@ -536,7 +534,7 @@ async def test_stream_tool_calls(client: httpx.AsyncClient, url: str) -> None:
     assert chunks[-1]["usage"]["completion_tokens"] > 0
 
 
-async def test_stream_length(client: httpx.AsyncClient, url: str) -> None:
+async def test_stream_length(client: Transport, url: str) -> None:
     chunks = await collect(
         ADAPTER.chat_stream(client, target(url), {**user("a b c"), "max_completion_tokens": 3})
     )
@@ -545,7 +543,7 @@ async def test_stream_length(client: httpx.AsyncClient, url: str) -> None:
 
 
 async def test_stream_tolerates_split_and_blank_lines(
-    client: httpx.AsyncClient, url: str, state: FakeState
+    client: Transport, url: str, state: FakeState
 ) -> None:
     state.split_every, state.blank_lines = 1, True
     chunks = await collect(ADAPTER.chat_stream(client, target(url), user("split me please")))
@@ -596,7 +594,7 @@ def _thinking_app() -> Any:
     return app
 
 
-async def test_thinking_final_content_and_missing_call_ids(client: httpx.AsyncClient) -> None:
+async def test_thinking_final_content_and_missing_call_ids(client: Transport) -> None:
     with serve_app(_thinking_app()) as url:
         chunks = await collect(ADAPTER.chat_stream(client, target(url), user("x")))
         out = await ADAPTER.chat(client, target(url), user("x"))
@@ -627,7 +625,7 @@ async def test_thinking_final_content_and_missing_call_ids(client: httpx.AsyncCl
 )
 @pytest.mark.parametrize("mode", ["chat", "stream", "completion", "embeddings"])
 async def test_error_statuses(
-    client: httpx.AsyncClient,
+    client: Transport,
     url: str,
     state: FakeState,
     mode: str,
@@ -659,9 +657,7 @@ async def test_error_statuses(
         assert e.message.endswith(body["error"])
 
 
-async def test_real_unknown_model_and_capability_errors(
-    client: httpx.AsyncClient, url: str
-) -> None:
+async def test_real_unknown_model_and_capability_errors(client: Transport, url: str) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.chat(client, target(url, "nope"), user("x"))
     assert err.value.status == 404 and "model 'nope' not found" in err.value.message
@@ -677,7 +673,7 @@ async def test_real_unknown_model_and_capability_errors(
     assert err.value.status == 400 and "does not support embeddings" in err.value.message
 
 
-async def test_malformed_answers(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_malformed_answers(client: Transport, url: str, state: FakeState) -> None:
     for call in (
         lambda: ADAPTER.chat(client, target(url), user("x")),
         lambda: collect(ADAPTER.chat_stream(client, target(url), user("x"))),
@@ -689,7 +685,7 @@ async def test_malformed_answers(client: httpx.AsyncClient, url: str, state: Fak
             await call()
 
 
-async def test_mid_stream_error_line(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_mid_stream_error_line(client: Transport, url: str, state: FakeState) -> None:
     state.break_stream_after(3)
     got: list[Json] = []
     with pytest.raises(UpstreamHTTPError) as err:
@@ -708,9 +704,7 @@ async def test_mid_stream_error_line(client: httpx.AsyncClient, url: str, state:
     assert err.value.status == 500 and STREAM_ERROR in err.value.message
 
 
-async def test_cut_and_truncated_streams(
-    client: httpx.AsyncClient, url: str, state: FakeState
-) -> None:
+async def test_cut_and_truncated_streams(client: Transport, url: str, state: FakeState) -> None:
     state.break_stream_after(2, mode="cut")
     got: list[Json] = []
     with pytest.raises(UpstreamConnectError):
@@ -729,7 +723,7 @@ async def test_cut_and_truncated_streams(
 @pytest.mark.parametrize("stream", [False, True])
 async def test_timeout(url: str, state: FakeState, stream: bool) -> None:
     state.hang(0.6)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.15)) as slow:
+    async with http_transport(0.15, connect_s=5.0) as slow:
         with pytest.raises(UpstreamTimeout):
             if stream:
                 await collect(ADAPTER.chat_stream(slow, target(url), user("x")))
@@ -737,23 +731,17 @@ async def test_timeout(url: str, state: FakeState, stream: bool) -> None:
                 await ADAPTER.chat(slow, target(url), user("x"))
 
 
-@pytest.mark.parametrize("aiohttp", [False, True])
-async def test_connection_refused(aiohttp: bool) -> None:
+async def test_connection_refused() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    # httpx-aiohttp 0.2.0 maps aiohttp's ClientConnectorError (refused) to httpx.ConnectTimeout;
-    # upstream_errors looks at the cause, so both transports give a connect error.
-    expected = UpstreamConnectError
-    transport = httpx_aiohttp.AiohttpTransport() if aiohttp else None
-    async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+    expected = UpstreamConnectError  # aiohttp's ClientConnectorError, not a timeout
+    async with http_transport(5.0) as client:
         with pytest.raises(expected):
             await ADAPTER.chat(client, target(dead), user("x"))
         with pytest.raises(expected):
             await collect(ADAPTER.chat_stream(client, target(dead), user("x")))
 
 
-async def test_cancel_closes_upstream(
-    client: httpx.AsyncClient, url: str, state: FakeState
-) -> None:
+async def test_cancel_closes_upstream(client: Transport, url: str, state: FakeState) -> None:
     state.chunk_delay = 0.1
     stream = ADAPTER.chat_stream(client, target(url), user(" ".join(["word"] * 40)))
     gen = cast(AsyncGenerator[Json, None], stream)  # every adapter stream is a generator
@@ -765,7 +753,7 @@ async def test_cancel_closes_upstream(
 
 
 async def test_cancelled_task_closes_upstream(
-    client: httpx.AsyncClient, url: str, state: FakeState
+    client: Transport, url: str, state: FakeState
 ) -> None:
     state.chunk_delay = 0.1
     first = asyncio.Event()
@@ -785,7 +773,7 @@ async def test_cancelled_task_closes_upstream(
 # ----------------------------------------------------------------- auth, headers, secrets
 
 
-async def test_headers_and_auth(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_headers_and_auth(client: Transport, url: str, state: FakeState) -> None:
     await ADAPTER.chat(client, target(url, key=None, **{"X-Team": "blue"}), user("x"))
     assert state.last.headers["x-team"] == "blue" and "authorization" not in state.last.headers
     state.api_key = "test-key"  # like ollama.com
@@ -799,7 +787,7 @@ async def test_headers_and_auth(client: httpx.AsyncClient, url: str, state: Fake
     assert err.value.status == 401 and err.value.message.endswith("unauthorized")
 
 
-async def test_no_key_in_errors(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_no_key_in_errors(client: Transport, url: str, state: FakeState) -> None:
     state.api_key = "test-key"
     errors: list[UpstreamError] = []
     for call in (
@@ -827,7 +815,7 @@ async def test_no_key_in_errors(client: httpx.AsyncClient, url: str, state: Fake
 # ------------------------------------------------------------------ legacy completions
 
 
-async def test_completion(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_completion(client: Transport, url: str, state: FakeState) -> None:
     body = {
         "model": "m",
         "prompt": "Once upon",
@@ -860,7 +848,7 @@ async def test_completion(client: httpx.AsyncClient, url: str, state: FakeState)
     assert echoed["choices"][0]["finish_reason"] == "length"
 
 
-async def test_completion_stream(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_completion_stream(client: Transport, url: str, state: FakeState) -> None:
     state.split_every = 1
     chunks = [
         c
@@ -883,7 +871,7 @@ async def test_completion_stream(client: httpx.AsyncClient, url: str, state: Fak
 
 @pytest.mark.parametrize("prompt", [["a", "b"], [1, 2, 3], [[1, 2]], None])
 async def test_completion_prompts_ollama_cannot_take(
-    client: httpx.AsyncClient, url: str, state: FakeState, prompt: Any
+    client: Transport, url: str, state: FakeState, prompt: Any
 ) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.completion(client, target(url), {"prompt": prompt})
@@ -893,7 +881,7 @@ async def test_completion_prompts_ollama_cannot_take(
 # --------------------------------------------------------------------------- embeddings
 
 
-async def test_embeddings(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_embeddings(client: Transport, url: str, state: FakeState) -> None:
     t = target(url, "nomic-embed-text")
     one = await ADAPTER.embeddings(client, t, {"model": "x", "input": "hello"})
     validate("CreateEmbeddingResponse", one)
@@ -915,7 +903,7 @@ async def test_embeddings(client: httpx.AsyncClient, url: str, state: FakeState)
 
 @pytest.mark.parametrize("value", [[1, 2], [[1, 2]], [], None, ["a", 1]])
 async def test_embedding_inputs_ollama_cannot_take(
-    client: httpx.AsyncClient, url: str, state: FakeState, value: Any
+    client: Transport, url: str, state: FakeState, value: Any
 ) -> None:
     with pytest.raises(UpstreamHTTPError) as err:
         await ADAPTER.embeddings(client, target(url, "nomic-embed-text"), {"input": value})
@@ -925,7 +913,7 @@ async def test_embedding_inputs_ollama_cannot_take(
 # ------------------------------------------------------------------------- model listing
 
 
-async def test_list_models(client: httpx.AsyncClient, url: str, state: FakeState) -> None:
+async def test_list_models(client: Transport, url: str, state: FakeState) -> None:
     state.models.append({"name": "custom:latest", "details": {"parameter_size": "unknown"}})
     state.models.append({"model": "tiny:1m", "details": {"parameter_size": "500M"}})
     found = {m.name: m for m in await ADAPTER.list_models(client, provider(url + "/"), None)}
@@ -941,7 +929,7 @@ async def test_list_models(client: httpx.AsyncClient, url: str, state: FakeState
 
 
 async def test_list_models_auth_and_api_suffix(
-    client: httpx.AsyncClient, url: str, state: FakeState
+    client: Transport, url: str, state: FakeState
 ) -> None:
     state.api_key = "test-key"
     with pytest.raises(UpstreamHTTPError) as err:

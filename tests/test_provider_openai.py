@@ -3,8 +3,8 @@
 First the fake is proved faithful: the official ``openai`` SDK (sync and async) talks to it —
 chat, streams with ``stream_options``, tool calls, embeddings, legacy completions, the model
 list — and gets its own typed errors; every answer and chunk validates against OpenAI's
-published schemas, and an invalid request is a 400. Then the adapter runs against it, over
-httpx's own transport and over ``httpx-aiohttp``: what it sends (the fake validates every body
+published schemas, and an invalid request is a 400. Then the adapter runs against it, through
+the gateway's own transport (``HttpTransport``): what it sends (the fake validates every body
 against the request schemas and refuses unknown fields, so a wrong pass-through is a 400 there),
 what it returns (validated), streaming, failures and cancellation.
 """
@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from httpx_aiohttp import AiohttpTransport
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import (
@@ -35,9 +34,11 @@ from localrouter.providers import openai_answers as answers
 from localrouter.providers.base import Target
 from localrouter.providers.openai import OpenAIAdapter, request_body
 from localrouter.providers.registry import adapter_for
+from localrouter.providers.transport import Transport
 from tests.fakes.openai_fake import FakeState, create_app, default_models, openrouter_models
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate
+from tests.transports import http_transport
 
 Json = dict[str, Any]
 MODEL = "gpt-4o-mini"
@@ -82,10 +83,9 @@ def url(server: tuple[str, FakeState]) -> str:
     return server[0] + "/v1"
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    transport = AiohttpTransport() if request.param == "aiohttp" else None
-    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5.0)) as c:
+@pytest.fixture
+async def client() -> AsyncIterator[Transport]:
+    async with http_transport(5.0) as c:
         yield c
 
 
@@ -354,7 +354,7 @@ def test_request_body_rules() -> None:
     assert emb == {"input": "x", "model": "e", "encoding_format": "float"}
 
 
-async def test_chat_passes_through(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_chat_passes_through(client: Transport, url: str, fake: FakeState) -> None:
     body = {
         "model": "auto",
         "messages": [{"role": "developer", "content": "Be brief."}, *user("Hello gateway")],
@@ -386,9 +386,7 @@ async def test_chat_passes_through(client: httpx.AsyncClient, url: str, fake: Fa
     assert fake.last.body["metadata"] == {"team": "a"} and fake.last.body["store"] is True
 
 
-async def test_no_key_no_authorization(
-    client: httpx.AsyncClient, url: str, fake: FakeState
-) -> None:
+async def test_no_key_no_authorization(client: Transport, url: str, fake: FakeState) -> None:
     fake.api_key = None  # LM Studio, vLLM
     out = await ADAPTER.chat(client, target(url, key=None), {"messages": user("local")})
     assert out["choices"][0]["message"]["content"] == "local"
@@ -398,7 +396,7 @@ async def test_no_key_no_authorization(
     assert fake.last.headers["authorization"] == "Bearer test-key"  # our key wins
 
 
-async def test_tools_refusal_logprobs(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_tools_refusal_logprobs(client: Transport, url: str, fake: FakeState) -> None:
     body = {
         "messages": user('call get_weather {"city": "Oslo"}'),
         "tools": [WEATHER],
@@ -423,15 +421,16 @@ async def test_tools_refusal_logprobs(client: httpx.AsyncClient, url: str, fake:
 
 
 async def test_compatible_server_omissions_filled(
-    client: httpx.AsyncClient, url: str, fake: FakeState
+    client: Transport, url: str, fake: FakeState
 ) -> None:
     fake.compat = True
     lax = await client.post(
         f"{url}/chat/completions",
-        json={"model": MODEL, "messages": user("x")},
-        headers={"authorization": "Bearer test-key"},
+        {"authorization": "Bearer test-key", "content-type": "application/json"},
+        json.dumps({"model": MODEL, "messages": user("x")}).encode(),
+        limit=2**20,
     )
-    raw = lax.json()
+    raw = json.loads(lax.body)
     assert "refusal" not in raw["choices"][0]["message"] and "logprobs" not in raw["choices"][0]
     out = await ADAPTER.chat(client, target(url), {"messages": user("lax server")})
     validate("CreateChatCompletionResponse", out)
@@ -450,7 +449,7 @@ async def test_compatible_server_omissions_filled(
 # ---------------------------------------------------------------- streams
 
 
-async def test_chat_stream(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_chat_stream(client: Transport, url: str, fake: FakeState) -> None:
     body = {
         "model": "auto",
         "messages": user("one two three"),
@@ -471,9 +470,7 @@ async def test_chat_stream(client: httpx.AsyncClient, url: str, fake: FakeState)
     assert all("obfuscation" not in c for c in chunks)
 
 
-async def test_stream_tool_call_deltas(
-    client: httpx.AsyncClient, url: str, fake: FakeState
-) -> None:
+async def test_stream_tool_call_deltas(client: Transport, url: str, fake: FakeState) -> None:
     text = 'call get_weather {"city": "Oslo", "unit": "celsius"}\ncall get_weather {"city": "Rome"}'
     chunks = await collect(
         ADAPTER.chat_stream(client, target(url), {"messages": user(text), "tools": [WEATHER]})
@@ -492,7 +489,7 @@ async def test_stream_tool_call_deltas(
     assert chunks[-1]["usage"]["total_tokens"] > 0
 
 
-async def test_stream_is_not_buffered(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_stream_is_not_buffered(client: Transport, url: str, fake: FakeState) -> None:
     fake.chunk_delay = 0.15
     started = time.perf_counter()
     seen: list[float] = []
@@ -503,16 +500,14 @@ async def test_stream_is_not_buffered(client: httpx.AsyncClient, url: str, fake:
 
 
 @pytest.mark.parametrize("mode", ["crlf", "split", "openrouter"])
-async def test_stream_framing(
-    client: httpx.AsyncClient, url: str, fake: FakeState, mode: str
-) -> None:
+async def test_stream_framing(client: Transport, url: str, fake: FakeState, mode: str) -> None:
     fake.crlf, fake.split_writes, fake.openrouter = mode == "crlf", mode == "split", True
     chunks = await collect(ADAPTER.chat_stream(client, target(url), {"messages": user("x y z")}))
     validate_chunks(chunks)
     assert streamed_text(chunks) == "x y z" and chunks[-1]["usage"]["total_tokens"] > 0
 
 
-async def test_server_ignoring_stream(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_server_ignoring_stream(client: Transport, url: str, fake: FakeState) -> None:
     whole = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -533,7 +528,7 @@ async def test_server_ignoring_stream(client: httpx.AsyncClient, url: str, fake:
     assert streamed_text(chunks) == "all at once" and chunks[-1]["usage"]["total_tokens"] == 6
 
 
-async def test_completions(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_completions(client: Transport, url: str, fake: FakeState) -> None:
     tgt = target(url, model="gpt-3.5-turbo-instruct")
     # legacy completions have no metadata: the fake refuses unknown fields
     body = {
@@ -561,7 +556,7 @@ async def test_completions(client: httpx.AsyncClient, url: str, fake: FakeState)
     assert caught.value.status == 404 and "chat model" in caught.value.message
 
 
-async def test_embeddings(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_embeddings(client: Transport, url: str, fake: FakeState) -> None:
     tgt = target(url, model="text-embedding-3-small")
     body = {
         "model": "auto",
@@ -589,7 +584,7 @@ async def test_embeddings(client: httpx.AsyncClient, url: str, fake: FakeState) 
 # ---------------------------------------------------------------- model lists
 
 
-async def test_list_models(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_list_models(client: Transport, url: str, fake: FakeState) -> None:
     provider = target(url).provider
     found = {m.name: m for m in await ADAPTER.list_models(client, provider, "test-key")}
     assert set(found) == {m["id"] for m in default_models()}
@@ -631,7 +626,7 @@ def test_other_model_list_shapes() -> None:
 # ---------------------------------------------------------------- failures
 
 
-async def test_error_statuses(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_error_statuses(client: Transport, url: str, fake: FakeState) -> None:
     with pytest.raises(UpstreamHTTPError) as caught:
         await ADAPTER.chat(client, target(url, key=SECRET), {"messages": user("x")})
     assert caught.value.status == 401 and "invalid_api_key" in caught.value.message
@@ -667,7 +662,7 @@ async def test_error_statuses(client: httpx.AsyncClient, url: str, fake: FakeSta
     assert caught.value.status == 404 and "model_not_found" in caught.value.message
 
 
-async def test_no_secret_in_errors(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_no_secret_in_errors(client: Transport, url: str, fake: FakeState) -> None:
     errors: list[UpstreamError] = []
     leak = {"error": {"message": f"bad key {SECRET} and {SECRET[:12]}", "code": "invalid_api_key"}}
     for attempt in ("json", "stream", "models"):
@@ -693,7 +688,7 @@ async def test_no_secret_in_errors(client: httpx.AsyncClient, url: str, fake: Fa
         assert SECRET not in str(err) and SECRET not in repr(err.__dict__)
 
 
-async def test_malformed_answers(client: httpx.AsyncClient, url: str, fake: FakeState) -> None:
+async def test_malformed_answers(client: Transport, url: str, fake: FakeState) -> None:
     fake.malformed()
     with pytest.raises(UpstreamProtocolError):
         await ADAPTER.chat(client, target(url), {"messages": user("x")})
@@ -709,9 +704,7 @@ async def test_malformed_answers(client: httpx.AsyncClient, url: str, fake: Fake
     assert caught.value.status == 502 and "Provider returned error" in caught.value.message
 
 
-async def test_errors_before_the_first_chunk(
-    client: httpx.AsyncClient, url: str, fake: FakeState
-) -> None:
+async def test_errors_before_the_first_chunk(client: Transport, url: str, fake: FakeState) -> None:
     fake.fail(429)
     stream = ADAPTER.chat_stream(client, target(url), {"messages": user("x")})
     with pytest.raises(UpstreamHTTPError) as caught:
@@ -730,7 +723,7 @@ async def test_errors_before_the_first_chunk(
     ],
 )
 async def test_broken_streams(
-    client: httpx.AsyncClient,
+    client: Transport,
     url: str,
     fake: FakeState,
     mode: str,
@@ -752,7 +745,7 @@ async def test_broken_streams(
 
 
 async def test_stream_ending_after_finish_is_complete(
-    client: httpx.AsyncClient, url: str, fake: FakeState
+    client: Transport, url: str, fake: FakeState
 ) -> None:
     fake.break_stream_after(3, mode="end")  # role, "a", finish — then no usage and no [DONE]
     chunks = await collect(ADAPTER.chat_stream(client, target(url), {"messages": user("a")}))
@@ -761,7 +754,7 @@ async def test_stream_ending_after_finish_is_complete(
 
 async def test_timeouts_and_refused(url: str, fake: FakeState) -> None:
     fake.hang(1.0)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.2)) as short:
+    async with http_transport(0.2, connect_s=5.0) as short:
         with pytest.raises(UpstreamTimeout):
             await ADAPTER.chat(short, target(url), {"messages": user("x")})
         fake.hang(1.0)
@@ -770,13 +763,13 @@ async def test_timeouts_and_refused(url: str, fake: FakeState) -> None:
         nowhere = f"http://127.0.0.1:{free_port()}/v1"
         with pytest.raises(UpstreamConnectError):
             await ADAPTER.chat(short, target(nowhere), {"messages": user("x")})
-    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=2.0) as aio:
+    async with http_transport(2.0) as aio:
         with pytest.raises(UpstreamConnectError):
             await ADAPTER.chat(aio, target(nowhere), {"messages": user("x")})
 
 
 async def test_cancellation_closes_the_upstream(
-    client: httpx.AsyncClient, url: str, fake: FakeState
+    client: Transport, url: str, fake: FakeState
 ) -> None:
     fake.chunk_delay = 0.2
     stream = ADAPTER.chat_stream(client, target(url), {"messages": user("a b c d e f g h")})

@@ -383,7 +383,7 @@ def test_a_swap_reconciles_runtime_state_in_one_place(
         """,
         "two.yaml",
     )
-    rt = Runtime.for_table(first, use_aiohttp=False)
+    rt = Runtime.for_table(first)
     assert rt.health is not None
     for name in ("a", "b", "keep"):
         for _ in range(3):
@@ -654,7 +654,7 @@ def test_a_swap_from_another_thread_reconciles_on_the_serving_loop(tmp_path: Pat
             """,
             "two.yaml",
         )
-        app = create_gateway(first, use_aiohttp=False)
+        app = create_gateway(first)
         with serve_app(app) as url:
             rt: Runtime = app.runtime
             assert rt.swap(second)  # this test's thread: not the server's

@@ -9,27 +9,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamProtocolError
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Streamed
 
 P = Provider("p", "openai", "openai", None, None, "api", 5.0, 60.0, {}, (), False)
 
 
-class Chunks(httpx.AsyncByteStream):
-    def __init__(self, parts: list[bytes]) -> None:
-        self.parts = parts
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for part in self.parts:
-            yield part
+async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
-def response(parts: list[bytes], content_type: str = "text/event-stream") -> httpx.Response:
-    return httpx.Response(200, headers={"content-type": content_type}, stream=Chunks(parts))
+def response(parts: list[bytes], content_type: str = "text/event-stream") -> Streamed:
+    return Streamed(200, {"content-type": content_type}, chunks(parts))
 
 
 BODY = (

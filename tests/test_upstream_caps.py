@@ -22,6 +22,7 @@ from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamTooLarge
 from localrouter.providers.ndjson_read import ndjson_lines
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Streamed
 from tests.fakes.oversize import OversizeState, create_app
 from tests.fakes.serve import serve_app
 from tests.gateway import Gateway, running_gateway
@@ -167,17 +168,13 @@ def provider(max_event_bytes: int) -> Provider:
     )  # fmt: skip
 
 
-class Chunks(httpx.AsyncByteStream):
-    def __init__(self, parts: list[bytes]) -> None:
-        self.parts = parts
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for part in self.parts:
-            yield part
+async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
-def response(parts: list[bytes], content_type: str = "text/event-stream") -> httpx.Response:
-    return httpx.Response(200, headers={"content-type": content_type}, stream=Chunks(parts))
+def response(parts: list[bytes], content_type: str = "text/event-stream") -> Streamed:
+    return Streamed(200, {"content-type": content_type}, chunks(parts))
 
 
 async def events(parts: list[bytes], cap: int) -> list[str]:
@@ -210,12 +207,7 @@ async def test_sse_a_line_that_never_ends_is_stopped_at_the_cap() -> None:
             read += 1024
             yield b"y" * 1024
 
-    class Endless(httpx.AsyncByteStream):
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            async for part in endless():
-                yield part
-
-    r = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Endless())
+    r = Streamed(200, {"content-type": "text/event-stream"}, endless())
     got = []
     with pytest.raises(UpstreamTooLarge):
         async for e in sse_events(r, provider(10_000)):

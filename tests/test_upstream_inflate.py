@@ -1,7 +1,7 @@
-"""A compressed answer is inflated in bounded steps on every httpx path (model lists, health
-checks, and ``post_json``/``stream_post`` on a client without the aiohttp session), so a
-compression bomb costs about the provider's ``max_response_mb``, not what one network chunk
-inflates to (gzip/deflate reach ~1000x: a 64 KiB read was 64 MiB in one piece).
+"""A compressed answer is inflated in bounded steps on every call of the transport (model lists,
+health checks, the request's POST whole and streamed), so a compression bomb costs about the
+provider's ``max_response_mb``, not what one network chunk inflates to (gzip/deflate reach
+~1000x: a 64 KiB read was 64 MiB in one piece).
 
 The upstream is a raw asyncio server in the test's own loop sending a gzip (or deflate) stream
 of zeros: about 10 MiB on the wire that would inflate to about 10 GiB, written 256 KiB at a time
@@ -12,7 +12,7 @@ measured around each call in a fresh process (this module run as a script) whose
 returns big blocks at once, so memory freed earlier cannot hide a peak.
 
 A stream request answered with one whole JSON document (a server that ignored ``stream``) is
-read within ``max_response_mb`` too, on both paths; before, it was read whole with no cap.
+read within ``max_response_mb`` too; before, it was read whole with no cap.
 
 An encoding LocalRouter does not inflate in bounded steps (``br``, ``zstd``, a chain of
 encodings, anything unknown) is refused with a clear error rather than passed through or
@@ -34,15 +34,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers.base import Target
-from localrouter.providers.http import post_json, stream_post
 from localrouter.providers.openai import OpenAIAdapter
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Transport
+from localrouter.providers.upstream_errors import check_status, failures
+from localrouter.redaction import SHAPES_ONLY
 from localrouter.server.upstreams import Upstreams
 
 MIB = 1024 * 1024
@@ -141,55 +142,53 @@ def reset_peak() -> None:
         f.write("5")  # VmHWM := VmRSS: the peak from here on
 
 
-async def _model_list(client: httpx.AsyncClient, p: Provider, url: str) -> None:
+async def _model_list(client: Transport, p: Provider, url: str) -> None:
     await OpenAIAdapter().list_models(client, p, None)
 
 
-async def _post(client: httpx.AsyncClient, p: Provider, url: str) -> None:
-    await post_json(client, httpx.URL(f"{url}/v1/chat/completions"), b"{}", {}, p)
+async def _post(client: Transport, p: Provider, url: str) -> None:
+    with failures(p):
+        got = await client.post(f"{url}/v1/chat/completions", {}, b"{}", limit=p.max_response_bytes)
+    check_status(got.status, got.headers, got.body, p.name, SHAPES_ONLY)
 
 
-async def _stream(client: httpx.AsyncClient, p: Provider, url: str) -> None:
-    target = httpx.URL(f"{url}/v1/chat/completions")
-    async with stream_post(client, target, b"{}", {}) as response:
-        async for _ in sse_events(response, p):
-            pass
+async def _stream(client: Transport, p: Provider, url: str) -> None:
+    with failures(p):
+        async with client.stream(f"{url}/v1/chat/completions", {}, b"{}") as response:
+            async for _ in sse_events(response, p):
+                pass
 
 
-async def _stream_answered_whole(client: httpx.AsyncClient, p: Provider, url: str) -> None:
+async def _stream_answered_whole(client: Transport, p: Provider, url: str) -> None:
     """A stream request answered with one JSON document (a server that ignored ``stream``)."""
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     async for _ in OpenAIAdapter().chat_stream(client, Target(p, "m"), body):
         pass
 
 
-Call = Callable[[httpx.AsyncClient, Provider, str], Awaitable[None]]
-# case -> (use_aiohttp, encoding, content type, the call): model lists (health checks too) on
-# both transports; the request's POST through httpx (``use_aiohttp=False``), whole and streamed
-# (and a stream request answered whole, on both: read whole before, with no cap at all)
-CASES: dict[str, tuple[bool, str, str, Call]] = {
-    "models-aiohttp-gzip": (True, "gzip", "application/json", _model_list),
-    "models-aiohttp-deflate": (True, "deflate", "application/json", _model_list),
-    "models-httpx-gzip": (False, "gzip", "application/json", _model_list),
-    "models-httpx-deflate": (False, "deflate", "application/json", _model_list),
-    "post_json-aiohttp-gzip": (True, "gzip", "application/json", _post),
-    "post_json-httpx-gzip": (False, "gzip", "application/json", _post),
-    "stream_post-httpx-gzip": (False, "gzip", "text/event-stream", _stream),
-    "stream-whole-aiohttp-gzip": (True, "gzip", "application/json", _stream_answered_whole),
-    "stream-whole-httpx-gzip": (False, "gzip", "application/json", _stream_answered_whole),
+Call = Callable[[Transport, Provider, str], Awaitable[None]]
+# case -> (encoding, content type, the call): model lists (health checks too), the request's
+# POST whole and streamed, a stream request answered whole (read whole before, with no cap)
+CASES: dict[str, tuple[str, str, Call]] = {
+    "models-gzip": ("gzip", "application/json", _model_list),
+    "models-deflate": ("deflate", "application/json", _model_list),
+    "post-gzip": ("gzip", "application/json", _post),
+    "post-deflate": ("deflate", "application/json", _post),
+    "stream-gzip": ("gzip", "text/event-stream", _stream),
+    "stream-whole-gzip": ("gzip", "application/json", _stream_answered_whole),
     # an error answer: its body is read up to MAX_ERROR_BODY (64 KiB), inflated in steps too
-    "models-httpx-gzip-500": (False, "gzip", "application/json", _model_list),
+    "models-gzip-500": ("gzip", "application/json", _model_list),
+    "post-gzip-500": ("gzip", "application/json", _post),
 }
-AIOHTTP_POST = ("post_json-aiohttp-gzip", "stream-whole-aiohttp-gzip")  # aiohttp inflates
-# uncapped before: those bombs are small (2 GiB inflated), so the check that this test fails
+# uncapped before: this bomb is small (2 GiB inflated), so the check that this test fails
 # without the fix cannot eat the machine
-SMALL_BOMBS = ("stream-whole-aiohttp-gzip", "stream-whole-httpx-gzip")
+SMALL_BOMBS = ("stream-whole-gzip",)
 
 
 async def measure(case: str) -> dict[str, object]:
     """One bomb: (after a warm-up bomb) the error, the peak RSS growth, the time taken."""
-    use_aiohttp, encoding, content_type, call = CASES[case]
-    upstreams = Upstreams(use_aiohttp=use_aiohttp)
+    encoding, content_type, call = CASES[case]
+    upstreams = Upstreams()
     try:
         async with upstream() as (url, bomb):
             bomb.encoding, bomb.content_type = encoding, content_type
@@ -246,7 +245,7 @@ def test_a_compression_bomb_costs_about_the_cap(
         f"\n{case}: peak RSS +{got['grown_mib']:.1f} MiB in {got['ms']:.0f} ms, "
         f"{got['sent_mib']:.2f} of {got['wire_mib']:.0f} MiB sent"
     )
-    what = "a stream event" if case.startswith("stream_post") else "an answer"
+    what = "a stream event" if case == "stream-gzip" else "an answer"
     expected = f"UpstreamTooLarge: bomb sent {what} larger"
     if case.endswith("-500"):
         expected = "UpstreamHTTPError: bomb answered 500"
@@ -255,8 +254,7 @@ def test_a_compression_bomb_costs_about_the_cap(
     assert got["ms"] < 5000
     if case not in SMALL_BOMBS:  # (socket buffers on loopback take a few MiB by themselves)
         assert got["sent_mib"] < got["wire_mib"]  # the connection was closed before the end
-    if case not in AIOHTTP_POST:  # (aiohttp asks for what it inflates itself)
-        assert got["accept_encoding"] == "gzip, deflate"  # only what is inflated in steps
+    assert got["accept_encoding"] == "gzip, deflate"  # only what is inflated in steps
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -264,13 +262,10 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip", "x-unknown"])
-@pytest.mark.parametrize("use_aiohttp", [True, False], ids=["aiohttp", "httpx"])
-async def test_an_encoding_not_inflated_in_steps_is_refused(
-    use_aiohttp: bool, encoding: str
-) -> None:
+async def test_an_encoding_not_inflated_in_steps_is_refused(encoding: str) -> None:
     """Not passed through as if it were the body, nor inflated whole: a protocol error that
     names the encoding (a health check reads it as "answered, but not with a model list")."""
-    upstreams = Upstreams(use_aiohttp=use_aiohttp)
+    upstreams = Upstreams()
     async with upstream() as (url, bomb):
         bomb.encoding = encoding
         bomb.body = lambda: _one_chunk(b'{"data": []}')
@@ -281,12 +276,9 @@ async def test_an_encoding_not_inflated_in_steps_is_refused(
     await upstreams.aclose()
 
 
-@pytest.mark.parametrize("use_aiohttp", [True, False], ids=["aiohttp", "httpx"])
-async def test_an_error_answer_in_an_encoding_not_accepted_keeps_its_status(
-    use_aiohttp: bool,
-) -> None:
+async def test_an_error_answer_in_an_encoding_not_accepted_keeps_its_status() -> None:
     """A 503 in ``br`` is still a 503 (a health check counts it as down), its body unread."""
-    upstreams = Upstreams(use_aiohttp=use_aiohttp)
+    upstreams = Upstreams()
     async with upstream() as (url, bomb):
         bomb.encoding, bomb.status = "br", b"503 Service Unavailable"
         bomb.body = lambda: _one_chunk(b"\x1b\x00\x00garbage")
@@ -298,7 +290,7 @@ async def test_an_error_answer_in_an_encoding_not_accepted_keeps_its_status(
 
 
 async def test_a_corrupt_compressed_body_is_a_protocol_error() -> None:
-    upstreams = Upstreams(use_aiohttp=False)
+    upstreams = Upstreams()
     async with upstream() as (url, bomb):
         bomb.body = lambda: _one_chunk(b"this is not gzip at all")
         p = provider(url)
@@ -316,7 +308,7 @@ async def test_a_small_compressed_model_list_still_reads(encoding: str) -> None:
         "deflate": zlib.compress(doc, wbits=15),
         "identity": doc,
     }
-    upstreams = Upstreams(use_aiohttp=False)
+    upstreams = Upstreams()
     async with upstream() as (url, bomb):
         bomb.encoding = encoding
         bomb.body = lambda: _one_chunk(bodies[encoding])

@@ -19,7 +19,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-import httpx
 import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
@@ -27,15 +26,10 @@ from localrouter.compiler.table import Provider
 from localrouter.providers import anthropic_stream as answers
 from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
 from localrouter.providers.base import Target
-from localrouter.providers.http import (
-    get,
-    json_body,
-    post_json,
-    stream_post,
-    unsupported,
-    upstream_errors,
-)
+from localrouter.providers.http import json_body
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Transport
+from localrouter.providers.upstream_errors import failures, unsupported
 from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
@@ -84,39 +78,38 @@ class AnthropicAdapter:
 
     wire = "anthropic"
 
-    async def _post(self, client: httpx.AsyncClient, target: Target, payload: Json) -> Json:
+    async def _post(self, client: Transport, target: Target, payload: Json) -> Json:
         name = target.provider.name
         headers = request_headers(target)
-        url = httpx.URL(f"{api_root(target.base_url)}/messages")
-        async with upstream_errors(name):
-            content, failed = await post_json(
-                client, url, orjson.dumps(_for_version(headers, payload)), headers, target.provider
-            )
-            if failed is not None:
-                await answers.check_status(failed, name, target.redactor)
-        return json_body(content, name)
+        url = f"{api_root(target.base_url)}/messages"
+        data, limit = (
+            orjson.dumps(_for_version(headers, payload)),
+            target.provider.max_response_bytes,
+        )
+        with failures(target.provider):
+            answer = await client.post(url, headers, data, limit=limit)
+        answers.check_status(answer.status, answer.headers, answer.body, name, target.redactor)
+        return json_body(answer.body, name)
 
     async def _events(
-        self, client: httpx.AsyncClient, target: Target, payload: Json
+        self, client: Transport, target: Target, payload: Json
     ) -> AsyncGenerator[tuple[str, Json], None]:
         """(event name, data) for each SSE event, as soon as it is complete."""
         name = target.provider.name
         url = f"{api_root(target.base_url)}/messages"
         headers = request_headers(target) | {"accept": "text/event-stream"}
         payload = {**_for_version(headers, payload), "stream": True}
-        async with (
-            upstream_errors(name),
-            stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as resp,
-        ):
-            await answers.check_status(resp, name, target.redactor)
-            async with aclosing(sse_events(resp, target.provider)) as events:
-                async for event in events:
-                    if event.data.strip():
-                        yield event.event, json_body(event.data.encode(), name)
+        with failures(target.provider):
+            async with client.stream(url, headers, orjson.dumps(payload)) as resp:
+                answers.check_status(resp.status, resp.headers, resp.body, name, target.redactor)
+                async with aclosing(sse_events(resp, target.provider)) as events:
+                    async for event in events:
+                        if event.data.strip():
+                            yield event.event, json_body(event.data.encode(), name)
 
     async def _stream(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         target: Target,
         body: Json,
         build: Callable[[Json, str], Json],
@@ -132,31 +125,29 @@ class AnthropicAdapter:
                         yield out
         stream.end()  # raises if the stream ended before message_stop
 
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: Transport, target: Target, body: Json) -> Json:
         doc = await self._post(client, target, _translate(target, chat_request, body))
         return answers.chat_completion(doc, target.model, target.provider.name)
 
-    def chat_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
-    ) -> AsyncIterator[Json]:
+    def chat_stream(self, client: Transport, target: Target, body: Json) -> AsyncIterator[Json]:
         return self._stream(client, target, body, chat_request, legacy=False)
 
-    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def completion(self, client: Transport, target: Target, body: Json) -> Json:
         doc = await self._post(client, target, _translate(target, completion_request, body))
         return answers.text_completion(doc, target.model, target.provider.name)
 
     def completion_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         return self._stream(client, target, body, completion_request, legacy=True)
 
-    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embeddings(self, client: Transport, target: Target, body: Json) -> Json:
         name = target.provider.name
         raise unsupported(name, "anthropic has no embeddings endpoint")
 
     async def list_models(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         provider: Provider,
         api_key: str | None,
         redactor: Redactor | None = None,
@@ -169,12 +160,14 @@ class AnthropicAdapter:
             params: dict[str, str | int] = {"limit": 1000}
             if isinstance(after, str):
                 params["after_id"] = after
-            async with upstream_errors(provider.name):
-                response = await get(
-                    client, url, provider, params=params, headers=request_headers(target)
+            with failures(provider):
+                response = await client.get(
+                    url, request_headers(target), limit=provider.max_response_bytes, params=params
                 )
-                await answers.check_status(response, provider.name, target.redactor)
-            doc = json_body(response.content, provider.name)
+            answers.check_status(
+                response.status, response.headers, response.body, provider.name, target.redactor
+            )
+            doc = json_body(response.body, provider.name)
             entries = doc.get("data")
             for entry in entries if isinstance(entries, list) else []:
                 model = answers.discovered(entry) if isinstance(entry, dict) else None

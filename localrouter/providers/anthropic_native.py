@@ -62,21 +62,16 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import orjson
 
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import anthropic_stream as answers
 from localrouter.providers.anthropic import api_root, request_headers
 from localrouter.providers.base import Target
-from localrouter.providers.http import (
-    json_body,
-    post_json,
-    stream_post,
-    unsupported,
-    upstream_errors,
-)
+from localrouter.providers.http import json_body
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Transport
+from localrouter.providers.upstream_errors import failures, unsupported
 
 Json = dict[str, Any]
 
@@ -235,15 +230,14 @@ def _error_doc(doc: Json, target: Target) -> UpstreamHTTPError | None:
 
 
 async def _post(
-    client: httpx.AsyncClient, target: Target, path: str, payload: bytes, headers: dict[str, str]
+    client: Transport, target: Target, path: str, payload: bytes, headers: dict[str, str]
 ) -> Json:
     name = target.provider.name
-    url = httpx.URL(f"{api_root(target.base_url)}{path}")
-    async with upstream_errors(name):
-        content, failed = await post_json(client, url, payload, headers, target.provider)
-        if failed is not None:
-            await answers.check_status(failed, name, target.redactor)
-    doc = json_body(content, name)
+    url = f"{api_root(target.base_url)}{path}"
+    with failures(target.provider):
+        answer = await client.post(url, headers, payload, limit=target.provider.max_response_bytes)
+    answers.check_status(answer.status, answer.headers, answer.body, name, target.redactor)
+    doc = json_body(answer.body, name)
     error = _error_doc(doc, target)
     if error is not None:
         raise error
@@ -251,7 +245,7 @@ async def _post(
 
 
 async def messages(
-    client: httpx.AsyncClient, target: Target, body: Mapping[str, Any], headers: Mapping[str, str]
+    client: Transport, target: Target, body: Mapping[str, Any], headers: Mapping[str, str]
 ) -> Json:
     """``POST {api_root}/messages`` with the client's body: the provider's ``message``."""
     payload = _payload(target, body, stream=False)
@@ -263,7 +257,7 @@ async def messages(
 
 
 async def count_tokens(
-    client: httpx.AsyncClient, target: Target, body: Mapping[str, Any], headers: Mapping[str, str]
+    client: Transport, target: Target, body: Mapping[str, Any], headers: Mapping[str, str]
 ) -> Json:
     """``POST {api_root}/messages/count_tokens`` with the client's body: the provider's answer
     (``{"input_tokens": N}``)."""
@@ -285,33 +279,36 @@ def _frame(name: str, data: bytes) -> bytes:
 
 
 async def messages_stream(
-    client: httpx.AsyncClient, target: Target, body: Mapping[str, Any], headers: Mapping[str, str]
+    client: Transport, target: Target, body: Mapping[str, Any], headers: Mapping[str, str]
 ) -> AsyncGenerator[NativeEvent, None]:
     """The provider's SSE stream for the client's body, event by event (module docstring)."""
     name = target.provider.name
-    url = httpx.URL(f"{api_root(target.base_url)}/messages")
+    url = f"{api_root(target.base_url)}/messages"
     sent = forwarded_headers(target, headers) | {"accept": "text/event-stream"}
     payload = _payload(target, body, stream=True)
     first, ended = True, False
-    async with upstream_errors(name), stream_post(client, url, payload, sent) as response:
-        await answers.check_status(response, name, target.redactor)
-        async with aclosing(sse_events(response, target.provider)) as events:
-            async for sse in events:
-                if not sse.data:
-                    continue
-                raw = sse.data.encode()
-                data = json_body(raw, name, "a stream event")
-                kind, typed = sse.event, data.get("type")
-                if kind == "message" and isinstance(typed, str):  # no event: line
-                    kind = typed
-                event = NativeEvent(kind, data, _frame(kind, raw))
-                if "error" in (kind, typed):
-                    if first:
-                        raise answers.stream_error(_error_object(data), name, target.redactor)
+    with failures(target.provider):
+        async with client.stream(url, sent, payload) as response:
+            answers.check_status(
+                response.status, response.headers, response.body, name, target.redactor
+            )
+            async with aclosing(sse_events(response, target.provider)) as events:
+                async for sse in events:
+                    if not sse.data:
+                        continue
+                    raw = sse.data.encode()
+                    data = json_body(raw, name, "a stream event")
+                    kind, typed = sse.event, data.get("type")
+                    if kind == "message" and isinstance(typed, str):  # no event: line
+                        kind = typed
+                    event = NativeEvent(kind, data, _frame(kind, raw))
+                    if "error" in (kind, typed):
+                        if first:
+                            raise answers.stream_error(_error_object(data), name, target.redactor)
+                        yield event
+                        return
+                    first = False
+                    ended = ended or "message_stop" in (kind, typed)
                     yield event
-                    return
-                first = False
-                ended = ended or "message_stop" in (kind, typed)
-                yield event
     if not ended:
         raise UpstreamProtocolError(f"{name} stream ended before message_stop", provider=name)

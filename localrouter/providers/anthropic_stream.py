@@ -39,12 +39,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import shapes
-from localrouter.providers.http import MAX_ERROR_TEXT, error_text, retry_after
+from localrouter.providers.transport import Headers
+from localrouter.providers.upstream_errors import ErrorParts, http_error, message
 from localrouter.redaction import SHAPES_ONLY, Redactor
 
 Json = dict[str, Any]
@@ -278,41 +277,38 @@ def completion_chunk(chunk: Json) -> Json | None:
 # ---------------------------------------------------------------- errors
 
 
-def _message(provider: str, status: int, kind: object, text: str, redactor: Redactor) -> str:
-    """``text`` is redacted already (:func:`error_text`); the error's type is redacted here."""
-    detail = f"{redactor.redact(kind[:60])}: {text}" if isinstance(kind, str) and kind else text
-    return f"{provider} answered {status}: {detail}"
+def error_parts(body: bytes) -> ErrorParts:
+    """Anthropic's error body (``{"type": "error", "error": {"type", "message"}}``): its message
+    (or the raw text) and the error's type as the label."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ErrorParts(text)
+    kind = (
+        doc["error"].get("type")
+        if isinstance(doc, dict) and isinstance(doc.get("error"), dict)
+        else None
+    )
+    return ErrorParts(message(doc) or text, kind if isinstance(kind, str) else None)
 
 
 def stream_error(err: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError:
-    """An in-stream ``error`` event → the error its type would have had as an HTTP status."""
+    """An in-stream ``error`` event (or a 200 whose body is an error) → the error its type
+    would have had as an HTTP status."""
     kind = err.get("type")
     status = ERROR_STATUS.get(kind, 500) if isinstance(kind, str) else 500
-    text = redactor.excerpt(str(err.get("message") or ""), MAX_ERROR_TEXT)
-    return UpstreamHTTPError(
-        _message(provider, status, kind, text, redactor), provider=provider, status=status
-    )
+    parts = ErrorParts(str(err.get("message") or ""), kind if isinstance(kind, str) else None)
+    return http_error(provider, status, parts, redactor, label_style="prefix")
 
 
-async def check_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
+def check_status(
+    status: int, headers: Headers, body: bytes, provider: str, redactor: Redactor
+) -> None:
     """Raise for an error status, before anything of the body is used."""
-    if response.status_code < 400:
-        return
-    body = await response.aread()
-    kind: object = None
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("error"), dict):
-        kind = doc["error"].get("type")
-    status = response.status_code
-    raise UpstreamHTTPError(
-        _message(provider, status, kind, error_text(body, redactor), redactor),
-        provider=provider,
-        status=status,
-        retry_after=retry_after(response),
-    )
+    if status >= 400:
+        parts = error_parts(body)
+        raise http_error(provider, status, parts, redactor, headers=headers, label_style="prefix")
 
 
 # ---------------------------------------------------------------- model list

@@ -6,8 +6,9 @@ bodies (plain dicts, already parsed), and every adapter returns OpenAI-shaped di
 embedding ``list`` — so the server never knows which provider answered. Adapters translate both
 ways; the OpenAI adapter passes through.
 
-Adapters are stateless. They are handed an ``httpx.AsyncClient`` (pooled, one per provider, owned
-by the server's lifespan; tests hand one pointed at a fake provider) and a :class:`Target`. They
+Adapters are stateless. They are handed a :class:`~localrouter.providers.transport.Transport`
+(pooled, one per provider as configured, owned by the server's lifespan; tests hand one pointed at
+a fake provider, or an in-memory one) and a :class:`Target`. They
 raise only :mod:`localrouter.errors` ``Upstream*`` errors, with messages built from status codes and
 the provider's own error text — never a request header, never the API key.
 
@@ -25,10 +26,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
+from localrouter.providers.transport import Transport
 from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
@@ -71,33 +71,31 @@ class Adapter(Protocol):
 
     wire: str
 
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: Transport, target: Target, body: Json) -> Json:
         """A non-streaming chat completion, as an OpenAI ``chat.completion`` object."""
         ...
 
-    def chat_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
-    ) -> AsyncIterator[Json]:
+    def chat_stream(self, client: Transport, target: Target, body: Json) -> AsyncIterator[Json]:
         """OpenAI ``chat.completion.chunk`` objects as they arrive; usage on the last."""
         ...
 
-    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def completion(self, client: Transport, target: Target, body: Json) -> Json:
         """A legacy text completion, as an OpenAI ``text_completion`` object."""
         ...
 
     def completion_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         """Legacy completion chunks (``text_completion`` objects); usage on the last."""
         ...
 
-    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embeddings(self, client: Transport, target: Target, body: Json) -> Json:
         """An OpenAI embedding ``list`` object."""
         ...
 
     async def list_models(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         provider: Provider,
         api_key: str | None,
         redactor: Redactor | None = None,

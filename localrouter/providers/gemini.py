@@ -26,7 +26,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-import httpx
 import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
@@ -41,15 +40,10 @@ from localrouter.providers.gemini_request import (
     completion_request,
     embedding_inputs,
 )
-from localrouter.providers.http import (
-    get,
-    json_body,
-    post_json,
-    stream_post,
-    unsupported,
-    upstream_errors,
-)
+from localrouter.providers.http import json_body
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Transport
+from localrouter.providers.upstream_errors import failures, unsupported
 from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
@@ -105,43 +99,43 @@ class GeminiAdapter:
     def _url(self, target: Target, method: str) -> str:
         return f"{api_root(target.base_url)}/{model_path(target.model)}:{method}"
 
-    async def _post(
-        self, client: httpx.AsyncClient, target: Target, method: str, payload: Json
-    ) -> Json:
+    async def _post(self, client: Transport, target: Target, method: str, payload: Json) -> Json:
         headers = {"content-type": "application/json", **_headers(target)}
-        async with upstream_errors(target.provider.name):
-            url = httpx.URL(self._url(target, method))
-            content, failed = await post_json(
-                client, url, orjson.dumps(payload), headers, target.provider
+        p = target.provider
+        with failures(p):
+            answer = await client.post(
+                self._url(target, method),
+                headers,
+                orjson.dumps(payload),
+                limit=p.max_response_bytes,
             )
-            if failed is not None:
-                await answers.check_status(failed, target.provider.name, target.redactor)
-        return _json(content, target.provider.name)
+        answers.check_status(answer.status, answer.headers, answer.body, p.name, target.redactor)
+        return _json(answer.body, p.name)
 
     async def _events(
-        self, client: httpx.AsyncClient, target: Target, payload: Json
+        self, client: Transport, target: Target, payload: Json
     ) -> AsyncGenerator[Json, None]:
         """The streamed responses, each as soon as its SSE event is complete."""
         name = target.provider.name
-        url = httpx.URL(self._url(target, "streamGenerateContent"), params={"alt": "sse"})
+        url = self._url(target, "streamGenerateContent") + "?alt=sse"
         headers = {"content-type": "application/json", **_headers(target)}
-        async with (
-            upstream_errors(name),
-            stream_post(client, url, orjson.dumps(payload), headers) as response,
-        ):
-            await answers.check_status(response, target.provider.name, target.redactor)
-            async with aclosing(sse_events(response, target.provider)) as sse:
-                async for event in sse:
-                    if event.data.strip():
-                        yield _event_doc(event.data, target)
+        with failures(target.provider):
+            async with client.stream(url, headers, orjson.dumps(payload)) as response:
+                answers.check_status(
+                    response.status, response.headers, response.body, name, target.redactor
+                )
+                async with aclosing(sse_events(response, target.provider)) as sse:
+                    async for event in sse:
+                        if event.data.strip():
+                            yield _event_doc(event.data, target)
 
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: Transport, target: Target, body: Json) -> Json:
         payload = _translate(target, chat_request, body)
         doc = await self._post(client, target, "generateContent", payload)
         return answers.chat_completion(doc, target.model, target.provider.name)
 
     async def chat_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         payload = _translate(target, chat_request, body)
         stream = answers.ChatStream(target.model, target.provider.name)
@@ -152,13 +146,13 @@ class GeminiAdapter:
         for chunk in stream.end():
             yield chunk
 
-    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def completion(self, client: Transport, target: Target, body: Json) -> Json:
         payload = _translate(target, completion_request, body)
         doc = await self._post(client, target, "generateContent", payload)
         return answers.text_completion(doc, target.model, target.provider.name)
 
     async def completion_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         payload = _translate(target, completion_request, body)
         stream = answers.CompletionStream(target.model, target.provider.name)
@@ -169,7 +163,7 @@ class GeminiAdapter:
         for chunk in stream.end():
             yield chunk
 
-    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embeddings(self, client: Transport, target: Target, body: Json) -> Json:
         texts = _translate(target, embedding_inputs, body)
         model = model_path(target.model)
         requests: list[Json] = []
@@ -204,7 +198,7 @@ class GeminiAdapter:
 
     async def list_models(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         provider: Provider,
         api_key: str | None,
         redactor: Redactor | None = None,
@@ -217,10 +211,14 @@ class GeminiAdapter:
             params: dict[str, str | int] = {"pageSize": 1000}
             if isinstance(token, str):
                 params["pageToken"] = token
-            async with upstream_errors(provider.name):
-                response = await get(client, url, provider, params=params, headers=_headers(target))
-                await answers.check_status(response, target.provider.name, target.redactor)
-            doc = _json(response.content, provider.name)
+            with failures(provider):
+                response = await client.get(
+                    url, _headers(target), limit=provider.max_response_bytes, params=params
+                )
+            answers.check_status(
+                response.status, response.headers, response.body, provider.name, target.redactor
+            )
+            doc = _json(response.body, provider.name)
             for entry in doc.get("models") or []:
                 model = answers.discovered(entry) if isinstance(entry, dict) else None
                 if model is not None:

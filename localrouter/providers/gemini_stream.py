@@ -35,12 +35,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import shapes
-from localrouter.providers.http import error_text, retry_after
+from localrouter.providers.transport import Headers
+from localrouter.providers.upstream_errors import ErrorParts, parse_error, retry_after
+from localrouter.providers.upstream_errors import http_error as mapped
 from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
@@ -321,20 +321,26 @@ def retry_delay(body: bytes) -> float | None:
 
 
 def http_error(
-    body: bytes, status: int, provider: str, redactor: Redactor, *, wait: float | None = None
+    body: bytes,
+    status: int,
+    provider: str,
+    redactor: Redactor,
+    *,
+    headers: Headers | None = None,
 ) -> UpstreamHTTPError:
-    """An error answer (or an in-stream ``{"error": …}`` event) → :class:`UpstreamHTTPError`."""
-    message = f"{provider} answered {status}: {error_text(body, redactor)}"
-    return UpstreamHTTPError(
-        message, provider=provider, status=status, retry_after=wait or retry_delay(body)
-    )
+    """An error answer (or an in-stream ``{"error": …}`` event) → :class:`UpstreamHTTPError`:
+    the common message shapes, and the wait from ``Retry-After`` else Google's ``RetryInfo``."""
+    wait = retry_after(headers) if headers is not None else None
+    parts = ErrorParts(parse_error(body).text, None, wait or retry_delay(body))
+    return mapped(provider, status, parts, redactor)
 
 
-async def check_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
+def check_status(
+    status: int, headers: Headers, body: bytes, provider: str, redactor: Redactor
+) -> None:
     """Raise for an error status, before anything of the body is used."""
-    if response.status_code >= 400:
-        body = await response.aread()
-        raise http_error(body, response.status_code, provider, redactor, wait=retry_after(response))
+    if status >= 400:
+        raise http_error(body, status, provider, redactor, headers=headers)
 
 
 # ---------------------------------------------------------------- model list

@@ -1,41 +1,42 @@
-"""An httpx answer's body, inflated in bounded steps (:func:`inflated`).
+"""An answer's body, inflated in bounded steps (:func:`decoded`).
 
-httpx's own decoders (``aiter_bytes``) inflate each network chunk whole: gzip and deflate reach
-~1000x, so one 64 KiB read of a compression bomb was 64 MiB in memory before any size cap was
-checked, and brotli or zstd (when installed) or a chain of encodings reach far more. Here the
-body is read raw (``aiter_raw``) and inflated by ``zlib`` at most :data:`STEP` bytes a call, so a
-reader that stops at its cap (``max_response_mb``, ``max_event_kb``) holds about the cap.
+A decoder that inflates each network chunk whole lets gzip and deflate reach ~1000x: one 64 KiB
+read of a compression bomb was 64 MiB in memory before any size cap was checked, and brotli or
+zstd or a chain of encodings reach far more. Here the body is read raw (the transport does not
+decompress) and inflated by ``zlib`` at most :data:`STEP` bytes a call, so a reader that stops
+at its cap (``max_response_mb``, ``max_event_kb``) holds about the cap.
 
-Only ``gzip`` and ``deflate`` are inflated (what the gateway's clients ask for:
-:data:`ACCEPT_ENCODING`); any other ``Content-Encoding`` — ``br``, ``zstd``, a chain of two,
-an unknown name — is refused with :class:`ContentEncodingError` (an ``httpx.DecodingError``:
-:func:`~localrouter.providers.http.upstream_errors` makes it a protocol error naming it).
-The aiohttp path of the request's POST does not come here: aiohttp inflates in bounded steps.
+Only ``gzip`` and ``deflate`` are inflated (what the transport asks for: :data:`ACCEPT_ENCODING`);
+any other ``Content-Encoding`` — ``br``, ``zstd``, a chain of two, an unknown name — is refused
+with :class:`ContentEncodingError`, malformed data with :class:`DecodingError`
+(:func:`~localrouter.providers.upstream_errors.failures` makes both protocol errors).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
-import httpx
-
-# what the gateway's httpx clients ask for: only the encodings inflated here in bounded steps
+# what the transport asks for: only the encodings inflated here in bounded steps
 ACCEPT_ENCODING = "gzip, deflate"
 # at most this much is inflated at a time (one network chunk may inflate to ~1000x its size)
 STEP = 64 * 1024
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
 
-class ContentEncodingError(httpx.DecodingError):
+class DecodingError(ValueError):
+    """A compressed body that does not inflate."""
+
+
+class ContentEncodingError(DecodingError):
     """An answer in a ``Content-Encoding`` that is not inflated in bounded steps."""
 
 
-def _encoding(response: httpx.Response) -> str | None:
+def _encoding(header: str) -> str | None:
     """The one encoding to inflate (None: the body is as sent), or ContentEncodingError."""
     codings = [
         c.strip().lower()
-        for c in response.headers.get_list("content-encoding", split_commas=True)
+        for c in header.split(",")
         if c.strip() and c.strip().lower() != "identity"
     ]
     if not codings:
@@ -51,31 +52,29 @@ def _encoding(response: httpx.Response) -> str | None:
     )
 
 
-async def inflated(response: httpx.Response) -> AsyncGenerator[bytes, None]:
-    """The body of a streamed ``response``, decoded, in chunks of at most :data:`STEP` bytes
-    when it is compressed (else as they arrive). Malformed data raises ``httpx.DecodingError``
-    (as httpx's own decoders do); an encoding not accepted, :class:`ContentEncodingError`."""
-    if response.is_stream_consumed:  # read already: an answer built from bytes in memory
-        yield response.content
-        return
-    encoding = _encoding(response)
-    if encoding is None:
-        async for chunk in response.aiter_raw():
-            yield chunk
-        return
+def decoded(content_encoding: str | None, raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body from ``raw`` chunks, decoded: as they arrive when ``content_encoding`` says it is
+    not compressed, else inflated in chunks of at most :data:`STEP` bytes. An encoding not
+    accepted raises :class:`ContentEncodingError` at once; malformed data :class:`DecodingError`
+    when it is read."""
+    encoding = _encoding(content_encoding) if content_encoding else None
+    return raw if encoding is None else _inflated(encoding, raw)
+
+
+async def _inflated(encoding: str, raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     inflater = zlib.decompressobj(_WBITS[encoding])
     first = True  # "deflate" is zlib-framed, or raw as some servers send it (httpx takes both)
-    async for chunk in response.aiter_raw():
+    async for chunk in raw:
         try:
             out = inflater.decompress(chunk, STEP)
         except zlib.error as exc:
             if not (first and encoding == "deflate"):
-                raise httpx.DecodingError(str(exc)) from None
+                raise DecodingError(str(exc)) from None
             inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             try:
                 out = inflater.decompress(chunk, STEP)
             except zlib.error as exc2:
-                raise httpx.DecodingError(str(exc2)) from None
+                raise DecodingError(str(exc2)) from None
         first = False
         while True:
             if out:
@@ -85,24 +84,10 @@ async def inflated(response: httpx.Response) -> AsyncGenerator[bytes, None]:
             try:
                 out = inflater.decompress(inflater.unconsumed_tail, STEP)
             except zlib.error as exc:
-                raise httpx.DecodingError(str(exc)) from None
+                raise DecodingError(str(exc)) from None
     try:
         rest = inflater.flush()  # empty or nearly: every step above ended short of STEP
     except zlib.error as exc:
-        raise httpx.DecodingError(str(exc)) from None
+        raise DecodingError(str(exc)) from None
     if rest:
         yield rest
-
-
-class InflatedStream(httpx.AsyncByteStream):
-    """A streamed httpx answer's body as :func:`inflated` reads it, for an ``httpx.Response``
-    built without its ``Content-Encoding``; closing it closes the answer."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-
-    def __aiter__(self) -> AsyncGenerator[bytes, None]:
-        return inflated(self._response)
-
-    async def aclose(self) -> None:
-        await self._response.aclose()

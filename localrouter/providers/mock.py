@@ -27,14 +27,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamHTTPError
 from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
 from localrouter.providers.mock_schema import instance
+from localrouter.providers.transport import Transport
 from localrouter.redaction import Redactor
 
 
@@ -154,7 +153,7 @@ def _structured(model: str, body: Json, said: str | None) -> str | None:
 class MockAdapter:
     wire = "mock"
 
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: Transport, target: Target, body: Json) -> Json:
         content, calls = _answer(target.model, body)
         usage = shapes.usage(_prompt_tokens(_messages(body)), _tokens(content or json.dumps(calls)))
         return shapes.chat_completion(
@@ -167,7 +166,7 @@ class MockAdapter:
         )
 
     async def chat_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         content, calls = _answer(target.model, body)
         base: dict[str, Any] = {
@@ -187,7 +186,7 @@ class MockAdapter:
         usage = shapes.usage(_prompt_tokens(_messages(body)), _tokens(content or json.dumps(calls)))
         yield shapes.chat_chunk(**base, usage=usage)
 
-    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def completion(self, client: Transport, target: Target, body: Json) -> Json:
         prompt = body.get("prompt")
         text = prompt if isinstance(prompt, str) else ""
         answer = f" [{target.model}] {text.strip()[:200]}"
@@ -201,7 +200,7 @@ class MockAdapter:
         )
 
     async def completion_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         whole = await self.completion(client, target, body)
         text = whole["choices"][0]["text"]
@@ -224,7 +223,7 @@ class MockAdapter:
             "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": "stop"}],
         }
 
-    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embeddings(self, client: Transport, target: Target, body: Json) -> Json:
         raw = body.get("input")
         inputs = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else None
         if not inputs or not all(isinstance(i, str) for i in inputs):
@@ -239,7 +238,7 @@ class MockAdapter:
 
     async def list_models(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         provider: Provider,
         api_key: str | None,
         redactor: Redactor | None = None,

@@ -3,44 +3,41 @@ straight off the connection's chunks, each line bounded.
 
 httpx's ``aiter_lines`` keeps a line that never ends in memory for as long as it grows; here a
 line (or the part of one still arriving) longer than the provider's ``max_event_bytes`` raises
-:class:`~localrouter.errors.UpstreamTooLarge`, and the caller's ``stream_post`` closes the
+:class:`~localrouter.errors.UpstreamTooLarge`, and the transport's ``stream`` closes the
 connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
-
-import httpx
 
 from localrouter.compiler.table import Provider
-from localrouter.providers.http import body_chunks, too_large
+from localrouter.providers.transport import Streamed
+from localrouter.providers.upstream_errors import too_large
 
 
-async def ndjson_lines(response: httpx.Response, provider: Provider) -> AsyncGenerator[bytes, None]:
+async def ndjson_lines(response: Streamed, provider: Provider) -> AsyncGenerator[bytes, None]:
     """The lines of ``response`` (``\\n``-separated, a trailing ``\\r`` left on: JSON ignores
     it), each as soon as it is complete; the last one even without a final newline."""
     cap = provider.max_event_bytes
     pending: list[bytes] = []  # the line still arriving, in the pieces it came in
     size = 0
-    async with aclosing(body_chunks(response)) as chunks:
-        async for chunk in chunks:
-            lines = chunk.split(b"\n")
-            if len(lines) > 1:
-                if pending:
-                    pending.append(lines[0])
-                    lines[0] = b"".join(pending)
-                    pending, size = [], 0
-                for line in lines[:-1]:
-                    if len(line) > cap:
-                        raise too_large(provider, event=True)
-                    yield line
-            rest = lines[-1]
-            if rest:
-                pending.append(rest)
-                size += len(rest)
-                if size > cap:
+    async for chunk in response.chunks:
+        lines = chunk.split(b"\n")
+        if len(lines) > 1:
+            if pending:
+                pending.append(lines[0])
+                lines[0] = b"".join(pending)
+                pending, size = [], 0
+            for line in lines[:-1]:
+                if len(line) > cap:
                     raise too_large(provider, event=True)
+                yield line
+        rest = lines[-1]
+        if rest:
+            pending.append(rest)
+            size += len(rest)
+            if size > cap:
+                raise too_large(provider, event=True)
     if pending:
         yield b"".join(pending)

@@ -58,25 +58,24 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
-import httpx
 import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
+from localrouter.errors import UpstreamProtocolError
 from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
-from localrouter.providers.http import (
-    error_text,
-    get,
-    json_body,
-    post_json,
-    raise_for_status,
-    stream_post,
-    upstream_errors,
-)
+from localrouter.providers.http import json_body
 from localrouter.providers.ndjson_read import ndjson_lines
 from localrouter.providers.ollama_request import Refused, chat_request, generate_request
+from localrouter.providers.transport import Transport
+from localrouter.providers.upstream_errors import (
+    ErrorParts,
+    check_status,
+    failures,
+    http_error,
+    message,
+)
 from localrouter.redaction import Redactor
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
@@ -141,12 +140,8 @@ def _tool_calls(calls: Any, start: int = 0) -> list[Json]:
 def _in_band_error(doc: Json, target: Target) -> None:
     if "error" in doc:
         name = target.provider.name
-        text = error_text(json.dumps(doc).encode(), target.redactor)
-        raise UpstreamHTTPError(
-            f"{name} reported an error: {text}",
-            provider=name,
-            status=500,
-        )
+        parts = ErrorParts(message(doc) or json.dumps(doc))
+        raise http_error(name, 500, parts, target.redactor, said="reported an error")
 
 
 def _message(doc: Json, target: Target) -> Json:
@@ -192,39 +187,34 @@ class _ChatStream:
 
 
 async def _ndjson(
-    client: httpx.AsyncClient, target: Target, path: str, payload: Json
+    client: Transport, target: Target, path: str, payload: Json
 ) -> AsyncGenerator[Json, None]:
     """Ollama's stream as objects, each as soon as its line is complete; status checked first."""
     name = target.provider.name
     url = _url(target.base_url, path)
     headers = {"content-type": "application/json", **_headers(target)}
-    async with (
-        upstream_errors(name),
-        stream_post(client, httpx.URL(url), orjson.dumps(payload), headers) as response,
-    ):
-        await raise_for_status(response, name, target.redactor)
-        async with aclosing(ndjson_lines(response, target.provider)) as lines:
-            async for line in lines:
-                if not line.strip():
-                    continue
-                doc = json_body(line, name, "a stream line")
-                yield doc
-                if doc.get("done"):
-                    return
+    with failures(target.provider):
+        async with client.stream(url, headers, orjson.dumps(payload)) as response:
+            check_status(response.status, response.headers, response.body, name, target.redactor)
+            async with aclosing(ndjson_lines(response, target.provider)) as lines:
+                async for line in lines:
+                    if not line.strip():
+                        continue
+                    doc = json_body(line, name, "a stream line")
+                    yield doc
+                    if doc.get("done"):
+                        return
     raise UpstreamProtocolError(f"{name} stream ended before its final (done) line", provider=name)
 
 
-async def _post(client: httpx.AsyncClient, target: Target, path: str, payload: Json) -> Json:
+async def _post(client: Transport, target: Target, path: str, payload: Json) -> Json:
     name = target.provider.name
     headers = {"content-type": "application/json", **_headers(target)}
-    async with upstream_errors(name):
-        url = httpx.URL(_url(target.base_url, path))
-        content, failed = await post_json(
-            client, url, orjson.dumps(payload), headers, target.provider
-        )
-        if failed is not None:
-            await raise_for_status(failed, name, target.redactor)
-    return json_body(content, name)
+    url, limit = _url(target.base_url, path), target.provider.max_response_bytes
+    with failures(target.provider):
+        answer = await client.post(url, headers, orjson.dumps(payload), limit=limit)
+    check_status(answer.status, answer.headers, answer.body, name, target.redactor)
+    return json_body(answer.body, name)
 
 
 def _params_b(size: Any) -> float | None:
@@ -243,7 +233,7 @@ def _capabilities(raw: Any) -> tuple[str, ...] | None:
 class OllamaAdapter:
     wire = "ollama"
 
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: Transport, target: Target, body: Json) -> Json:
         doc = await _post(client, target, "/api/chat", chat_request(target, body, stream=False))
         msg = _message(doc, target)
         calls = [
@@ -263,7 +253,7 @@ class OllamaAdapter:
         )
 
     async def chat_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         payload = chat_request(target, body, stream=True)
         state = _ChatStream(target)
@@ -272,7 +262,7 @@ class OllamaAdapter:
                 for chunk in state.feed(doc):
                     yield chunk
 
-    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def completion(self, client: Transport, target: Target, body: Json) -> Json:
         payload = generate_request(target, body, stream=False)
         doc = await _post(client, target, "/api/generate", payload)
         _in_band_error(doc, target)
@@ -287,7 +277,7 @@ class OllamaAdapter:
         )
 
     async def completion_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         payload = generate_request(target, body, stream=True)
         base: Json = {"id": shapes.new_id("cmpl"), "model": target.model, "created": shapes.now()}
@@ -307,7 +297,7 @@ class OllamaAdapter:
                         **base, text="", finish_reason=_finish(doc, False), usage=_usage(doc)
                     )
 
-    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embeddings(self, client: Transport, target: Target, body: Json) -> Json:
         name = target.provider.name
         raw = body.get("input")
         if not (
@@ -327,21 +317,19 @@ class OllamaAdapter:
 
     async def list_models(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         provider: Provider,
         api_key: str | None,
         redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
         target = Target(provider, "", api_key, known=redactor)
-        async with upstream_errors(provider.name):
-            response = await get(
-                client,
-                _url(provider.base_url or "", "/api/tags"),
-                provider,
-                headers=_headers(target),
-            )
-            await raise_for_status(response, provider.name, target.redactor)
-        doc = json_body(response.content, provider.name)
+        url = _url(provider.base_url or "", "/api/tags")
+        with failures(provider):
+            response = await client.get(url, _headers(target), limit=provider.max_response_bytes)
+        check_status(
+            response.status, response.headers, response.body, provider.name, target.redactor
+        )
+        doc = json_body(response.body, provider.name)
         models = doc.get("models")
         if not isinstance(models, list):
             raise UpstreamProtocolError(

@@ -38,7 +38,7 @@ turned into chunks.
 
 Errors: OpenAI's ``{"error": {"message", "type", "param", "code"}}`` → ``UpstreamHTTPError``
 with the status, the ``code`` (or ``type``) and the message (redacted whole, then cut: see
-:func:`localrouter.providers.http.error_text`); ``retry_after`` from ``retry-after-ms`` /
+:mod:`localrouter.providers.upstream_errors`); ``retry_after`` from ``retry-after-ms`` /
 ``retry-after``, else, on a 429, from the ``x-ratelimit-reset-*`` headers (``6m0s``, ``20ms``;
 OpenRouter's ``X-RateLimit-Reset`` is an epoch in milliseconds).
 """
@@ -53,7 +53,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import httpx
 import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
@@ -61,17 +60,17 @@ from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamHTTPError, UpstreamProtocolError
 from localrouter.providers import openai_answers as answers
 from localrouter.providers.base import Target
-from localrouter.providers.http import (
-    error_text,
-    get,
-    json_body,
-    post_json,
-    read_body,
-    retry_after,
-    stream_post,
-    upstream_errors,
-)
+from localrouter.providers.http import json_body, read_body
 from localrouter.providers.sse_read import sse_events
+from localrouter.providers.transport import Headers, Transport
+from localrouter.providers.upstream_errors import (
+    ErrorParts,
+    failures,
+    http_error,
+    message,
+    parse_error,
+    retry_after,
+)
 from localrouter.redaction import Redactor
 
 Json = dict[str, Any]
@@ -117,14 +116,14 @@ def _headers(target: Target, *, stream: bool = False) -> dict[str, str]:
     return headers
 
 
-def _url(target: Target, path: str) -> httpx.URL:
-    return _parsed(target.base_url, path)
+def _url(target: Target, path: str) -> str:
+    return _joined(target.base_url, path)
 
 
 @functools.lru_cache(maxsize=256)
-def _parsed(base_url: str, path: str) -> httpx.URL:
-    """An endpoint's URL, parsed once (httpx would parse and validate the string per call)."""
-    return httpx.URL(f"{base_url.rstrip('/')}{path}")
+def _joined(base_url: str, path: str) -> str:
+    """An endpoint's URL, built once."""
+    return f"{base_url.rstrip('/')}{path}"
 
 
 # ---------------------------------------------------------------- errors
@@ -143,12 +142,11 @@ def _reset_seconds(value: str) -> float | None:
     return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
-def _wait(response: httpx.Response) -> float | None:
+def _wait(status: int, headers: Headers) -> float | None:
     """Seconds to wait: ``Retry-After`` first; on a 429 without it, the rate-limit resets."""
-    found = retry_after(response)
-    if found is not None or response.status_code != 429:
+    found = retry_after(headers)
+    if found is not None or status != 429:
         return found
-    headers = response.headers
     resets: dict[str, float] = {}
     for kind in ("requests", "tokens"):
         value = headers.get(f"x-ratelimit-reset-{kind}")
@@ -177,23 +175,23 @@ def _describe(doc: object) -> tuple[str | None, int | None]:
     return None, None
 
 
-async def check_status(response: httpx.Response, provider: str, redactor: Redactor) -> None:
-    """Raise ``UpstreamHTTPError`` for an error status, before the body is used for anything."""
-    if response.status_code < 400:
-        return
-    body = await response.aread()
+def error_parts(body: bytes) -> ErrorParts:
+    """OpenAI's error body: its message (or the raw text) and its code or type as the label."""
+    text = body.decode("utf-8", "replace").strip()
     try:
-        label, _ = _describe(json.loads(body))
+        doc = json.loads(text)
     except ValueError:
-        label = None
-    status = response.status_code
-    kind = f" ({redactor.redact(label)})" if label else ""
-    raise UpstreamHTTPError(
-        f"{provider} answered {status}{kind}: {error_text(body, redactor)}",
-        provider=provider,
-        status=status,
-        retry_after=_wait(response),
-    )
+        return ErrorParts(text)
+    label, _ = _describe(doc)
+    return ErrorParts(message(doc) or text, label)
+
+
+def check_status(status: int, headers: Headers, body: bytes, provider: str, r: Redactor) -> None:
+    """Raise ``UpstreamHTTPError`` for an error status, before the body is used for anything."""
+    if status >= 400:
+        parts = error_parts(body)
+        parts = ErrorParts(parts.text, parts.label, _wait(status, headers))
+        raise http_error(provider, status, parts, r)
 
 
 def _stream_error(doc: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError | None:
@@ -201,13 +199,8 @@ def _stream_error(doc: Json, provider: str, redactor: Redactor) -> UpstreamHTTPE
     if doc.get("error") is None and doc.get("object") != "error":
         return None
     label, status = _describe(doc)
-    text = error_text(json.dumps(doc).encode(), redactor)
-    kind = f" ({redactor.redact(label)})" if label else ""
-    return UpstreamHTTPError(
-        f"{provider} failed mid-stream{kind}: {text}",
-        provider=provider,
-        status=status or 502,
-    )
+    parts = ErrorParts(message(doc) or json.dumps(doc), label)
+    return http_error(provider, status or 502, parts, redactor, said="failed mid-stream")
 
 
 # ---------------------------------------------------------------- the adapter
@@ -218,62 +211,56 @@ class OpenAIAdapter:
 
     wire = "openai"
 
-    async def _post(self, client: httpx.AsyncClient, target: Target, path: str, body: Json) -> Json:
-        name = target.provider.name
-        async with upstream_errors(name):
-            content, failed = await post_json(
-                client, _url(target, path), orjson.dumps(body), _headers(target), target.provider
+    async def _post(self, client: Transport, target: Target, path: str, body: Json) -> Json:
+        p = target.provider
+        with failures(p):
+            answer = await client.post(
+                _url(target, path), _headers(target), orjson.dumps(body), limit=p.max_response_bytes
             )
-            if failed is not None:
-                await check_status(failed, name, target.redactor)
-        doc = json_body(content, name)
+        check_status(answer.status, answer.headers, answer.body, p.name, target.redactor)
+        name = p.name
+        doc = json_body(answer.body, name)
         error = _stream_error(doc, name, target.redactor)  # OpenRouter: 200 with an error
         if error is not None and not doc.get("choices") and not doc.get("data"):
             raise error
         return doc
 
     async def _events(
-        self, client: httpx.AsyncClient, target: Target, path: str, body: Json
+        self, client: Transport, target: Target, path: str, body: Json
     ) -> AsyncGenerator[tuple[str, Json], None]:
         """``("data", chunk)`` for each data event as soon as it is complete, then ``("done",
         {})`` at ``[DONE]``; ``("whole", answer)`` when the server ignored ``stream``."""
         name, redactor = target.provider.name, target.redactor
         headers = _headers(target, stream=True)
-        async with (
-            upstream_errors(name),
-            stream_post(client, _url(target, path), orjson.dumps(body), headers) as response,
-        ):
-            await check_status(response, name, redactor)
-            if response.headers.get("content-type", "").startswith("application/json"):
-                doc = json_body(await read_body(response, target.provider), name)
-                error = _stream_error(doc, name, redactor)
-                if error is not None:
-                    raise error
-                yield "whole", doc
-                return
-            async with aclosing(sse_events(response, target.provider)) as events:
-                async for event in events:
-                    data = event.data.strip()
-                    if data == "[DONE]":
-                        yield "done", {}
-                        return
-                    if not data:
-                        continue
-                    doc = json_body(data.encode(), name)
+        with failures(target.provider):
+            async with client.stream(_url(target, path), headers, orjson.dumps(body)) as response:
+                check_status(response.status, response.headers, response.body, name, redactor)
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    doc = json_body(await read_body(response, target.provider), name)
                     error = _stream_error(doc, name, redactor)
-                    if error is None and event.event == "error":
-                        text = error_text(data.encode(), redactor)
-                        error = UpstreamHTTPError(
-                            f"{name} failed mid-stream: {text}",
-                            provider=name,
-                            status=502,
-                        )
                     if error is not None:
                         raise error
-                    yield "data", doc
+                    yield "whole", doc
+                    return
+                async with aclosing(sse_events(response, target.provider)) as events:
+                    async for event in events:
+                        data = event.data.strip()
+                        if data == "[DONE]":
+                            yield "done", {}
+                            return
+                        if not data:
+                            continue
+                        doc = json_body(data.encode(), name)
+                        error = _stream_error(doc, name, redactor)
+                        if error is None and event.event == "error":
+                            parts = parse_error(data.encode())
+                            error = http_error(name, 502, parts, redactor, said="failed mid-stream")
+                        if error is not None:
+                            raise error
+                        yield "data", doc
 
     async def _stream(
-        self, client: httpx.AsyncClient, target: Target, path: str, body: Json, legacy: bool
+        self, client: Transport, target: Target, path: str, body: Json, legacy: bool
     ) -> AsyncIterator[Json]:
         name = target.provider.name
         kind = "completion" if legacy else "chat"
@@ -295,46 +282,46 @@ class OpenAIAdapter:
                 f"{name} ended the stream before it finished", provider=name
             )
 
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: Transport, target: Target, body: Json) -> Json:
         payload = request_body(body, target.model, kind="chat")
         doc = await self._post(client, target, "/chat/completions", payload)
         return answers.chat_completion(doc, target.model, target.provider.name)
 
-    def chat_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
-    ) -> AsyncIterator[Json]:
+    def chat_stream(self, client: Transport, target: Target, body: Json) -> AsyncIterator[Json]:
         return self._stream(client, target, "/chat/completions", body, legacy=False)
 
-    async def completion(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def completion(self, client: Transport, target: Target, body: Json) -> Json:
         payload = request_body(body, target.model, kind="completion")
         doc = await self._post(client, target, "/completions", payload)
         return answers.text_completion(doc, target.model, target.provider.name)
 
     def completion_stream(
-        self, client: httpx.AsyncClient, target: Target, body: Json
+        self, client: Transport, target: Target, body: Json
     ) -> AsyncIterator[Json]:
         return self._stream(client, target, "/completions", body, legacy=True)
 
-    async def embeddings(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embeddings(self, client: Transport, target: Target, body: Json) -> Json:
         payload = request_body(body, target.model, kind="embeddings")
         doc = await self._post(client, target, "/embeddings", payload)
         return answers.embedding_list(doc, target.model, target.provider.name, body.get("input"))
 
     async def list_models(
         self,
-        client: httpx.AsyncClient,
+        client: Transport,
         provider: Provider,
         api_key: str | None,
         redactor: Redactor | None = None,
     ) -> list[DiscoveredModel]:
         target = Target(provider, "", api_key, known=redactor)
-        async with upstream_errors(provider.name):
-            response = await get(
-                client, _url(target, "/models"), provider, headers=_headers(target)
+        with failures(provider):
+            response = await client.get(
+                _url(target, "/models"), _headers(target), limit=provider.max_response_bytes
             )
-            await check_status(response, provider.name, target.redactor)
+        check_status(
+            response.status, response.headers, response.body, provider.name, target.redactor
+        )
         try:
-            doc = json.loads(response.content)
+            doc = json.loads(response.body)
         except ValueError:
             raise UpstreamProtocolError(
                 f"{provider.name} sent a model list that is not JSON", provider=provider.name

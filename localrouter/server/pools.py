@@ -1,10 +1,11 @@
-"""The upstream HTTP clients, one per provider *as configured*, and the closing of old ones.
+"""The upstream transports (:class:`~localrouter.providers.transport.Transport`), one per provider
+*as configured*, and the closing of old ones.
 
-A client is built from a provider's connection settings (its timeouts, base URL; the headers and
-key it sends are per request), so it is keyed by everything about the provider that reaches the
-wire (:func:`client_key`): a reload that keeps a provider as it was keeps its warm connections,
-and one that changes anything of it (``timeout``, ``base_url``, ``headers``, ``api_key``, ``type``)
-gets a new client from its next request on.
+A transport (a "client" below) is built from a provider's connection settings (its timeouts, base
+URL; the headers and key it sends are per request), so it is keyed by everything about the
+provider that reaches the wire (:func:`client_key`): a reload that keeps a provider as it was keeps
+its warm connections, and one that changes anything of it (``timeout``, ``base_url``, ``headers``,
+``api_key``, ``type``) gets a new client from its next request on.
 
 A client the new table no longer uses (its provider removed or changed) is *retired*, not closed
 at once: a request that began on the old table may still be using it, and may still ask for it
@@ -28,9 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from localrouter.compiler.table import Provider
+from localrouter.providers.transport import Transport
 
 log = logging.getLogger("localrouter.upstreams")
 
@@ -49,42 +49,24 @@ def client_key(p: Provider) -> ClientKey:
 
 @dataclass
 class _Retired:
-    client: httpx.AsyncClient
+    client: Transport
     since: float  # monotonic: when it left the table
     handed_out: float  # monotonic: the last time a request asked for it
 
 
-def in_use(client: httpx.AsyncClient) -> int | None:
-    """Connections of ``client``'s pool serving a request now; None when that cannot be told
-    (the retired client then waits out :data:`GRACE_S`)."""
-    transport = getattr(client, "aiohttp_transport", None)
-    if transport is not None:  # an UpstreamClient: its aiohttp session's connector
-        session = getattr(transport, "client", None)
-        connector = getattr(session, "connector", None)
-        if session is None or not hasattr(session, "connector"):
-            return 0  # no session made yet: never used
-        acquired = getattr(connector, "_acquired", None)  # aiohttp's connections in use
-        return len(acquired) if acquired is not None else None
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)  # httpx's own (httpcore)
-    connections = getattr(pool, "connections", None)
-    if connections is None:
-        return None
-    return sum(1 for c in connections if not (c.is_idle() or c.is_closed()))
-
-
 class ClientPool:
-    def __init__(self, build: Callable[[Provider], httpx.AsyncClient]) -> None:
+    def __init__(self, build: Callable[[Provider], Transport]) -> None:
         self._build = build
         self._lock = threading.Lock()
         self._keys: frozenset[ClientKey] = frozenset()  # those of the table being served
-        self._live: dict[ClientKey, httpx.AsyncClient] = {}
+        self._live: dict[ClientKey, Transport] = {}
         self._retired: dict[ClientKey, _Retired] = {}
         # id(provider) → (provider, client) for the served table's providers: the request path
-        self._fast: dict[int, tuple[Provider, httpx.AsyncClient]] = {}
+        self._fast: dict[int, tuple[Provider, Transport]] = {}
         self.closed = 0  # retired clients closed so far (for tests and /health)
         self._drainer: asyncio.Task[None] | None = None
 
-    def get(self, p: Provider) -> httpx.AsyncClient:
+    def get(self, p: Provider) -> Transport:
         hit = self._fast.get(id(p))
         if hit is not None and hit[0] is p:
             return hit[1]
@@ -132,10 +114,10 @@ class ClientPool:
         number closed."""
         grace = GRACE_S if grace_s is None else grace_s
         now = time.monotonic()
-        done: list[httpx.AsyncClient] = []
+        done: list[Transport] = []
         with self._lock:
             for key, r in list(self._retired.items()):
-                busy = in_use(r.client)
+                busy = r.client.in_use()
                 quiet = now - r.handed_out >= QUIET_S and busy == 0
                 if quiet or now - r.since >= grace:
                     done.append(self._retired.pop(key).client)

@@ -9,77 +9,36 @@ candidates are skipped with the reason) while the others keep working. Every val
 into one :class:`~localrouter.redaction.Redactor` (:attr:`Upstreams.redactor`), handed to each
 call: an upstream that echoes any provider's key in its error text has it redacted.
 
-Transport: httpx's API on aiohttp's connection pool (``httpx-aiohttp``) when installed — plain
-httpx pooling was measured at 3–5 ms of CPU per request at concurrency 64 (the design notes'
-"traps"); docs/performance.md has the gateway's own numbers.
+Transport: one :class:`~localrouter.providers.transport.HttpTransport` (aiohttp's pool) per
+provider as configured, for every call — plain httpx pooling was measured at 3–5 ms of CPU per
+request at concurrency 64 (the design notes' "traps"); docs/performance.md has the gateway's own
+numbers.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import logging
-import ssl
-from typing import Any
-
-import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from localrouter.compiler.table import Provider, RoutingTable, SecretValue
 from localrouter.errors import SecretError
-from localrouter.providers.http import UpstreamClient
-from localrouter.providers.inflate import ACCEPT_ENCODING
+from localrouter.providers.transport import HttpTransport, Transport
 from localrouter.redaction import SHAPES_ONLY, Redactor, secret_name
 from localrouter.secrets import resolve
 from localrouter.server.pools import ClientPool
 
 log = logging.getLogger("localrouter.upstreams")
 
-MAX_CONNECTIONS = 512
-MAX_KEEPALIVE = 128
-KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long (httpx's default)
-
-
-def _session(ssl_context: ssl.SSLContext) -> aiohttp.ClientSession:
-    """The aiohttp session under one provider's client (made on its first call, in the loop):
-    its pool, httpx's TLS context (certifi's CAs, as before), no cookie jar (see
-    :class:`_NoCookies`), no proxy settings from the environment."""
-    connector = aiohttp.TCPConnector(
-        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=ssl_context
-    )
-    return aiohttp.ClientSession(
-        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-    )
-
-
-def _transport() -> AiohttpTransport:
-    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE)
-    transport = AiohttpTransport(limits=limits, trust_env=False)
-    context = transport.ssl_context  # the one its own session would have used
-    transport.client = lambda: _session(context)
-    return transport
-
-
-class _NoCookies(http.cookiejar.CookieJar):
-    """A cookie jar that keeps nothing. One client serves every user of a provider: a cookie
-    one answer sets must not ride along on anyone's next request (and parsing them cost ~10 µs
-    a call)."""
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        return None
-
-    def add_cookie_header(self, request: Any) -> None:
-        return None
-
 
 class Upstreams:
     def __init__(self, *, use_aiohttp: bool = True) -> None:
+        # ``use_aiohttp`` is obsolete (every provider call is on aiohttp now) and ignored: kept
+        # until Runtime.for_table and create_app stop passing it
+        del use_aiohttp
         self.pool = ClientPool(self._build)
         self._keys: dict[str, str | None] = {}
         self._headers: dict[str, dict[str, str]] = {}
         self._key_errors: dict[str, str] = {}
         self.redactor = SHAPES_ONLY  # every secret resolved for the current table, by value
-        self._use_aiohttp = use_aiohttp
 
     def reconcile(self, table: RoutingTable) -> None:
         """Resolve the secrets of ``table``'s providers (called before it is swapped in) and
@@ -122,28 +81,13 @@ class Upstreams:
     def secret_headers(self, provider: str) -> dict[str, str]:
         return self._headers.get(provider, {})
 
-    def client(self, provider: Provider) -> httpx.AsyncClient:
+    def client(self, provider: Provider) -> Transport:
+        """The transport of ``provider`` as configured (pooled: see :mod:`.pools`)."""
         return self.pool.get(provider)
 
-    def _build(self, provider: Provider) -> httpx.AsyncClient:
-        timeout = httpx.Timeout(
-            connect=provider.connect_s, read=provider.read_s, write=60.0, pool=30.0
-        )
-        transport = _transport() if self._use_aiohttp else None
-        limits = httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
-        )
-        options: dict[str, Any] = {
-            "timeout": timeout,
-            "limits": limits,
-            "trust_env": False,
-            "cookies": _NoCookies(),
-            # only what the httpx path inflates in bounded steps (docs/providers.md, size caps)
-            "headers": {"accept-encoding": ACCEPT_ENCODING},
-        }
-        if transport is not None:
-            return UpstreamClient(transport=transport, **options)
-        return httpx.AsyncClient(**options)
+    @staticmethod
+    def _build(provider: Provider) -> Transport:
+        return HttpTransport(connect_s=provider.connect_s, read_s=provider.read_s)
 
     async def aclose(self) -> None:
         await self.pool.aclose()
