@@ -200,7 +200,8 @@ class HttpTransport:
             raw = answer.content.iter_any()
             if answer.status >= 400:
                 prefix = await error_prefix(encoding, raw)
-                answer.close()  # the rest is never read: the connection goes
+                if not answer.content.at_eof():
+                    answer.close()  # the rest is never read: the connection goes
                 return Answer(answer.status, kept, prefix)
             length = answer.content_length
             got = None
@@ -232,8 +233,10 @@ class HttpTransport:
             kept = without_encoding(answer.headers.items()) if encoding else answer.headers
             raw = answer.content.iter_any()
             if answer.status >= 400:
-                yield Streamed(answer.status, kept, nothing(), await error_prefix(encoding, raw))
-                answer.close()
+                prefix = await error_prefix(encoding, raw)
+                if not answer.content.at_eof():
+                    answer.close()  # the rest is never read: the connection goes
+                yield Streamed(answer.status, kept, nothing(), prefix)
             else:
                 yield Streamed(answer.status, kept, decoded(encoding, raw))
         except BaseException:
