@@ -1,11 +1,12 @@
-"""The framework floor: the least a Quart + Hypercorn + httpx gateway can do per request.
+"""The framework floor: the least a Quart + HTTP server + httpx gateway can do per request.
 
     python bench/floor_proxy.py --port 9002 --upstream http://127.0.0.1:9001/v1 \
         [--slow-upstream http://127.0.0.1:9003/v1]
 
 ``POST /v1/chat/completions`` forwards the request body as is to ``<upstream>/chat/completions``
 through ONE shared ``httpx.AsyncClient`` on the ``httpx-aiohttp`` transport (the same client,
-transport, limits and Hypercorn settings LocalRouter's ``serve`` uses), then answers with the
+transport, limits and HTTP server settings LocalRouter's ``serve`` uses: ``--server`` picks
+Hypercorn, uvicorn or Granian, run by ``localrouter/server/http_servers.py``), then answers with the
 upstream's status and content type: an SSE answer is relayed chunk by chunk as it arrives, any
 other answer is read whole and sent with a length. No auth, no parsing, no routing, no logging.
 A request with the header ``x-bench-upstream: slow`` goes to ``--slow-upstream`` instead (the
@@ -22,15 +23,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from quart import Quart, Response, request
 
-# the values of localrouter/server/upstreams.py and localrouter/commands/serve.py
+from localrouter.server.http_servers import DEFAULT_HTTP_SERVER, HTTP_SERVERS
+from localrouter.server.http_servers import serve as serve_http
+
+# the values of localrouter/server/upstreams.py
 MAX_CONNECTIONS = 512
 MAX_KEEPALIVE = 128
-KEEP_ALIVE_S = 10
-GRACEFUL_S = 30
 
 
 def _client(transport_name: str = "aiohttp") -> httpx.AsyncClient:
@@ -50,7 +50,7 @@ def _client(transport_name: str = "aiohttp") -> httpx.AsyncClient:
 
 def create_asgi_app(upstream: str, slow_upstream: str | None = None) -> Any:
     """The same forwarding as a bare ASGI callable (no Quart), over one aiohttp session:
-    what Hypercorn + h11 + aiohttp cost with no web framework at all (``--app asgi``)."""
+    what the HTTP server + aiohttp cost with no web framework at all (``--app asgi``)."""
     import aiohttp
 
     targets = {
@@ -152,12 +152,12 @@ def create_app(
     return app
 
 
-async def _main(app: Any, config: Config) -> None:
+async def _main(app: Any, server: Any, host: str, port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(app, config, shutdown_trigger=stop.wait)
+    await serve_http(app, server, host, port, stop)  # LocalRouter's settings for each server
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,26 +170,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     ap.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp")
     ap.add_argument("--app", choices=("quart", "asgi"), default="quart")
+    ap.add_argument("--server", choices=HTTP_SERVERS, default=DEFAULT_HTTP_SERVER)
     args = ap.parse_args(argv)
-    config = Config()
-    config.bind = [f"{args.host}:{args.port}"]
-    config.keep_alive_timeout = KEEP_ALIVE_S
-    config.graceful_timeout = GRACEFUL_S
-    config.accesslog = None
-    config.errorlog = "-"
     if args.app == "asgi":
         app = create_asgi_app(args.upstream, args.slow_upstream)
     else:
         app = create_app(args.upstream, args.slow_upstream, args.transport)
+    main = _main(app, args.server, args.host, args.port)
     try:  # as `localrouter serve` does
         import uvloop
     except ImportError:
-        asyncio.run(_main(app, config))
+        asyncio.run(main)
     else:
         if args.loop == "asyncio":
-            asyncio.run(_main(app, config))
+            asyncio.run(main)
         else:
-            uvloop.run(_main(app, config))
+            uvloop.run(main)
 
 
 if __name__ == "__main__":

@@ -347,9 +347,13 @@ def write_config(directory: Path, fast: int, slow: int, ptype: str) -> tuple[Pat
     return path, key.key
 
 
+HTTP_SERVER: list[str] = []  # --http-server NAME: for both LocalRouter and the floor
+
+
 def start_gateway(procs: Procs, config: Path) -> Proc:
     port = free_port()
     argv = [sys.executable, "-m", "localrouter.cli", "serve", "--config", str(config)]
+    argv += ["--http-server", *HTTP_SERVER] if HTTP_SERVER else []
     return procs.start("localrouter", [*argv, "--port", str(port), "--no-watch"], port, TARGET_CORE)
 
 
@@ -358,6 +362,7 @@ def start_floor(procs: Procs, fast: Proc, slow: Proc) -> Proc:
     argv = [sys.executable, str(BENCH / "floor_proxy.py"), "--port", str(port)]
     argv += ["--upstream", f"http://127.0.0.1:{fast.port}/v1"]
     argv += ["--slow-upstream", f"http://127.0.0.1:{slow.port}/v1"]
+    argv += ["--server", *HTTP_SERVER] if HTTP_SERVER else []
     return procs.start("floor", argv, port, TARGET_CORE)
 
 
@@ -558,7 +563,8 @@ def report(cells: list[Cell], setup: Setup, args: argparse.Namespace, meta: dict
     rounds = max(c.round for c in cells) + 1
     out = [
         f"Machine: {meta['machine']}. Run {meta['date']}, LocalRouter {meta['revision']}, "
-        f"provider type `{args.provider_type}`, uvloop {meta['uvloop']}.",
+        f"provider type `{args.provider_type}`, uvloop {meta['uvloop']}, "
+        f"HTTP server {args.http_server or default_http_server()}.",
         f"{rounds} rounds × {len(scenarios)} scenarios × {len(setup.targets)} targets, "
         f"each cell {args.warmup:g} s warm-up + {args.duration:g} s measured (closed loop); "
         f"targets pinned to core {TARGET_CORE}, fake upstreams and the load driver to core "
@@ -996,7 +1002,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile-s", type=float, default=10.0)
     ap.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     ap.add_argument("--profile-dir", type=Path, default=None, help="keep py-spy's raw files here")
+    ap.add_argument(
+        "--http-server", default=None, help="serve both LocalRouter and the floor with this one"
+    )
     args = ap.parse_args(argv)
+    if args.http_server:
+        HTTP_SERVER[:] = [args.http_server]
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.duration = args.duration or (0.8 if args.quick else 3.0)
     args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
@@ -1046,6 +1057,12 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.write:
         write_doc(BEGIN, END, text)
+
+
+def default_http_server() -> str:
+    from localrouter.server.http_servers import DEFAULT_HTTP_SERVER
+
+    return DEFAULT_HTTP_SERVER
 
 
 def _has(module: str) -> bool:
