@@ -8,7 +8,9 @@ from types import MappingProxyType
 
 import pytest
 
+from localrouter.compiler.settings import compile_settings
 from localrouter.compiler.table import Client, RoutingTable
+from localrouter.config.spec import ConfigSpec
 from localrouter.keygen import new_key
 from localrouter.server import auth as auth_module
 from localrouter.server.auth import Authenticator, presented_key
@@ -22,7 +24,7 @@ def table_with(*clients: Client) -> RoutingTable:
         strategies=MappingProxyType({}),
         clients=MappingProxyType({c.name: c for c in clients}),
         clients_by_prefix=MappingProxyType({c.key_prefix: c.name for c in clients}),
-        settings=MappingProxyType({}),
+        settings=compile_settings(ConfigSpec(version=2)),
         mcp_servers=MappingProxyType({}),
     )
 

@@ -728,7 +728,7 @@ async def test_the_server_cycle_recompiles_on_a_real_change(tmp_path: Path) -> N
     path.write_text(CONFIG)
     first = build(path)
     assert first.table is not None, first.diagnostics
-    state_dir = first.table.settings["state_dir"]
+    state_dir = first.table.settings.state_dir
     tables = [first.table]
 
     def recompile(snapshot: CatalogSnapshot) -> None:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from localrouter.compiler.settings import ServerSettings
+from localrouter.config.spec import ServerSpec
 from localrouter.server.edge import compile_edge, host_name
 from tests.gateway import Gateway, running_gateway
 
@@ -145,14 +147,19 @@ def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
+def server(**given: object) -> ServerSettings:
+    """The ``server`` settings of a config that sets ``given`` (the rest default)."""
+    return ServerSettings.from_spec(ServerSpec.model_validate(given))
+
+
 def test_host_names_and_the_bind_address() -> None:
     assert host_name("LocalHost:3625") == "localhost"
     assert host_name("[::1]:80") == "[::1]"
     assert host_name("::1") == "[::1]"
-    policy = compile_edge({"allowed_hosts": ["localhost"], "host": "192.168.1.5"})
+    policy = compile_edge(server(allowed_hosts=["localhost"], host="192.168.1.5"))
     assert policy.host_allowed(b"192.168.1.5:3625", None)  # the configured address
     assert not policy.host_allowed(b"evil.example", ("192.168.1.5", 3625))
-    wildcard = compile_edge({"allowed_hosts": ["localhost"], "host": "0.0.0.0"})
+    wildcard = compile_edge(server(allowed_hosts=["localhost"], host="0.0.0.0"))
     assert not wildcard.host_allowed(b"0.0.0.0", None)
     assert wildcard.host_allowed(b"10.0.0.2:3625", ("10.0.0.2", 3625))  # the LAN address used
 
@@ -164,7 +171,7 @@ def test_a_request_without_host_is_refused(gw: Gateway) -> None:
 
 def test_origin_patterns() -> None:
     policy = compile_edge(
-        {"cors_origins": ["http://localhost:*", "https://*.example.com", "tauri://localhost"]}
+        server(cors_origins=["http://localhost:*", "https://*.example.com", "tauri://localhost"])
     )
     allowed = ["http://localhost", "http://localhost:5173", "HTTP://LOCALHOST:3000"]
     allowed += ["https://a.example.com", "https://a.b.example.com", "tauri://localhost"]
@@ -172,8 +179,8 @@ def test_origin_patterns() -> None:
     refused += ["https://a.example.com.evil.io", "http://a.example.com", "https://localhost"]
     assert [o for o in allowed if not policy.origin_allowed(o)] == []
     assert [o for o in refused if policy.origin_allowed(o)] == []
-    assert compile_edge({"cors_origins": ["*"]}).origin_allowed("https://anything.io")
-    assert not compile_edge({"cors_origins": []}).origin_allowed("http://localhost")
+    assert compile_edge(server(cors_origins=["*"])).origin_allowed("https://anything.io")
+    assert not compile_edge(server(cors_origins=[])).origin_allowed("http://localhost")
 
 
 # --- CORS ------------------------------------------------------------------------------------

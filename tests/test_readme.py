@@ -30,7 +30,8 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:  # type: ignore[m
     assert table is not None
     # the demo keeps its state beside itself; the test keeps the checkout clean
     state_dir = str(tmp_path_factory.mktemp("demo-state"))
-    table = dataclasses.replace(table, settings={**table.settings, "state_dir": state_dir})
+    settings = dataclasses.replace(table.settings, state_dir=state_dir)
+    table = dataclasses.replace(table, settings=settings)
     with serve_app(create_app(table)) as url:
         yield url
 

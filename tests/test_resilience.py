@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from localrouter.compiler.build import build
+from localrouter.compiler.settings import HealthSettings
 from localrouter.compiler.table import Fallback, ModelInfo, Provider, RoutingTable
 from localrouter.errors import (
     UpstreamConnectError,
@@ -800,7 +801,7 @@ async def test_reconcile_keeps_state_by_key_and_configure_applies_live() -> None
     a_again = provider("a", "http://a")  # same endpoint from a new table
     mon.reconcile({"a": a_again})
     assert not mon.healthy(model("a")) and mon.skip(model("a")) == CIRCUIT_OPEN
-    mon.configure_from({"interval_s": 10, "timeout_s": 1, "failure_threshold": 5, "recovery_s": 5})
+    mon.configure_from(HealthSettings(10, 1, failure_threshold=5, recovery_s=5))
     assert (mon.interval_s, mon.timeout_s) == (10, 1)
     assert mon.breakers.settings.recovery_s == 5
     clock.advance(5)

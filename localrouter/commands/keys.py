@@ -175,7 +175,7 @@ def _list(args: Namespace) -> int:
         shown = render_full(list(result.diagnostics), result.files)
         sys.stderr.write(colour.for_stream(shown, sys.stderr))
         return EXIT_FAILED
-    used = _last_used(result.table.settings.get("state_dir"))
+    used = _last_used(result.table.settings.state_dir)
     rows: list[dict[str, object]] = []
     for name, c in sorted(result.table.clients.items()):
         strategy = result.table.strategies[c.strategy]

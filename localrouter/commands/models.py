@@ -38,7 +38,7 @@ LIVE_TIMEOUT_S = 3.0
 def with_cached_catalog(table: RoutingTable, path: Path) -> RoutingTable:
     """``table`` recompiled with the models discovery cached in its ``state_dir`` (as ``serve``
     starts); ``table`` itself when there is no cache or nothing in it for these providers."""
-    state_dir = table.settings.get("state_dir")
+    state_dir = table.settings.state_dir
     if not state_dir:
         return table
     from localrouter.runtime.catalog import Discovery
@@ -99,10 +99,9 @@ def live_health(table: RoutingTable) -> tuple[dict[str, Health], str | None, dic
     """Per provider the health a running gateway reports now; or the error reaching it."""
     import httpx
 
-    server = table.settings["server"]
-    host = str(server["host"])
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    url = f"http://{f'[{host}]' if ':' in host else host}:{server['port']}/health"
+    server = table.settings.server
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(server.host, server.host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{server.port}/health"
     source: dict[str, Any] = {"from": "live", "url": url}
     try:
         r = httpx.get(url, timeout=LIVE_TIMEOUT_S)

@@ -23,7 +23,7 @@ def _state_dir(args: Namespace) -> tuple[str | None, RoutingTable | None]:
     except (OSError, ValueError):
         return None, None
     table = result.table
-    return (table.settings.get("state_dir") if table else None), table
+    return (table.settings.state_dir if table else None), table
 
 
 def _where(store: object) -> str:

@@ -36,7 +36,7 @@ def _directory(args: Namespace) -> Path | int:
     result = load(args)
     if result.table is None:
         return fail_build(result)
-    state_dir = result.table.settings.get("state_dir")
+    state_dir = result.table.settings.state_dir
     if not state_dir:
         print("error: the config has no state_dir, so there is no access log", file=sys.stderr)
         return EXIT_USAGE

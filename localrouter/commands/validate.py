@@ -117,7 +117,7 @@ def secret_diagnostics(table: RoutingTable) -> list[Diagnostic]:
     from localrouter.secrets import resolve
 
     out = []
-    state_dir = table.settings.get("state_dir")
+    state_dir = table.settings.state_dir
     for name, p in sorted(table.providers.items()):
         refs = [("api_key", p.api_key), *sorted(p.headers.items())]
         for where, ref in refs:

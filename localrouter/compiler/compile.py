@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from localrouter.compiler.aliases import compile_aliases
 from localrouter.compiler.catalog import params_from_name
 from localrouter.compiler.cel import CelProblem, Predicate, Scope, compile_predicate
+from localrouter.compiler.settings import compile_settings
 from localrouter.compiler.table import (
     Client,
     Fallback,
@@ -245,21 +245,6 @@ class _Compiler:
             )
         if has_errors(self.diagnostics):
             return CompileResult(None, tuple(self.diagnostics))
-        state_dir = base_dir  # SPEC §1: by default beside the config
-        if c.state_dir:
-            state_dir = Path(os.path.expanduser(c.state_dir))  # never raises (LR324 says why)
-            if not state_dir.is_absolute() and base_dir is not None:
-                state_dir = base_dir / state_dir
-        if state_dir is not None:
-            state_dir = state_dir.absolute()
-        settings = MappingProxyType(
-            {
-                "server": MappingProxyType(c.server.model_dump()),
-                "health": MappingProxyType(c.health.model_dump()),
-                "logging": MappingProxyType(c.logging.model_dump()),
-                "state_dir": str(state_dir) if state_dir is not None else None,
-            }
-        )
         models = {m.id: m for m in self.all_models}
         table = RoutingTable(
             sha256=table_sha(c, self.catalog),
@@ -268,7 +253,7 @@ class _Compiler:
             strategies=MappingProxyType(strategies),
             clients=MappingProxyType(clients),
             clients_by_prefix=MappingProxyType({cl.key_prefix: n for n, cl in clients.items()}),
-            settings=settings,
+            settings=compile_settings(c, base_dir),
             mcp_servers=MappingProxyType(
                 {n: MappingProxyType(m.model_dump()) for n, m in sorted(c.mcp_servers.items())}
             ),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from localrouter.compiler.settings import Settings
 from localrouter.config.spec import DEFAULT_MAX_EVENT_KB, DEFAULT_MAX_RESPONSE_MB
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ class RoutingTable:
     strategies: Mapping[str, Strategy]
     clients: Mapping[str, Client]
     clients_by_prefix: Mapping[str, str]
-    settings: Mapping[str, Any]  # server, health, logging, state_dir (plain, frozen)
+    settings: Settings  # server, health, logging, state_dir: typed, compiled once
     mcp_servers: Mapping[str, Mapping[str, Any]]
     tests: tuple[TestSpec, ...] = ()
     source_files: tuple[str, ...] = ()

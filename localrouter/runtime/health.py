@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from localrouter.compiler.settings import HealthSettings
 from localrouter.compiler.table import ModelInfo, Provider
 from localrouter.errors import LocalRouterError
 from localrouter.routing.route import RuntimeView
@@ -153,21 +154,17 @@ class HealthMonitor:
 
     @classmethod
     def from_settings(
-        cls, settings: Mapping[str, float], clock: Callable[[], float], **kw: Any
+        cls, settings: HealthSettings, clock: Callable[[], float], **kw: Any
     ) -> HealthMonitor:
         """A monitor with a table's ``health`` settings and its own breakers on ``clock``."""
         s = settings
-        return cls(clock, s["interval_s"], s["timeout_s"], int(s["failure_threshold"]),
-                   s["recovery_s"], Breakers(clock), **kw)  # fmt: skip
+        return cls(clock, s.interval_s, s.timeout_s, s.failure_threshold, s.recovery_s,
+                   Breakers(clock), **kw)  # fmt: skip
 
-    def configure_from(self, settings: Mapping[str, float]) -> None:
-        """From a table's ``settings["health"]`` mapping."""
-        self.configure(
-            settings.get("interval_s", 30.0),
-            settings.get("timeout_s", 5.0),
-            int(settings.get("failure_threshold", 3)),
-            settings.get("recovery_s", 60.0),
-        )
+    def configure_from(self, settings: HealthSettings) -> None:
+        """From a table's ``settings.health``."""
+        s = settings
+        self.configure(s.interval_s, s.timeout_s, s.failure_threshold, s.recovery_s)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, providers: Mapping[str, Provider]) -> None:

@@ -29,7 +29,7 @@ STATE_FILE = "limits.sqlite3"
 
 def state_path(table: RoutingTable) -> Path | None:
     """Where the runtime state of ``table``'s config lives (None: nowhere, memory only)."""
-    state_dir = table.settings.get("state_dir")
+    state_dir = table.settings.state_dir
     return Path(state_dir) / STATE_FILE if state_dir else None
 
 
@@ -61,7 +61,7 @@ def load_saved(table: RoutingTable, path: Path) -> SavedRuntime | None:
     store = MemoryStore()  # no path: never written
     store.load(saved.latest_ms, saved.counters or ())
     health = HealthMonitor.from_settings(
-        table.settings["health"],
+        table.settings.health,
         time.monotonic,
         probe=_no_checks,
         should_check=lambda p: p.type != "mock" and p.wire != "mock",

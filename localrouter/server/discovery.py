@@ -37,7 +37,7 @@ def start_discovery(rt: Runtime, config: ConfigSource) -> Discovery:
         if not await config.with_catalog(snapshot):
             raise RuntimeError("recompiling with the discovered catalog failed")
 
-    state_dir = rt.holder.current.settings.get("state_dir")
+    state_dir = rt.holder.current.settings.state_dir
     discovery = Discovery(time.time, state_dir, list_models=list_models, on_change=recompile)
     rt.discovery = discovery
     cached = discovery.load_cached()  # sync, no network

@@ -27,12 +27,13 @@ The settings are read from the table being served and compiled once per table
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from localrouter.compiler.settings import ServerSettings
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.spec import LIMIT_METRICS
 from localrouter.server.errors import error_body
@@ -123,15 +124,15 @@ class EdgePolicy:
         )
 
 
-def compile_edge(server: Mapping[str, Any]) -> EdgePolicy:
+def compile_edge(server: ServerSettings) -> EdgePolicy:
     """The edge policy of a table's ``server`` settings."""
-    entries = [host_name(str(h)) for h in server.get("allowed_hosts") or ()]
-    bind = str(server.get("host") or "").strip()
+    entries = [host_name(h) for h in server.allowed_hosts]
+    bind = server.host.strip()
     if bind.lower() not in WILDCARD_BINDS:
         entries.append(host_name(bind))
     hosts = frozenset(e for e in entries if e != "*" and not e.startswith("*."))
     suffixes = tuple(sorted({e[1:] for e in entries if e.startswith("*.")}))
-    origins = [str(o).strip().lower() for o in server.get("cors_origins") or ()]
+    origins = [o.strip().lower() for o in server.cors_origins]
     return EdgePolicy(
         any_host="*" in entries,
         hosts=hosts,
@@ -190,7 +191,7 @@ class Edge:
     def policy(self) -> EdgePolicy:
         table = self.holder.current
         if table is not self._table or self._policy is None:
-            self._policy = compile_edge(table.settings["server"])
+            self._policy = compile_edge(table.settings.server)
             self._table = table
         return self._policy
 

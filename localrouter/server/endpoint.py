@@ -52,7 +52,7 @@ async def handle(rt: Runtime, ep: ModelEndpoint, incoming: Incoming) -> Reply:
         extra = {**ledger.headers(), **f.headers}
         return dialect.error(f.status, f.message, code=f.code, param=f.param, headers=extra)
 
-    max_bytes = int(float(table.settings["server"]["max_body_mb"]) * 1024 * 1024)
+    max_bytes = table.settings.server.max_body_bytes
     length = incoming.content_length
     if length is not None and length > max_bytes:
         return refuse(Failure(413, f"request body over {max_bytes} bytes"))

@@ -30,14 +30,14 @@ WARM_SLICE = 1000  # lines added to the metrics between two turns of the event l
 
 class Observer:
     def __init__(self, table: RoutingTable, generations: GenerationStore) -> None:
-        state_dir = table.settings.get("state_dir")
-        settings = table.settings["logging"]
+        state_dir = table.settings.state_dir
+        settings = table.settings.logging
         self.directory = Path(state_dir) / "logs" if state_dir else None
         self.access_log = (
             AccessLog(
                 self.directory,
-                retention_days=int(settings["retention_days"]),
-                enabled=bool(settings["access_log"]),
+                retention_days=settings.retention_days,
+                enabled=settings.access_log,
             )
             if self.directory is not None
             else None
@@ -51,11 +51,11 @@ class Observer:
     def configure(self, table: RoutingTable) -> None:
         """Follow a swapped table's ``logging`` settings (the files' place cannot change):
         ``level`` for LocalRouter's own log lines, the access log's switch and retention."""
-        settings = table.settings["logging"]
-        logging.getLogger("localrouter").setLevel(str(settings["level"]).upper())
+        settings = table.settings.logging
+        logging.getLogger("localrouter").setLevel(settings.level_no)
         if self.access_log is not None:
-            self.access_log.retention_days = int(settings["retention_days"])
-            self.access_log.enabled = bool(settings["access_log"])
+            self.access_log.retention_days = settings.retention_days
+            self.access_log.enabled = settings.access_log
 
     def reads(self, table: RoutingTable) -> tuple[bool, bool]:
         """Whether ``table``'s expressions read request headers / metadata (cached per sha)."""

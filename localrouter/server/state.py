@@ -68,7 +68,7 @@ class Runtime:
 
     @classmethod
     def for_table(cls, table: RoutingTable, *, use_aiohttp: bool = True) -> Runtime:
-        state_dir = table.settings.get("state_dir")
+        state_dir = table.settings.state_dir
         store = GenerationStore(Path(state_dir) / "generations.sqlite3" if state_dir else None)
         upstreams = Upstreams(use_aiohttp=use_aiohttp)
         upstreams.reconcile(table)
@@ -81,7 +81,7 @@ class Runtime:
         limiter = Limiter(limit_store, time.time)
         rt = cls(TableHolder(table), upstreams, store, limit_store, limiter, Observer(table, store))
         rt.health = HealthMonitor.from_settings(
-            table.settings["health"], time.monotonic, probe=rt.probe, unchecked=rt.unchecked
+            table.settings.health, time.monotonic, probe=rt.probe, unchecked=rt.unchecked
         )
         rt.reconcile(table)
         if saved is not None:
@@ -108,7 +108,7 @@ class Runtime:
         a provider whose secret is missing no longer probed), breakers of endpoints no longer
         configured forgotten, discovery's provider list. State of kept endpoints is kept."""
         if self.health is not None:
-            self.health.configure_from(table.settings["health"])
+            self.health.configure_from(table.settings.health)
             self.health.reconcile(table.providers)  # retains the breakers of these endpoints
         if self.discovery is not None:
             self.discovery.reconcile(table.providers)

@@ -47,7 +47,7 @@ class Upstreams:
         keys: dict[str, str | None] = {}
         headers: dict[str, dict[str, str]] = {}
         errors: dict[str, str] = {}
-        state_dir = table.settings.get("state_dir")
+        state_dir = table.settings.state_dir
         for name, p in table.providers.items():
             try:
                 keys[name] = (

@@ -77,7 +77,7 @@ def _loopback(addr: str | None) -> bool:
 
 async def metrics(rt: Runtime, call: Call) -> Reply:
     """``GET /metrics`` (loopback callers, or admin clients: ``server.metrics``)."""
-    access = rt.holder.current.settings["server"].get("metrics", "loopback")
+    access = rt.holder.current.settings.server.metrics
     if access == "admin" or (access == "loopback" and not _loopback(call.remote_addr)):
         got = await authenticated(rt, call.headers)
         if isinstance(got, Reply):

@@ -55,8 +55,7 @@ def _route(rt: Runtime, handler: Handler) -> Callable[..., Awaitable[Response]]:
 
 def follow_body_limit(app: Quart, rt: Runtime) -> None:
     """The body limit of the table served now (called again after every swap)."""
-    max_mb = float(rt.holder.current.settings["server"]["max_body_mb"])
-    app.config["MAX_CONTENT_LENGTH"] = int(max_mb * 1024 * 1024)
+    app.config["MAX_CONTENT_LENGTH"] = rt.holder.current.settings.server.max_body_bytes
 
 
 def web_app(rt: Runtime) -> Quart:
@@ -78,7 +77,7 @@ def web_app(rt: Runtime) -> Quart:
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        max_mb = float(rt.holder.current.settings["server"]["max_body_mb"])
+        max_mb = rt.holder.current.settings.server.max_body_mb
         message = {
             404: "no such endpoint",
             405: "method not allowed on this endpoint",
