@@ -4,6 +4,7 @@ ORDER keys — read-only, never creating or changing the state file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 import time
@@ -77,8 +78,8 @@ def save_state(table: RoutingTable, path: Path) -> None:
     now = time.time()
     store = MemoryStore()
     limiter = Limiter(store, time.time)
-    limiter.check(table.providers["capped"].limits, usage())
-    limiter.check(table.clients["spent"].limits, usage())
+    asyncio.run(limiter.check(table.providers["capped"].limits, usage()))
+    asyncio.run(limiter.check(table.clients["spent"].limits, usage()))
     latest, counters = store.export()
     url = table.providers
     state = SavedState(

@@ -8,6 +8,7 @@ widened by the documented error bound (one bucket) is full; and ``retry_after_s`
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import sqlite3
@@ -131,7 +132,7 @@ op_st = st.tuples(
     start=st.floats(0, 1000, allow_nan=False),
     ops=st.lists(op_st, min_size=1, max_size=60),
 )
-def test_never_over_a_limit_in_any_window(
+async def test_never_over_a_limit_in_any_window(
     policies: list[LimitPolicy],
     buckets: int,
     start: float,
@@ -151,7 +152,7 @@ def test_never_over_a_limit_in_any_window(
         latest = max(latest, round(clock.t * 1000))  # the store never lets time go backwards
         cost = (tin + tout) / 4
         est = usage(input_tokens=tin, output_tokens=tout, cost_usd=cost)
-        verdict = lim.check(policies, est)
+        verdict = await lim.check(policies, est)
         if isinstance(verdict, Rejection):
             # rejected only if the window widened by one bucket (the error bound) is full
             assert any(
@@ -172,7 +173,7 @@ def test_never_over_a_limit_in_any_window(
             held = ref.window_sum(p.metric, latest - p.window_s * 1000 + 1, latest + 1)
             assert held <= p.amount + 1e-9, (p, held)
         if action == "release":
-            assert lim.release(verdict)
+            assert await lim.release(verdict)
             event.live = False
         elif action in ("settle_same", "settle_less"):
             actual = (
@@ -182,7 +183,7 @@ def test_never_over_a_limit_in_any_window(
                     input_tokens=min(less, tin), output_tokens=0, cost_usd=min(less, tin) / 4
                 )
             )
-            assert lim.settle(verdict, actual)
+            assert await lim.settle(verdict, actual)
             event.amounts = dict(actual)
     for p in plan.values():  # and, brute force, every window of every policy at the end
         worst = ref.worst_window(p.metric, p.window_s * 1000)
@@ -197,7 +198,7 @@ def test_never_over_a_limit_in_any_window(
     sizes=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=41, max_size=41),
     release=st.sets(st.integers(0, 40)),
 )
-def test_retry_after_is_exact(
+async def test_retry_after_is_exact(
     policies: list[LimitPolicy],
     buckets: int,
     steps: list[float],
@@ -212,11 +213,11 @@ def test_retry_after_is_exact(
 
     for i, step in enumerate(steps):
         clock.t += step
-        v = lim.check(policies, est(i))
+        v = await lim.check(policies, est(i))
         if isinstance(v, Admission) and i in release:
-            lim.release(v)
+            await lim.release(v)
     probe = est(len(steps))
-    v = lim.check(policies, probe)
+    v = await lim.check(policies, probe)
     if isinstance(v, Admission):
         event("admitted")
         return
@@ -234,113 +235,119 @@ def test_retry_after_is_exact(
     clock.t = now + v.retry_after_s - 0.001  # one millisecond early: still refused
     assert lim.would_exceed(policies, probe) is not None
     clock.t = now + v.retry_after_s  # on time: admitted
-    assert isinstance(lim.check(policies, probe), Admission)
+    assert isinstance(await lim.check(policies, probe), Admission)
 
 
 # -- arithmetic -----------------------------------------------------------------------------
 
 
-def test_reserve_settle_release_arithmetic(limiter: Limiter) -> None:
+async def test_reserve_settle_release_arithmetic(limiter: Limiter) -> None:
     tokens = pol("total_tokens", 100, 60)
-    a = admitted(limiter.check([tokens], req(30)))
+    a = admitted(await limiter.check([tokens], req(30)))
     assert limiter.remaining([tokens]) == {tokens.key: 70}
-    b = admitted(limiter.check([tokens], req(50)))
+    b = admitted(await limiter.check([tokens], req(50)))
     assert limiter.remaining([tokens]) == {tokens.key: 20}
-    assert limiter.settle(a, req(10))  # used less than reserved
+    assert await limiter.settle(a, req(10))  # used less than reserved
     assert limiter.remaining([tokens]) == {tokens.key: 40}
-    assert limiter.release(b)  # failed before any usage
+    assert await limiter.release(b)  # failed before any usage
     assert limiter.remaining([tokens]) == {tokens.key: 90}
-    assert not limiter.settle(a, req(99)) and not limiter.release(a) and not limiter.release(b)
+    assert (
+        not await limiter.settle(a, req(99))
+        and not await limiter.release(a)
+        and not await limiter.release(b)
+    )
     assert limiter.remaining([tokens]) == {tokens.key: 90}
     assert not a.open and not b.open
 
 
-def test_settle_for_more_is_charged_and_blocks_what_follows(limiter: Limiter) -> None:
+async def test_settle_for_more_is_charged_and_blocks_what_follows(limiter: Limiter) -> None:
     tokens = pol("total_tokens", 100, 60)
-    a = admitted(limiter.check([tokens], req(10)))
-    assert limiter.settle(a, req(130))  # the provider used more than the estimate
+    a = admitted(await limiter.check([tokens], req(10)))
+    assert await limiter.settle(a, req(130))  # the provider used more than the estimate
     assert limiter.remaining([tokens]) == {tokens.key: 0}
-    r = rejected(limiter.check([tokens], req(1)))
+    r = rejected(await limiter.check([tokens], req(1)))
     assert r.headers["x-ratelimit-remaining-total_tokens"] == "0"
     # a request that consumes none of the metric still passes (a free request spends no budget)
-    assert isinstance(limiter.check([tokens], req(0)), Admission)
+    assert isinstance(await limiter.check([tokens], req(0)), Admission)
 
 
-def test_a_request_outliving_its_window_is_charged_its_unreserved_excess(
+async def test_a_request_outliving_its_window_is_charged_its_unreserved_excess(
     clock: Clock, limiter: Limiter
 ) -> None:
     tokens = pol("total_tokens", 100, 1)
-    long, short, failed = (admitted(limiter.check([tokens], req(10))) for _ in range(3))
+    long, short, failed = [admitted(await limiter.check([tokens], req(10))) for _ in range(3)]
     clock.t += 5  # a long stream: the reservations have left the 1 s window
     assert limiter.remaining([tokens]) == {tokens.key: 100}
-    limiter.settle(short, req(5))  # less than reserved: nothing to give back any more
-    limiter.release(failed)
+    await limiter.settle(short, req(5))  # less than reserved: nothing to give back any more
+    await limiter.release(failed)
     assert limiter.remaining([tokens]) == {tokens.key: 100}
-    limiter.settle(long, req(70))  # 60 were never reserved: they count from now
+    await limiter.settle(long, req(70))  # 60 were never reserved: they count from now
     assert limiter.remaining([tokens]) == {tokens.key: 40}
 
 
-def test_metrics_missing_from_actual_keep_their_reservation(limiter: Limiter) -> None:
+async def test_metrics_missing_from_actual_keep_their_reservation(limiter: Limiter) -> None:
     reqs, tokens = pol("requests", 5, 60), pol("output_tokens", 100, 60)
-    a = admitted(limiter.check([reqs, tokens], usage(output_tokens=40)))
-    limiter.settle(a, {"output_tokens": 25})
+    a = admitted(await limiter.check([reqs, tokens], usage(output_tokens=40)))
+    await limiter.settle(a, {"output_tokens": 25})
     assert limiter.remaining([reqs, tokens]) == {reqs.key: 4, tokens.key: 75}
 
 
-def test_all_or_nothing_across_policies(limiter: Limiter) -> None:
+async def test_all_or_nothing_across_policies(limiter: Limiter) -> None:
     reqs = pol("requests", 10, 60)
     tokens = pol("total_tokens", 100, 3600, scope="strategy", owner="s")
     cost = pol("cost_usd", 1.0, 86400, scope="strategy", owner="s")
-    r = rejected(limiter.check([reqs, tokens, cost], req(150, cost=0.5)))
+    r = rejected(await limiter.check([reqs, tokens, cost], req(150, cost=0.5)))
     assert r.policy == tokens and r.never
-    r = rejected(limiter.check([reqs, tokens, cost], req(50, cost=2.0)))
+    r = rejected(await limiter.check([reqs, tokens, cost], req(50, cost=2.0)))
     assert r.policy == cost
     assert limiter.remaining([reqs, tokens, cost]) == {reqs.key: 10, tokens.key: 100, cost.key: 1}
-    admitted(limiter.check([reqs, tokens, cost], req(60, cost=0.25)))
+    admitted(await limiter.check([reqs, tokens, cost], req(60, cost=0.25)))
     assert limiter.remaining([reqs, tokens, cost]) == {reqs.key: 9, tokens.key: 40, cost.key: 0.75}
 
 
-def test_policies_on_one_counter_are_merged_smallest_amount_wins(limiter: Limiter) -> None:
+async def test_policies_on_one_counter_are_merged_smallest_amount_wins(limiter: Limiter) -> None:
     loose, tight = pol("requests", 10, 60), pol("requests", 2, 60)
     assert loose.key == tight.key
-    admitted(limiter.check([loose, tight], req()))
-    admitted(limiter.check([loose, tight], req()))
-    r = rejected(limiter.check([loose, tight], req()))
+    admitted(await limiter.check([loose, tight], req()))
+    admitted(await limiter.check([loose, tight], req()))
+    r = rejected(await limiter.check([loose, tight], req()))
     assert r.policy == tight
     assert limiter.remaining([loose]) == {loose.key: 8}  # counted once per request, not twice
 
 
-def test_strategy_limit_is_shared_by_its_clients(limiter: Limiter) -> None:
+async def test_strategy_limit_is_shared_by_its_clients(limiter: Limiter) -> None:
     shared = pol("requests", 3, 60, scope="strategy", owner="coding")
     for client in ("a", "b", "a"):
-        admitted(limiter.check([pol("requests", 10, 60, owner=client), shared], req()))
-    r = rejected(limiter.check([pol("requests", 10, 60, owner="b"), shared], req()))
+        admitted(await limiter.check([pol("requests", 10, 60, owner=client), shared], req()))
+    r = rejected(await limiter.check([pol("requests", 10, 60, owner="b"), shared], req()))
     assert r.policy == shared
     assert limiter.remaining([pol("requests", 10, 60, owner="b")]) == {
         ("client", "b", "requests", 60): 9
     }
 
 
-def test_would_exceed_and_remaining_reserve_nothing(limiter: Limiter) -> None:
+async def test_would_exceed_and_remaining_reserve_nothing(limiter: Limiter) -> None:
     cap = pol("requests", 1, 60, scope="provider", owner="groq")
     assert limiter.would_exceed([cap], req()) is None
     assert limiter.would_exceed([cap], req()) is None
-    admitted(limiter.check([cap], req()))
+    admitted(await limiter.check([cap], req()))
     assert limiter.would_exceed([cap], req()) == cap
     assert limiter.remaining([cap]) == {cap.key: 0}
     assert limiter.remaining([]) == {} and limiter.would_exceed([], req()) is None
 
 
-def test_no_policies_admits_without_reserving(limiter: Limiter) -> None:
-    a = admitted(limiter.check([], req(10**9)))
-    assert a.headers == {} and not limiter.settle(a, req(1)) and not limiter.release(a)
+async def test_no_policies_admits_without_reserving(limiter: Limiter) -> None:
+    a = admitted(await limiter.check([], req(10**9)))
+    assert a.headers == {} and not await limiter.settle(a, req(1)) and not await limiter.release(a)
 
 
-def test_a_changed_amount_applies_to_the_existing_window(limiter: Limiter) -> None:
-    admitted(limiter.check([pol("requests", 10, 60)], req()))
-    admitted(limiter.check([pol("requests", 10, 60)], req()))
-    rejected(limiter.check([pol("requests", 2, 60)], req()))  # lowered on reload: already spent
-    admitted(limiter.check([pol("requests", 3, 60)], req()))
+async def test_a_changed_amount_applies_to_the_existing_window(limiter: Limiter) -> None:
+    admitted(await limiter.check([pol("requests", 10, 60)], req()))
+    admitted(await limiter.check([pol("requests", 10, 60)], req()))
+    rejected(
+        await limiter.check([pol("requests", 2, 60)], req())
+    )  # lowered on reload: already spent
+    admitted(await limiter.check([pol("requests", 3, 60)], req()))
 
 
 def test_estimates_from_prices() -> None:
@@ -359,40 +366,44 @@ def test_estimates_from_prices() -> None:
 # -- retry_after and headers ----------------------------------------------------------------
 
 
-def test_retry_after_exact_with_an_injected_clock(clock: Clock, limiter: Limiter) -> None:
+async def test_retry_after_exact_with_an_injected_clock(clock: Clock, limiter: Limiter) -> None:
     # 3 requests a minute: each is counted for exactly 60 s (a bucket leaves W after its latest)
     reqs = pol("requests", 3, 60)
     for at in (0.0, 10.0, 20.0):
         clock.t = T0 + at
-        admitted(limiter.check([reqs], req()))
+        admitted(await limiter.check([reqs], req()))
     clock.t = T0 + 30.0
-    r = rejected(limiter.check([reqs], req()))
+    r = rejected(await limiter.check([reqs], req()))
     assert r.retry_after_s == pytest.approx(30) and r.retry_at == pytest.approx(T0 + 60)
     assert r.headers["Retry-After"] == "30"
     assert r.message == "client 'c' limit of 3 requests per 60s reached; retry in 30 s"
     clock.t = T0 + 59.999
-    r = rejected(limiter.check([reqs], req()))
+    r = rejected(await limiter.check([reqs], req()))
     assert r.retry_after_s == pytest.approx(0.001, abs=1e-6)
     assert r.headers["Retry-After"] == "1"  # never 0
     clock.t = T0 + 60
-    admitted(limiter.check([reqs], req()))
+    admitted(await limiter.check([reqs], req()))
 
 
-def test_retry_after_waits_for_every_blocking_policy(clock: Clock, limiter: Limiter) -> None:
+async def test_retry_after_waits_for_every_blocking_policy(clock: Clock, limiter: Limiter) -> None:
     ten_min, hour = pol("requests", 1, 600), pol("total_tokens", 10, 3600)
-    admitted(limiter.check([ten_min, hour], req(10)))
+    admitted(await limiter.check([ten_min, hour], req(10)))
     clock.t += 1
-    r = rejected(limiter.check([ten_min, hour], req(5)))
+    r = rejected(await limiter.check([ten_min, hour], req(5)))
     assert r.policy == hour and r.retry_after_s == pytest.approx(3600 - 1)
     clock.t += 100
-    r = rejected(limiter.check([ten_min, hour], req(0)))  # the hour does not matter for 0 tokens
+    r = rejected(
+        await limiter.check([ten_min, hour], req(0))
+    )  # the hour does not matter for 0 tokens
     assert r.policy == ten_min and r.retry_after_s == pytest.approx(600 - 101)
 
 
-def test_headers_report_the_tightest_policy_of_each_metric(clock: Clock, limiter: Limiter) -> None:
+async def test_headers_report_the_tightest_policy_of_each_metric(
+    clock: Clock, limiter: Limiter
+) -> None:
     per_s, per_day = pol("requests", 5, 1), pol("requests", 100, 86400)
     cost = pol("cost_usd", 2.5, 86400, scope="strategy", owner="s")
-    a = admitted(limiter.check([per_day, per_s, cost], req(cost=0.123456789)))
+    a = admitted(await limiter.check([per_day, per_s, cost], req(cost=0.123456789)))
     assert a.headers == {
         "x-ratelimit-limit-requests": "5",
         "x-ratelimit-remaining-requests": "4",
@@ -402,49 +413,49 @@ def test_headers_report_the_tightest_policy_of_each_metric(clock: Clock, limiter
         "x-ratelimit-reset-cost_usd": "86400",
     }
     for _ in range(4):
-        admitted(limiter.check([per_day, per_s, cost], req()))
+        admitted(await limiter.check([per_day, per_s, cost], req()))
     clock.t += 0.5
-    r = rejected(limiter.check([per_day, per_s, cost], req()))
+    r = rejected(await limiter.check([per_day, per_s, cost], req()))
     assert r.policy == per_s
     assert r.headers["x-ratelimit-remaining-requests"] == "0"
     assert r.headers["x-ratelimit-reset-requests"] == "0.5"
     assert r.headers["Retry-After"] == "1"
     clock.t += 1  # the per-second window emptied: the day is now the tightest
-    a = admitted(limiter.check([per_day, per_s, cost], req()))
+    a = admitted(await limiter.check([per_day, per_s, cost], req()))
     assert a.headers["x-ratelimit-limit-requests"] == "5"  # 4 left of 5 beats 94 left of 100
     assert a.headers["x-ratelimit-remaining-requests"] == "4"
 
 
-def test_a_request_larger_than_the_limit_can_never_pass(limiter: Limiter) -> None:
-    r = rejected(limiter.check([pol("input_tokens", 1000, 60)], req(1001)))
+async def test_a_request_larger_than_the_limit_can_never_pass(limiter: Limiter) -> None:
+    r = rejected(await limiter.check([pol("input_tokens", 1000, 60)], req(1001)))
     assert r.never and math.isinf(r.retry_after_s) and "Retry-After" not in r.headers
     assert "larger than" in r.message
 
 
-def test_a_clock_stepped_back_never_admits_more(clock: Clock, limiter: Limiter) -> None:
+async def test_a_clock_stepped_back_never_admits_more(clock: Clock, limiter: Limiter) -> None:
     reqs = pol("requests", 2, 10)
-    admitted(limiter.check([reqs], req()))
-    admitted(limiter.check([reqs], req()))
+    admitted(await limiter.check([reqs], req()))
+    admitted(await limiter.check([reqs], req()))
     clock.t -= 3600  # NTP steps the clock back an hour
-    r = rejected(limiter.check([reqs], req()))
+    r = rejected(await limiter.check([reqs], req()))
     assert r.retry_after_s == pytest.approx(3600 + 10, abs=0.002)
     clock.t = T0 + 9.999
-    rejected(limiter.check([reqs], req()))
+    rejected(await limiter.check([reqs], req()))
     clock.t = T0 + 10
-    admitted(limiter.check([reqs], req()))
+    admitted(await limiter.check([reqs], req()))
 
 
 # -- persistence ----------------------------------------------------------------------------
 
 
-def test_spent_budget_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+async def test_spent_budget_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "state" / "limits.sqlite3"
     budget = pol("cost_usd", 20.0, 30 * 86400, scope="strategy", owner="coding")
     reqs = pol("requests", 60, 60)
     store = MemoryStore(path)
     lim = Limiter(store, clock)
-    a = admitted(lim.check([budget, reqs], req(cost=5.0)))
-    lim.settle(a, req(cost=12.5))
+    a = admitted(await lim.check([budget, reqs], req(cost=5.0)))
+    await lim.settle(a, req(cost=12.5))
     assert store.snapshot() == 2
     assert os.stat(path).st_mode & 0o777 == 0o600
     for extra in ("-wal", "-shm"):
@@ -458,7 +469,7 @@ def test_spent_budget_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
     assert store2.restore() == 2
     lim2 = Limiter(store2, clock)
     assert lim2.remaining([budget, reqs]) == {budget.key: 7.5, reqs.key: 60}
-    r = rejected(lim2.check([budget], req(cost=8.0)))
+    r = rejected(await lim2.check([budget], req(cost=8.0)))
     assert r.retry_after_s == pytest.approx(30 * 86400 - 3600)  # counted from its instant
     store2.snapshot()  # a second snapshot replaces the first
     assert MemoryStore(path).restore() == 1  # the minute counter has drained: not written
@@ -467,12 +478,13 @@ def test_spent_budget_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
 def test_restart_of_a_real_process(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "limits.sqlite3"
     code = (
-        "import sys; from localrouter.compiler.table import LimitPolicy;"
+        "import asyncio, sys; from localrouter.compiler.table import LimitPolicy;"
         "from localrouter.runtime.limits import Limiter, usage;"
         "from localrouter.runtime.store import MemoryStore;"
         "s = MemoryStore(sys.argv[1]); s.restore(); lim = Limiter(s, lambda: float(sys.argv[2]));"
         "p = LimitPolicy('client', 'c', 'total_tokens', 1000.0, '1d', 86400);"
-        "a = lim.check([p], usage(input_tokens=300)); lim.settle(a, usage(input_tokens=400));"
+        "a = asyncio.run(lim.check([p], usage(input_tokens=300)));"
+        "asyncio.run(lim.settle(a, usage(input_tokens=400)));"
         "s.snapshot()"
     )
     for _ in range(2):  # two runs of a process, each spending 400 tokens
@@ -491,7 +503,7 @@ def test_a_missing_file_starts_empty_and_no_path_is_memory_only(tmp_path: Path) 
 
 def _valid_state(path: Path) -> None:
     store = MemoryStore(path)
-    Limiter(store, Clock()).check([pol("requests", 5, 60)], req())
+    asyncio.run(Limiter(store, Clock()).check([pol("requests", 5, 60)], req()))
     store.snapshot()
 
 
@@ -565,12 +577,12 @@ def _sql(path: Path, statement: str, args: tuple[object, ...] = ()) -> None:
     con.close()
 
 
-def test_counters_of_removed_policies_are_kept_until_drained(clock: Clock) -> None:
+async def test_counters_of_removed_policies_are_kept_until_drained(clock: Clock) -> None:
     store = MemoryStore()
     lim = Limiter(store, clock)
     old, new = pol("requests", 5, 60, owner="old"), pol("requests", 5, 60, owner="new")
-    admitted(lim.check([old], req()))
-    admitted(lim.check([new], req()))
+    admitted(await lim.check([old], req()))
+    admitted(await lim.check([new], req()))
     assert store.prune({new.key}, round(clock.t * 1000)) == 0  # old still holds usage
     assert lim.remaining([old]) == {old.key: 4}
     clock.t += 61
@@ -581,7 +593,7 @@ def test_counters_of_removed_policies_are_kept_until_drained(clock: Clock) -> No
 # -- memory and speed -----------------------------------------------------------------------
 
 
-def test_memory_per_counter_is_constant(clock: Clock) -> None:
+async def test_memory_per_counter_is_constant(clock: Clock) -> None:
     store = MemoryStore()
     lim = Limiter(store, clock)
     policies = [pol("requests", 1e9, 60), pol("total_tokens", 1e12, 86400)]
@@ -589,10 +601,10 @@ def test_memory_per_counter_is_constant(clock: Clock) -> None:
     sizes = None
     for i in range(100_000):
         clock.t += (i % 97) / 1000  # 0 to 96 ms apart: every bucket is used, again and again
-        a = lim.check(policies, req(i % 300))
+        a = await lim.check(policies, req(i % 300))
         assert isinstance(a, Admission)
         if i % 3:
-            lim.settle(a, req(i % 200))
+            await lim.settle(a, req(i % 200))
         if i == 10:
             ring = store.ring(policies[0].key)
             assert ring is not None
@@ -602,13 +614,13 @@ def test_memory_per_counter_is_constant(clock: Clock) -> None:
     assert len(store.keys()) == 2
 
 
-def _per_check_us(lim: Limiter, clock: Clock, policies: list[LimitPolicy], n: int) -> float:
+async def _per_check_us(lim: Limiter, clock: Clock, policies: list[LimitPolicy], n: int) -> float:
     est = req(100, cost=0.001)
     t0 = time.perf_counter()
     for _ in range(n):
         clock.t += 0.0003
-        a = lim.check(policies, est)
-        lim.settle(a, est)  # type: ignore[arg-type]
+        a = await lim.check(policies, est)
+        await lim.settle(a, est)  # type: ignore[arg-type]
     return (time.perf_counter() - t0) / n * 1e6
 
 
@@ -621,18 +633,18 @@ def three_policies() -> Iterator[list[LimitPolicy]]:
     ]
 
 
-def test_speed_of_check_with_three_policies(
+async def test_speed_of_check_with_three_policies(
     clock: Clock, three_policies: list[LimitPolicy]
 ) -> None:
     lim = Limiter(MemoryStore(), clock)
-    _per_check_us(lim, clock, three_policies, 2000)  # warm up
+    await _per_check_us(lim, clock, three_policies, 2000)  # warm up
     est = req(100, cost=0.001)
     n = 20_000
     t0 = time.perf_counter()
     for _ in range(n):
         clock.t += 0.0003
-        lim.check(three_policies, est)
+        await lim.check(three_policies, est)
     check_us = (time.perf_counter() - t0) / n * 1e6
-    both_us = _per_check_us(lim, clock, three_policies, n)
+    both_us = await _per_check_us(lim, clock, three_policies, n)
     print(f"\nlimits: check {check_us:.1f} µs, check+settle {both_us:.1f} µs (3 policies)")
     assert check_us < 100  # measured ~6 µs on the dev machine; generous for slow CI

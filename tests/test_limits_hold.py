@@ -33,7 +33,7 @@ op = st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(ops=st.lists(op, min_size=1, max_size=60), limit=st.integers(20, 500))
-def test_usage_exceeds_a_limit_by_at_most_one_worst_case(
+async def test_usage_exceeds_a_limit_by_at_most_one_worst_case(
     ops: list[tuple[int, int, int, bool]], limit: int
 ) -> None:
     lim = Limiter(MemoryStore(), Clock())
@@ -41,38 +41,40 @@ def test_usage_exceeds_a_limit_by_at_most_one_worst_case(
     flying: list[tuple[Admission, int]] = []
     margin = 0
     for est, extra, act, now in ops:
-        v = lim.check([p], usage(output_tokens=est), usage(output_tokens=est + extra))
+        v = await lim.check([p], usage(output_tokens=est), usage(output_tokens=est + extra))
         if not isinstance(v, Admission):
             continue
         margin = max(margin, extra)
         used = min(act, est + extra)
         if now:
-            lim.settle(v, usage(output_tokens=used))
+            await lim.settle(v, usage(output_tokens=used))
         else:
             flying.append((v, used))
-        held = lim.store.readings([p.key], round(T0 * 1000))[0].used
+        held = (await lim.store.readings([p.key], round(T0 * 1000)))[0].used
         assert held <= limit + margin  # held (in flight) plus settled, at every step
     for v, used in flying:
-        lim.settle(v, usage(output_tokens=used))
-    counted = lim.store.readings([p.key], round(T0 * 1000))[0].used
+        await lim.settle(v, usage(output_tokens=used))
+    counted = (await lim.store.readings([p.key], round(T0 * 1000)))[0].used
     assert counted <= limit + margin
 
 
-def test_a_limit_blocked_by_holds_in_flight_says_retry_soon_not_at_the_window_end() -> None:
+async def test_a_limit_blocked_by_holds_in_flight_says_retry_soon_not_at_the_window_end() -> None:
     clock = Clock()
     lim = Limiter(MemoryStore(), clock)
     day = LimitPolicy("client", "c", "cost_usd", 2.0, "1d", 86400)
-    first = lim.check([day], usage(cost_usd=0.5), usage(cost_usd=1.8))  # in flight, holds $1.8
+    first = await lim.check(
+        [day], usage(cost_usd=0.5), usage(cost_usd=1.8)
+    )  # in flight, holds $1.8
     assert isinstance(first, Admission)
-    r = lim.check([day], usage(cost_usd=0.5))
+    r = await lim.check([day], usage(cost_usd=0.5))
     assert not isinstance(r, Admission)
     assert r.headers["Retry-After"] == "1"  # it frees when the first settles, not in a day
-    lim.settle(first, usage(cost_usd=0.4))
-    assert isinstance(lim.check([day], usage(cost_usd=0.5)), Admission)
+    await lim.settle(first, usage(cost_usd=0.4))
+    assert isinstance(await lim.check([day], usage(cost_usd=0.5)), Admission)
     # usage that is really spent (settled) still waits for the window
-    spent = lim.check([day], usage(cost_usd=1.0))
+    spent = await lim.check([day], usage(cost_usd=1.0))
     assert isinstance(spent, Admission)
-    lim.settle(spent, usage(cost_usd=1.0))
-    late = lim.check([day], usage(cost_usd=0.5))
+    await lim.settle(spent, usage(cost_usd=1.0))
+    late = await lim.check([day], usage(cost_usd=0.5))
     assert not isinstance(late, Admission)
     assert int(late.headers["Retry-After"]) > 80_000

@@ -37,48 +37,48 @@ def pol(metric: str, amount: float, window_s: int) -> LimitPolicy:
 
 @pytest.mark.parametrize("window_s", [1, 60])
 @pytest.mark.parametrize("offset_ms", [0, 1, 3, 7, 250, 499])
-def test_retry_after_and_reset_never_exceed_the_window(window_s: int, offset_ms: int) -> None:
+async def test_retry_after_and_reset_never_exceed_the_window(window_s: int, offset_ms: int) -> None:
     clock = Clock(T0 + offset_ms / 1000)  # anywhere inside a bucket (1 s / 120 = 8.3 ms)
     lim = Limiter(MemoryStore(), clock)
     reqs = pol("requests", 1, window_s)
-    first = lim.check([reqs], usage())
+    first = await lim.check([reqs], usage())
     assert isinstance(first, Admission)
     assert float(first.headers["x-ratelimit-reset-requests"]) <= window_s
-    r = lim.check([reqs], usage())
+    r = await lim.check([reqs], usage())
     assert isinstance(r, Rejection)
     assert int(r.headers["Retry-After"]) <= window_s
     assert float(r.headers["x-ratelimit-reset-requests"]) <= window_s
     assert r.retry_after_s <= window_s + 0.001  # exact to the clock's millisecond
     # the announced wait is exact: one millisecond early refused, on time admitted
     clock.t = first.now + window_s - 0.001
-    assert isinstance(lim.check([reqs], usage()), Rejection)
+    assert isinstance(await lim.check([reqs], usage()), Rejection)
     clock.t = first.now + window_s
-    assert isinstance(lim.check([reqs], usage()), Admission)
+    assert isinstance(await lim.check([reqs], usage()), Admission)
 
 
-def test_a_minute_window_announces_at_most_60_seconds() -> None:
+async def test_a_minute_window_announces_at_most_60_seconds() -> None:
     clock = Clock(T0 + 0.010)
     lim = Limiter(MemoryStore(), clock)
     reqs = pol("requests", 3, 60)
     for _ in range(3):
-        assert isinstance(lim.check([reqs], usage()), Admission)
-    r = lim.check([reqs], usage())
+        assert isinstance(await lim.check([reqs], usage()), Admission)
+    r = await lim.check([reqs], usage())
     assert isinstance(r, Rejection)
     assert r.headers["Retry-After"] == "60"
     assert r.message.endswith("retry in 60 s")
 
 
-def test_restored_counters_keep_the_bound(tmp_path: Path) -> None:
+async def test_restored_counters_keep_the_bound(tmp_path: Path) -> None:
     clock = Clock(T0 + 0.003)
     path = tmp_path / "limits.sqlite3"
     store = MemoryStore(path)
     reqs = pol("requests", 1, 60)
-    assert isinstance(Limiter(store, clock).check([reqs], usage()), Admission)
+    assert isinstance(await Limiter(store, clock).check([reqs], usage()), Admission)
     store.snapshot()
     clock.t += 5
     again = MemoryStore(path)
     again.restore()
-    r = Limiter(again, clock).check([reqs], usage())
+    r = await Limiter(again, clock).check([reqs], usage())
     assert isinstance(r, Rejection)
     assert r.retry_after_s <= 60 - 5 + 1e-9  # never later than the window allows
     assert math.ceil(r.retry_after_s) == int(r.headers["Retry-After"])

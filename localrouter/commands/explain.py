@@ -10,6 +10,7 @@ open; a file that cannot be used is named in a warning and ignored.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -258,7 +259,8 @@ def run(args: Namespace) -> int:
     first = decision.first
     if saved is not None and decision.status == 200 and first is not None:
         strategy = table.strategies[client.strategy]  # the server's own check, on a copy
-        verdict = budget.reserve(saved.limiter, client, strategy, facts, first)
+        # async like the server's (the store's calls are); the offline store never suspends
+        verdict = asyncio.run(budget.reserve(saved.limiter, client, strategy, facts, first))
         limited = verdict if isinstance(verdict, Rejection) else None
     if args.format == "json":
         doc = as_json(decision, state, view, limited)

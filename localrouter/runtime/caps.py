@@ -1,7 +1,10 @@
 """Provider caps as the router sees them: which candidates a request would push past their
 provider's own limits (an account's caps), so the router skips them instead of answering 429.
 
-Used on every request (the server's runtime view) and by ``explain`` (over saved state)."""
+Used on every request (the server's runtime view) and by ``explain`` (over saved state). Sync,
+no I/O, as routing is: it reads the counter store's local view (``Limiter.would_exceed``; for a
+shared store the last values this process saw), so it is advice — the dispatcher's reservation
+of the caps before each call is what holds."""
 
 from __future__ import annotations
 

@@ -7,12 +7,17 @@ the same kind of counter. The store's sliding window and its error bound (usage 
 least ``W`` and at most ``W + W/n``; never over a limit in any window of length ``W``) are
 described in :mod:`localrouter.runtime.store`.
 
-One request, one life cycle (sync, pure logic; the clock is injected and read in milliseconds)::
+One request, one life cycle (pure logic over the store's async calls; the clock is injected and
+read in milliseconds)::
 
-    verdict = limiter.check(policies, estimate, hold)  # Admission | Rejection (nothing spent)
-    ...                                                # call the provider
-    limiter.settle(verdict, actual)                    # the real usage replaces what is held
-    limiter.release(verdict)                           # or: undo it (failed before any usage)
+    verdict = await limiter.check(policies, estimate, hold)  # Admission | Rejection (nothing spent)
+    ...                                                      # call the provider
+    await limiter.settle(verdict, actual)                    # the real usage replaces what is held
+    await limiter.release(verdict)                           # or: undo it (failed before any usage)
+
+:meth:`Limiter.remaining` and :meth:`Limiter.would_exceed` are sync: they read the store's local
+view (``CounterStore.local_readings``: exact for the embedded store, the last values seen for a
+shared one), for the synchronous router's caps skip and for ``explain``; they reserve nothing.
 
 ``estimate`` must fit under every limit; ``hold`` (default: the estimate; never less) is what is
 reserved: the most the request can use (its worst case), which may take a counter past its limit.
@@ -230,7 +235,9 @@ def _plan(policies: Iterable[LimitPolicy]) -> tuple[tuple[LimitPolicy, ...], lis
 
 
 class Limiter:
-    """Checks, reserves and settles requests against limit policies. Sync; no I/O."""
+    """Checks, reserves and settles requests against limit policies. ``check``, ``settle`` and
+    ``release`` await the store (which may do I/O); ``remaining`` and ``would_exceed`` are sync
+    reads of its local view. Its own logic is pure."""
 
     def __init__(self, store: CounterStore, clock: Callable[[], float]) -> None:
         self.store = store
@@ -238,7 +245,7 @@ class Limiter:
         # per counter, what open admissions hold beyond their estimates (in this process)
         self._in_flight: dict[Key, float] = {}
 
-    def check(
+    async def check(
         self,
         policies: Iterable[LimitPolicy],
         estimate: Mapping[str, float],
@@ -258,7 +265,7 @@ class Limiter:
         ]
         if hold is not None:  # never hold less than what was admitted
             charges = [(k, n, a, max(n, float(hold.get(k[2], 0.0)))) for k, n, a, _ in charges]
-        got = self.store.reserve(charges, now_ms)
+        got = await self.store.reserve(charges, now_ms)
         if isinstance(got, Reserved):
             held = tuple(c[3] for c in charges)
             if hold is None:
@@ -269,9 +276,9 @@ class Limiter:
                     self._in_flight[k] = self._in_flight.get(k, 0.0) + e
             return Admission(got.at_ms, now, plan, held, got.readings, excess)
         need = tuple(c[1] for c in charges)
-        return self._reject(plan, keys, need, now, now_ms, got)
+        return await self._reject(plan, keys, need, now, now_ms, got)
 
-    def _reject(
+    async def _reject(
         self,
         plan: tuple[LimitPolicy, ...],
         keys: list[Key],
@@ -280,11 +287,11 @@ class Limiter:
         now_ms: int,
         first: int,
     ) -> Rejection:
-        readings = self.store.readings(keys, now_ms)
+        readings = await self.store.readings(keys, now_ms)
         free: list[float] = []  # per policy, the first millisecond its window has room
         soon = now_ms + IN_FLIGHT_RETRY_S * 1000.0
         for p, k, n, r in zip(plan, keys, need, readings, strict=True):
-            at = self.store.free_at(k, n, p.amount, now_ms)
+            at = await self.store.free_at(k, n, p.amount, now_ms)
             at_ms = math.inf if at is None else float(at)
             # blocked only by what requests in flight hold beyond their estimates: that frees
             # when they settle, long before the window ends (a 1-day budget must not say 86400)
@@ -308,7 +315,7 @@ class Limiter:
                 else:
                     self._in_flight.pop(p.key, None)
 
-    def settle(self, admission: Admission, actual: Mapping[str, float]) -> bool:
+    async def settle(self, admission: Admission, actual: Mapping[str, float]) -> bool:
         """Replace the reservation by the real usage (more or less). False if already done."""
         if not admission._close():
             return False
@@ -319,35 +326,37 @@ class Limiter:
             for p, r in zip(admission.policies, admission.reserved, strict=True)
             if p.metric in actual
         ]
-        self.store.adjust(deltas, admission.at_ms, _ms(self._clock()))
+        await self.store.adjust(deltas, admission.at_ms, _ms(self._clock()))
         return True
 
-    def release(self, admission: Admission) -> bool:
+    async def release(self, admission: Admission) -> bool:
         """Undo the reservation (the request failed before any usage). False if already done."""
         if not admission._close():
             return False
         if admission.excess:
             self._unhold(admission)
         deltas = [(p.key, -r) for p, r in zip(admission.policies, admission.reserved, strict=True)]
-        self.store.adjust(deltas, admission.at_ms, _ms(self._clock()))
+        await self.store.adjust(deltas, admission.at_ms, _ms(self._clock()))
         return True
 
     def remaining(self, policies: Iterable[LimitPolicy]) -> dict[Key, float]:
-        """What is left of each policy now (for ``explain`` and the dashboard)."""
+        """What is left of each policy now (for ``explain`` and the dashboard), from the store's
+        local view. Sync."""
         plan, keys = _plan(policies)
         if not plan:
             return {}
-        readings = self.store.readings(keys, _ms(self._clock()))
+        readings = self.store.local_readings(keys, _ms(self._clock()))
         return {p.key: max(0.0, p.amount - r.used) for p, r in zip(plan, readings, strict=True)}
 
     def would_exceed(
         self, policies: Iterable[LimitPolicy], estimate: Mapping[str, float]
     ) -> LimitPolicy | None:
-        """The first policy ``estimate`` would not fit, without reserving anything."""
+        """The first policy ``estimate`` would not fit, without reserving anything, from the
+        store's local view. Sync: the router's caps skip calls it while routing."""
         plan, keys = _plan(policies)
         if not plan:
             return None
-        readings = self.store.readings(keys, _ms(self._clock()))
+        readings = self.store.local_readings(keys, _ms(self._clock()))
         for p, r in zip(plan, readings, strict=True):
             if not fits(r.used, float(estimate.get(p.metric, 0.0)), p.amount):
                 return p

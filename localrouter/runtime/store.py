@@ -4,8 +4,28 @@ The :class:`~localrouter.runtime.limits.Limiter` keeps no counters itself: it as
 :class:`CounterStore` (a small Protocol) keyed by ``LimitPolicy.key`` =
 ``(scope, owner, metric, window_s)``. The limit's *amount* is not part of the key, so a reload that
 changes an amount applies the new amount to the usage already in the window; a changed window is a
-new counter. A Redis store for replicas sharing limits implements the same four calls (each one
-atomic, e.g. a Lua script) and the Limiter does not change.
+new counter. A shared store (Redis, for replicas sharing limits) implements the same calls (each
+one atomic, e.g. a Lua script) and the Limiter does not change.
+
+Two read paths
+--------------
+``reserve``, ``adjust``, ``readings`` and ``free_at`` are ``async``: a shared store does I/O in
+each. The request path awaits them (admit, top up, settle, release; a rejection's readings and
+retry time). :class:`MemoryStore` implements them without ever suspending: awaiting one costs
+only the coroutine call, and a check stays atomic on the event loop.
+
+``local_readings`` is the one sync call, for readers that must not wait: the router's caps skip
+(:mod:`localrouter.runtime.caps`, inside the pure, synchronous ``route``), ``Limiter.remaining``
+and ``would_exceed``, ``explain`` and ``models``. It reads the store's *local view*, never doing
+I/O. For :class:`MemoryStore` the local view is the store itself (exact). A shared store answers
+from what it last saw of each counter in this process (what its calls returned, plus this
+process's own changes since), so it may miss what other replicas added meanwhile: harmless where
+it is read — a skip is advice (the awaited ``reserve`` before each call is the check that holds),
+and nothing is admitted from the local view.
+
+Persistence and housekeeping (``export``/``load``/``snapshot``/``restore``, ``prune``, ``keys``)
+are :class:`MemoryStore`'s own, sync, not part of the interface: the server's in-band state saving
+(``server/state.py``, ``server/lifespan.py``) and ``explain``'s offline copy call them.
 
 Time is integer milliseconds (``now_ms``; the Limiter rounds its clock's seconds to the nearest
 millisecond, so a window edge is placed within 0.5 ms of the real clock). A store never lets time go
@@ -99,26 +119,32 @@ class Reserved(NamedTuple):
 
 
 class CounterStore(Protocol):
-    """Counter state keyed by ``LimitPolicy.key``; each call is atomic."""
+    """Counter state keyed by ``LimitPolicy.key``; each call is atomic. The async calls may do
+    I/O; ``local_readings`` never does (see the module doc: the two read paths)."""
 
-    def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
+    async def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
         """All or nothing: if each charge's amount that must fit fits its limit, add every
         charge's amount held (which may be larger, and may take a counter past its limit); else
         add none and return the index of the first one that does not fit. A charge that holds
         something fits only a counter not past its limit, even when its amount to fit is 0."""
         ...
 
-    def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
+    async def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
         """Add ``delta`` (may be negative) to the usage recorded at ``at_ms``. When that instant
         has left a window, a positive delta is charged now and a negative one is dropped."""
         ...
 
-    def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
+    async def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
         """Each counter's usage now (zero for a key never charged); reserves nothing."""
         ...
 
-    def free_at(self, key: Key, need: float, limit: float, now_ms: int) -> int | None:
+    async def free_at(self, key: Key, need: float, limit: float, now_ms: int) -> int | None:
         """The first instant ``need`` fits (``now_ms`` if it fits now); None if it never can."""
+        ...
+
+    def local_readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
+        """Like :meth:`readings`, from the local view: sync, no I/O, possibly behind what other
+        processes sharing the store have added (exact for :class:`MemoryStore`)."""
         ...
 
 
@@ -235,8 +261,10 @@ class Ring:
 class MemoryStore:
     """The embedded :class:`CounterStore`: counters in memory, snapshots in SQLite.
 
-    Thread-safe (one lock), so ``snapshot()`` may run in a worker thread while the event loop
-    keeps checking limits.
+    Its async calls never suspend (no I/O; the hot path is the coroutine call); its local view
+    (``local_readings``) is the counters themselves. Thread-safe (one lock, never held across an
+    ``await``), so ``snapshot()`` may run in a worker thread while the event loop keeps checking
+    limits.
     """
 
     def __init__(self, path: Path | str | None = None, *, buckets: int = DEFAULT_BUCKETS) -> None:
@@ -260,7 +288,7 @@ class MemoryStore:
             self._latest = now_ms
         return self._latest
 
-    def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
+    async def reserve(self, charges: Sequence[Charge], now_ms: int) -> Reserved | int:
         # the hot path: Ring.advance, fits() and Ring.add inlined
         with self._lock:
             t = self._now(now_ms)
@@ -287,7 +315,7 @@ class MemoryStore:
                     out.append(ring.reading(t))
             return Reserved(t, tuple(out))
 
-    def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
+    async def adjust(self, deltas: Sequence[tuple[Key, float]], at_ms: int, now_ms: int) -> None:
         with self._lock:
             t = self._now(now_ms)
             for key, delta in deltas:
@@ -300,13 +328,16 @@ class MemoryStore:
                 elif delta > 0.0:  # its instant has left: the unreserved excess counts from now
                     ring.add(ring.head, delta, t)
 
-    def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
+    async def readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
+        return self.local_readings(keys, now_ms)
+
+    def local_readings(self, keys: Sequence[Key], now_ms: int) -> tuple[Reading, ...]:
         with self._lock:
             t = self._now(now_ms)
             rings = self._rings
             return tuple(rings[k].reading(t) if k in rings else Reading(0.0, t) for k in keys)
 
-    def free_at(self, key: Key, need: float, limit: float, now_ms: int) -> int | None:
+    async def free_at(self, key: Key, need: float, limit: float, now_ms: int) -> int | None:
         with self._lock:
             t = self._now(now_ms)
             ring = self._rings.get(key)
@@ -314,7 +345,7 @@ class MemoryStore:
                 return t if fits(0.0, need, limit) else None
             return ring.free_at(need, limit, t)
 
-    # -- housekeeping -----------------------------------------------------------------------
+    # -- housekeeping: MemoryStore's own, sync, not part of CounterStore --------------------
     def keys(self) -> list[Key]:
         with self._lock:
             return list(self._rings)
@@ -337,7 +368,7 @@ class MemoryStore:
                 del self._rings[key]
             return len(gone)
 
-    # -- persistence ------------------------------------------------------------------------
+    # -- persistence: MemoryStore's own, sync, not part of CounterStore ---------------------
     def export(self) -> tuple[int, tuple[SavedCounter, ...]]:
         """The latest instant seen and every non-empty counter, as saved records."""
         with self._lock:

@@ -117,7 +117,7 @@ class Reservation:
         """``x-ratelimit-*`` as of the latest reservation (the first, or its last top-up)."""
         return self._held[-1].headers
 
-    def cover(self, model: ModelInfo) -> str | None:
+    async def cover(self, model: ModelInfo) -> str | None:
         """Make the reservation cover a call to ``model``: None when it does (topped up if
         ``model``'s worst case is larger than what is held), else why not (nothing is reserved
         then)."""
@@ -128,7 +128,7 @@ class Reservation:
         if not hold:
             return None
         need = {m: max(estimate[m] - self.estimate[m], 0.0) for m in hold}
-        verdict = self._limiter.check(self._policies, need, hold)
+        verdict = await self._limiter.check(self._policies, need, hold)
         if isinstance(verdict, Rejection):
             return f"budget ({describe(verdict.policy)})"
         self._held.append(verdict)
@@ -137,20 +137,20 @@ class Reservation:
             self.estimate[m] = max(self.estimate[m], estimate[m])
         return None
 
-    def settle(self, model: ModelInfo, used: Usage) -> None:
+    async def settle(self, model: ModelInfo, used: Usage) -> None:
         """Replace everything reserved by what ``model`` really used."""
         first, *topups = self._held
-        self._limiter.settle(first, actual(model, used))
+        await self._limiter.settle(first, actual(model, used))
         for held in topups:
-            self._limiter.release(held)
+            await self._limiter.release(held)
 
-    def release(self) -> None:
+    async def release(self) -> None:
         """Return everything reserved (no candidate answered)."""
         for held in self._held:
-            self._limiter.release(held)
+            await self._limiter.release(held)
 
 
-def reserve(
+async def reserve(
     limiter: Limiter,
     client: Client,
     strategy: Strategy,
@@ -162,7 +162,7 @@ def reserve(
     (the :class:`Rejection`)."""
     policies = (*client.limits, *strategy.limits)
     estimate, worst = bounds(facts, first)
-    verdict = limiter.check(policies, estimate, worst)
+    verdict = await limiter.check(policies, estimate, worst)
     if isinstance(verdict, Rejection):
         return verdict
     return Reservation(limiter, policies, verdict, facts, estimate, worst)
@@ -179,5 +179,5 @@ def actual(model: ModelInfo, used: Usage) -> dict[str, float]:
     )
 
 
-def settle(limiter: Limiter, admission: Admission, model: ModelInfo, used: Usage) -> None:
-    limiter.settle(admission, actual(model, used))
+async def settle(limiter: Limiter, admission: Admission, model: ModelInfo, used: Usage) -> None:
+    await limiter.settle(admission, actual(model, used))

@@ -163,11 +163,12 @@ class CallHolds:
     half-open probe (when the call is the one a half-open circuit lets through) and the
     provider's caps (one call's share of the account's own limits).
 
-    :meth:`permit` asks the breaker, :meth:`caps` reserves the caps for the next call;
-    :meth:`observed` reports a call's outcome (which settles a probe), :meth:`spend_caps` counts
-    a failed call against the caps, :meth:`keep_caps` hands the caps of the call that answered
-    to the request's ticket. Whatever is still held when the block ends — a skip, a retry not
-    made, a cancellation, a bug — is given back."""
+    An async context manager (``async with CallHolds(...) as holds``): :meth:`permit` asks the
+    breaker, ``await`` :meth:`caps` reserves the caps for the next call; :meth:`observed` reports
+    a call's outcome (which settles a probe), ``await`` :meth:`spend_caps` counts a failed call
+    against the caps, :meth:`keep_caps` hands the caps of the call that answered to the
+    request's ticket. Whatever is still held when the block ends — a skip, a retry not made, a
+    cancellation, a bug — is given back."""
 
     __slots__ = ("_caps", "_health", "_key", "_limiter", "_probe", "_provider")
 
@@ -179,16 +180,16 @@ class CallHolds:
         self._probe = False  # a half-open probe permit is out
         self._caps: Admission | None = None
 
-    def __enter__(self) -> CallHolds:
+    async def __aenter__(self) -> CallHolds:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._probe:
             self._health.breakers.release(self._key)
             self._probe = False
-        if self._caps is not None and self._limiter is not None:
-            self._limiter.release(self._caps)
-            self._caps = None
+        caps, self._caps = self._caps, None
+        if caps is not None and self._limiter is not None:
+            await self._limiter.release(caps)
 
     def permit(self) -> str | None:
         """None when a call may go now (taking the probe of a half-open circuit), else why not
@@ -199,12 +200,12 @@ class CallHolds:
         self._probe = permit.probe
         return None
 
-    def caps(self, model: ModelInfo, tokens: tuple[int, int]) -> str | None:
+    async def caps(self, model: ModelInfo, tokens: tuple[int, int]) -> str | None:
         """Reserve one call on the provider's caps: None when it fits (or there are none),
         else why not (``rate-limited (…)``)."""
         if self._limiter is None:
             return None
-        verdict = self._limiter.check(self._provider.limits, estimate_for(model, *tokens))
+        verdict = await self._limiter.check(self._provider.limits, estimate_for(model, *tokens))
         if isinstance(verdict, Rejection):
             return f"rate-limited ({verdict.message})"
         self._caps = verdict
@@ -215,11 +216,11 @@ class CallHolds:
         self._health.observe(self._provider, model.id, ms, ok)
         self._probe = False
 
-    def spend_caps(self) -> None:
+    async def spend_caps(self) -> None:
         """The failed call counts as one request on the caps."""
-        if self._caps is not None and self._limiter is not None:
-            self._limiter.settle(self._caps, usage(requests=1))
-        self._caps = None
+        caps, self._caps = self._caps, None
+        if caps is not None and self._limiter is not None:
+            await self._limiter.settle(caps, usage(requests=1))
 
     def keep_caps(self) -> Admission | None:
         """The answering call's caps: the caller settles them with the usage."""
@@ -260,10 +261,10 @@ async def serve(
         if unusable is not None:
             _skip(attempts, model, unusable)
             continue
-        with CallHolds(health, provider, limiter) as holds:
-            short = holds.permit() or holds.caps(model, tokens)
+        async with CallHolds(health, provider, limiter) as holds:
+            short = holds.permit() or await holds.caps(model, tokens)
             if short is None and reservation is not None:  # topped up only for a call made
-                short = reservation.cover(model)
+                short = await reservation.cover(model)
             if short is not None:
                 _skip(attempts, model, short)
                 continue
@@ -285,7 +286,7 @@ async def serve(
                 except UpstreamError as exc:
                     ms = (time.perf_counter() - t0) * 1000
                     holds.observed(model, ms, False if provider_fault(exc) else None)
-                    holds.spend_caps()  # the account counted the call
+                    await holds.spend_caps()  # the account counted the call
                     status = 504 if isinstance(exc, UpstreamTimeout) else exc.status
                     attempts.append(
                         Attempt(
@@ -306,7 +307,7 @@ async def serve(
                         model.id, attempt, status, ms, exc.message, _next_step(decision),
                     )  # fmt: skip
                     if isinstance(decision, Retry):
-                        short = holds.caps(model, tokens)
+                        short = await holds.caps(model, tokens)
                         if short is not None:
                             _skip(attempts, model, short)  # no call over the caps: next one
                             break

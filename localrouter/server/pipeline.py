@@ -123,7 +123,7 @@ async def run(rt: Runtime, greq: GatewayRequest, finish: Finish) -> Outcome:
     assert rt.health is not None  # Runtime.for_table always builds one
     ticket: Ticket | None = None
     if greq.payload.metered:
-        taken = Ticket.take(rt.limiter, greq.client, strategy, facts, decision.candidates[0])
+        taken = await Ticket.take(rt.limiter, greq.client, strategy, facts, decision.candidates[0])
         if isinstance(taken, Rejection):
             headers = {**ledger.headers(), **taken.headers}
             return fail(greq, Failure(429, taken.message, "rate_limit_exceeded", None, headers))

@@ -1,11 +1,12 @@
 """A request's holds on limits, taken and given back in one place.
 
-:meth:`Ticket.take` admits a request against its client's and strategy's limits (the worst case
-held: :mod:`localrouter.server.budget`); the ticket is then an async context manager whose exit
-is the only place the holds end: settled to the usage of the candidate that answered
-(:meth:`Ticket.settle`, with the provider caps of the call that answered, handed over by
-:meth:`Ticket.carry`), or returned whole when nothing was served — a failure, a cancellation, a
-bug. A stream takes its ticket with it and exits it when the stream ends.
+:meth:`Ticket.take` (awaited: the counter store may do I/O) admits a request against its
+client's and strategy's limits (the worst case held: :mod:`localrouter.server.budget`); the ticket
+is then an async context manager whose exit is the only place the holds end: settled to the usage
+of the candidate that answered (:meth:`Ticket.settle`, with the provider caps of the call that
+answered, handed over by :meth:`Ticket.carry`), or returned whole when nothing was served — a
+failure, a cancellation, a bug. A stream takes its ticket with it and exits it when the stream
+ends.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Ticket:
         self._used: tuple[ModelInfo, Usage] | None = None
 
     @classmethod
-    def take(
+    async def take(
         cls,
         limiter: Limiter,
         client: Client,
@@ -38,7 +39,7 @@ class Ticket:
         first: ModelInfo,
     ) -> Ticket | Rejection:
         """Admit the request at ``first``'s prices, or the :class:`Rejection` (nothing held)."""
-        verdict = budget.reserve(limiter, client, strategy, facts, first)
+        verdict = await budget.reserve(limiter, client, strategy, facts, first)
         if isinstance(verdict, Rejection):
             return verdict
         return cls(limiter, verdict)
@@ -62,11 +63,11 @@ class Ticket:
     ) -> None:
         provider, self._provider = self._provider, None
         if self._used is None:  # nothing was served (or the request ended first)
-            self.reservation.release()
+            await self.reservation.release()
             if provider is not None:
-                self._limiter.release(provider)
+                await self._limiter.release(provider)
             return
         model, used = self._used
-        self.reservation.settle(model, used)
+        await self.reservation.settle(model, used)
         if provider is not None:
-            budget.settle(self._limiter, provider, model, used)
+            await budget.settle(self._limiter, provider, model, used)
