@@ -38,6 +38,7 @@ from localrouter.providers.anthropic_native import (
 )
 from localrouter.providers.base import Target
 from localrouter.providers.transport import Transport
+from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.anthropic_fake import FakeState, create_app
 from tests.fakes.serve import serve_app
 from tests.transports import http_transport
@@ -78,8 +79,23 @@ def url(server: tuple[str, FakeState]) -> str:
     return server[0]
 
 
+@pytest.fixture(params=["http", "memory"])
+async def client(
+    request: pytest.FixtureRequest, server: tuple[str, FakeState]
+) -> AsyncIterator[Transport]:
+    """The gateway's transport over the network, and the in-memory one answered by the same
+    fake (a second app on the same state, run in the test's loop: no socket)."""
+    if request.param == "memory":
+        yield MemoryTransport(asgi_handler(create_app(server[1])))
+        return
+    async with http_transport(5.0) as c:
+        yield c
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[Transport]:
+async def net() -> AsyncIterator[Transport]:
+    """The network transport only: for a test that needs a socket (another server, a refused
+    port, a connection cut under the fake)."""
     async with http_transport(5.0) as c:
         yield c
 
@@ -503,9 +519,9 @@ def odd_stream_app() -> Quart:
     return app
 
 
-async def test_odd_but_valid_sse_is_forwarded_faithfully(client: Transport) -> None:
+async def test_odd_but_valid_sse_is_forwarded_faithfully(net: Transport) -> None:
     with serve_app(odd_stream_app()) as url:
-        events = await events_of(client, target(url), ask("hi"))
+        events = await events_of(net, target(url), ask("hi"))
     assert [e.name for e in events] == [
         "message_start", "ping", "content_block_delta", "message_delta", "message_stop"
     ]  # fmt: skip

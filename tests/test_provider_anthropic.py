@@ -30,6 +30,7 @@ from localrouter.providers.anthropic import AnthropicAdapter
 from localrouter.providers.base import Target
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
+from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.anthropic_fake import FakeState, create_app, default_models
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate
@@ -79,8 +80,23 @@ def url(server: tuple[str, FakeState]) -> str:
     return server[0]
 
 
+@pytest.fixture(params=["http", "memory"])
+async def client(
+    request: pytest.FixtureRequest, server: tuple[str, FakeState]
+) -> AsyncIterator[Transport]:
+    """The gateway's transport over the network, and the in-memory one answered by the same
+    fake (a second app on the same state, run in the test's loop: no socket)."""
+    if request.param == "memory":
+        yield MemoryTransport(asgi_handler(create_app(server[1])))
+        return
+    async with http_transport(5.0) as c:
+        yield c
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[Transport]:
+async def net() -> AsyncIterator[Transport]:
+    """The network transport only: for a test that needs a socket (another server, a refused
+    port, a connection cut under the fake)."""
     async with http_transport(5.0) as c:
         yield c
 
@@ -665,10 +681,10 @@ async def test_hang_is_a_timeout(url: str, fake: FakeState) -> None:
             await collect(ADAPTER.chat_stream(slow, target(url), {"messages": user("hi")}))
 
 
-async def test_connection_refused(client: Transport) -> None:
+async def test_connection_refused(net: Transport) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(UpstreamConnectError):
-        await ADAPTER.chat(client, target(dead), {"messages": user("hi")})
+        await ADAPTER.chat(net, target(dead), {"messages": user("hi")})
 
 
 @pytest.mark.parametrize(

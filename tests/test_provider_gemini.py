@@ -35,6 +35,7 @@ from localrouter.providers.gemini import GeminiAdapter, api_root
 from localrouter.providers.gemini_request import SKIP_SIGNATURE, chat_request, clean_schema
 from localrouter.providers.gemini_stream import ChatStream
 from localrouter.providers.transport import Transport
+from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.gemini_checks import check_generate
 from tests.fakes.gemini_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
@@ -86,8 +87,23 @@ def url(fake: tuple[FakeState, str], state: FakeState) -> str:
     return fake[1]
 
 
+@pytest.fixture(params=["http", "memory"])
+async def client(
+    request: pytest.FixtureRequest, fake: tuple[FakeState, str]
+) -> AsyncIterator[Transport]:
+    """The gateway's transport over the network, and the in-memory one answered by the same
+    fake (a second app on the same state, run in the test's loop: no socket)."""
+    if request.param == "memory":
+        yield MemoryTransport(asgi_handler(create_app(fake[0])))
+        return
+    async with http_transport(10.0, connect_s=2.0) as c:
+        yield c
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[Transport]:
+async def net() -> AsyncIterator[Transport]:
+    """The network transport only: for a test that needs a socket (another server, a refused
+    port, a connection cut under the fake)."""
     async with http_transport(10.0, connect_s=2.0) as c:
         yield c
 
@@ -461,12 +477,12 @@ async def test_stream_error_before_first_chunk(
     ("mode", "error"), [("error", UpstreamHTTPError), ("cut", UpstreamConnectError)]
 )
 async def test_stream_breaks_midway(
-    state: FakeState, url: str, client: Transport, mode: str, error: type[UpstreamError]
+    state: FakeState, url: str, net: Transport, mode: str, error: type[UpstreamError]
 ) -> None:
     state.break_stream_after(1, mode)
     got: list[Json] = []
     with pytest.raises(error) as info:
-        async for chunk in ADAPTER.chat_stream(client, target(url), chat("a b c d e")):
+        async for chunk in ADAPTER.chat_stream(net, target(url), chat("a b c d e")):
             got.append(chunk)
     assert [c["choices"][0]["delta"].get("content") for c in got] == ["", "a b "]
     if mode == "error":

@@ -2,7 +2,8 @@
 
 The SDK tests (``ollama.Client`` / ``AsyncClient``) prove the fake speaks Ollama's wire format;
 the adapter tests then prove every translation rule, stream behaviour and failure mapping
-against that fake, through the gateway's own transport (``HttpTransport``).
+against that fake, through the gateway's own transport (``HttpTransport``) and through the
+in-memory one (``MemoryTransport``) answered by the same fake with no socket.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from localrouter.providers.base import Json, Target
 from localrouter.providers.ollama import OllamaAdapter, _params_b
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
+from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.ollama_fake import STREAM_ERROR, FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate, validator
@@ -71,8 +73,23 @@ def url(fake: tuple[str, FakeState], state: FakeState) -> str:
     return fake[0]
 
 
+@pytest.fixture(params=["http", "memory"])
+async def client(
+    request: pytest.FixtureRequest, fake: tuple[str, FakeState]
+) -> AsyncIterator[Transport]:
+    """The gateway's transport over the network, and the in-memory one answered by the same
+    fake (a second app on the same state, run in the test's loop: no socket)."""
+    if request.param == "memory":
+        yield MemoryTransport(asgi_handler(create_app(fake[1])))
+        return
+    async with http_transport(5.0) as c:
+        yield c
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[Transport]:
+async def net() -> AsyncIterator[Transport]:
+    """The network transport only: for a test that needs a socket (another server, a refused
+    port, a connection cut under the fake)."""
     async with http_transport(5.0) as c:
         yield c
 
@@ -594,10 +611,10 @@ def _thinking_app() -> Any:
     return app
 
 
-async def test_thinking_final_content_and_missing_call_ids(client: Transport) -> None:
+async def test_thinking_final_content_and_missing_call_ids(net: Transport) -> None:
     with serve_app(_thinking_app()) as url:
-        chunks = await collect(ADAPTER.chat_stream(client, target(url), user("x")))
-        out = await ADAPTER.chat(client, target(url), user("x"))
+        chunks = await collect(ADAPTER.chat_stream(net, target(url), user("x")))
+        out = await ADAPTER.chat(net, target(url), user("x"))
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     assert deltas[1] == {"reasoning_content": "hmm"}
     assert text_of(chunks) == "Hi!"  # the done line's own content is kept
@@ -787,13 +804,13 @@ async def test_headers_and_auth(client: Transport, url: str, state: FakeState) -
     assert err.value.status == 401 and err.value.message.endswith("unauthorized")
 
 
-async def test_no_key_in_errors(client: Transport, url: str, state: FakeState) -> None:
+async def test_no_key_in_errors(net: Transport, url: str, state: FakeState) -> None:
     state.api_key = "test-key"
     errors: list[UpstreamError] = []
     for call in (
-        lambda: ADAPTER.chat(client, target(url, key=SECRET), user("x")),
-        lambda: collect(ADAPTER.chat_stream(client, target(url, key=SECRET), user("x"))),
-        lambda: ADAPTER.list_models(client, provider(url), SECRET),
+        lambda: ADAPTER.chat(net, target(url, key=SECRET), user("x")),
+        lambda: collect(ADAPTER.chat_stream(net, target(url, key=SECRET), user("x"))),
+        lambda: ADAPTER.list_models(net, provider(url), SECRET),
     ):
         with pytest.raises(UpstreamError) as err:
             await call()
@@ -801,11 +818,11 @@ async def test_no_key_in_errors(client: Transport, url: str, state: FakeState) -
     state.api_key = None
     state.fail(400, {"error": f"invalid api key {SECRET}"})
     with pytest.raises(UpstreamError) as err:
-        await ADAPTER.chat(client, target(url, key=SECRET), user("x"))
+        await ADAPTER.chat(net, target(url, key=SECRET), user("x"))
     errors.append(err.value)
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(UpstreamError) as err:
-        await ADAPTER.chat(client, target(dead, key=SECRET), user("x"))
+        await ADAPTER.chat(net, target(dead, key=SECRET), user("x"))
     errors.append(err.value)
     for e in errors:
         assert SECRET not in str(e) and SECRET not in repr(e) and SECRET not in e.message

@@ -4,7 +4,8 @@ First the fake is proved faithful: the official ``openai`` SDK (sync and async) 
 chat, streams with ``stream_options``, tool calls, embeddings, legacy completions, the model
 list — and gets its own typed errors; every answer and chunk validates against OpenAI's
 published schemas, and an invalid request is a 400. Then the adapter runs against it, through
-the gateway's own transport (``HttpTransport``): what it sends (the fake validates every body
+the gateway's own transport (``HttpTransport``) and the in-memory one (the same fake, no
+socket): what it sends (the fake validates every body
 against the request schemas and refuses unknown fields, so a wrong pass-through is a 400 there),
 what it returns (validated), streaming, failures and cancellation.
 """
@@ -35,6 +36,7 @@ from localrouter.providers.base import Target
 from localrouter.providers.openai import OpenAIAdapter, request_body
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
+from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.openai_fake import FakeState, create_app, default_models, openrouter_models
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate
@@ -83,8 +85,15 @@ def url(server: tuple[str, FakeState]) -> str:
     return server[0] + "/v1"
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[Transport]:
+@pytest.fixture(params=["http", "memory"])
+async def client(
+    request: pytest.FixtureRequest, server: tuple[str, FakeState]
+) -> AsyncIterator[Transport]:
+    """The gateway's transport over the network, and the in-memory one answered by the same
+    fake (a second app on the same state, run in the test's loop: no socket)."""
+    if request.param == "memory":
+        yield MemoryTransport(asgi_handler(create_app(server[1])))
+        return
     async with http_transport(5.0) as c:
         yield c
 

@@ -148,6 +148,7 @@ async def _close(body: object) -> None:
 
 # ---------------------------------------------------------------- an ASGI app as the handler
 
+CLOSE_WAIT_S = 1.0  # how long an app told of the disconnect may take to end, before it is cancelled
 Message = dict[str, Any]
 App = Callable[
     [Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Any
@@ -156,8 +157,10 @@ App = Callable[
 
 def asgi_handler(app: App) -> Handler:
     """A handler that serves each request with ``app`` (one ASGI ``http`` call in a task of the
-    caller's loop): the reply's body streams as the app sends it; closing it early tells the app
-    the client went away (``http.disconnect``) and cancels it. No lifespan is run."""
+    caller's loop): the reply's body streams as the app sends it, one message at a time (the app
+    waits for its reader, as on a socket); closing it early tells the app the client went away
+    (``http.disconnect``), and an app still running after :data:`CLOSE_WAIT_S` is cancelled. No
+    lifespan is run."""
 
     async def handle(request: Request) -> Reply:
         split = urlsplit(request.url)
@@ -177,7 +180,7 @@ def asgi_handler(app: App) -> Handler:
         }
         asked = False
         gone = asyncio.Event()
-        sent: asyncio.Queue[Message] = asyncio.Queue()
+        sent: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)  # the app waits for its reader
 
         async def receive() -> Message:
             nonlocal asked
@@ -187,7 +190,11 @@ def asgi_handler(app: App) -> Handler:
             await gone.wait()
             return {"type": "http.disconnect"}
 
-        task = asyncio.ensure_future(app(scope, receive, sent.put))
+        async def send(message: Message) -> None:
+            if not gone.is_set():  # once the reader left, what the app sends goes nowhere
+                await sent.put(message)
+
+        task = asyncio.ensure_future(app(scope, receive, send))
         start = await _next(sent, task)
         if start is None or start.get("type") != "http.response.start":
             raise ConnectionResetError("the app ended without answering")
@@ -206,8 +213,11 @@ def asgi_handler(app: App) -> Handler:
                             yield message["body"]
                         if not message.get("more_body"):
                             return
-            finally:
+            finally:  # the reader left (or read it all): the app is told, as a server would
                 gone.set()
+                while not sent.empty():  # a send waiting for room goes on, and sends no more
+                    sent.get_nowait()
+                await asyncio.wait({task}, timeout=CLOSE_WAIT_S)
                 if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
