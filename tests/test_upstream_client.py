@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
+import subprocess
+import sys
 
 import pytest
 from quart import Quart, Response, request
@@ -117,3 +119,16 @@ def test_the_session_verifies_tls_like_httpx() -> None:
             await client.aclose()
 
     asyncio.run(run())
+
+
+def test_no_second_client_stack_on_the_provider_path() -> None:
+    """Every adapter and the server's upstreams load without httpx's client on aiohttp (the
+    second stack that used to sit behind one object)."""
+    code = (
+        "import sys, localrouter.providers.registry, localrouter.server.upstreams\n"
+        "print(sorted(m for m in sys.modules if m.startswith('httpx_aiohttp')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -34,7 +34,9 @@ def create_app(
     from that same document (never from a half-saved file) and swaps it in. With
     ``config_path`` too, the config can be reloaded (``rt.config.reload()``, SIGHUP in
     ``serve``); ``watch`` reloads it whenever its files change (see ``server/reload.py``)."""
-    rt = Runtime.for_table(table, use_aiohttp=use_aiohttp)
+    del use_aiohttp  # obsolete: every provider call is on the one aiohttp transport (kept while
+    # tests/gateway.py still passes it)
+    rt = Runtime.for_table(table)
     web = web_app(rt)
 
     def install(new: RoutingTable) -> bool:

@@ -67,10 +67,10 @@ class Runtime:
     loop: asyncio.AbstractEventLoop | None = None  # the serving loop, set when serving starts
 
     @classmethod
-    def for_table(cls, table: RoutingTable, *, use_aiohttp: bool = True) -> Runtime:
+    def for_table(cls, table: RoutingTable) -> Runtime:
         state_dir = table.settings.state_dir
         store = GenerationStore(Path(state_dir) / "generations.sqlite3" if state_dir else None)
-        upstreams = Upstreams(use_aiohttp=use_aiohttp)
+        upstreams = Upstreams()
         upstreams.reconcile(table)
         path = state_path(table)
         saved = read_state(path) if path is not None else None  # LimitStateError: fail closed

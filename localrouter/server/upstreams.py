@@ -30,10 +30,7 @@ log = logging.getLogger("localrouter.upstreams")
 
 
 class Upstreams:
-    def __init__(self, *, use_aiohttp: bool = True) -> None:
-        # ``use_aiohttp`` is obsolete (every provider call is on aiohttp now) and ignored: kept
-        # until Runtime.for_table and create_app stop passing it
-        del use_aiohttp
+    def __init__(self) -> None:
         self.pool = ClientPool(self._build)
         self._keys: dict[str, str | None] = {}
         self._headers: dict[str, dict[str, str]] = {}
