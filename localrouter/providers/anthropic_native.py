@@ -30,7 +30,7 @@ access`` (a browser's CORS opt-in, meaningless from a server). Other names in ``
 ignored; a forwarded value that is not printable ASCII, or longer than 4096 characters, is
 refused before anything is sent (``UpstreamUnsupported``).
 
-**Errors** are the adapter's, from the same helpers (``providers/http.py``, and
+**Errors** are the adapter's, through the one mapper (``providers/upstream_errors.py``, fed by
 ``anthropic_stream.check_status`` / ``stream_error``): an error status is ``UpstreamHTTPError``
 with the status, Anthropic's error type and its text redacted, and ``retry_after``; transport
 failures, timeouts, answers that are not JSON and answers over ``max_response_mb`` (a whole

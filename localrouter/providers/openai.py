@@ -186,12 +186,14 @@ def error_parts(body: bytes) -> ErrorParts:
     return ErrorParts(message(doc) or text, label)
 
 
-def check_status(status: int, headers: Headers, body: bytes, provider: str, r: Redactor) -> None:
+def check_status(
+    status: int, headers: Headers, body: bytes, provider: str, redactor: Redactor
+) -> None:
     """Raise ``UpstreamHTTPError`` for an error status, before the body is used for anything."""
     if status >= 400:
         parts = error_parts(body)
         parts = ErrorParts(parts.text, parts.label, _wait(status, headers))
-        raise http_error(provider, status, parts, r)
+        raise http_error(provider, status, parts, redactor)
 
 
 def _stream_error(doc: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError | None:

@@ -150,11 +150,6 @@ def message(doc: object) -> str | None:
     return None
 
 
-def error_text(body: bytes, redactor: Redactor) -> str:
-    """The provider's own error message from ``body``, redacted whole and then cut."""
-    return redactor.excerpt(parse_error(body).text, MAX_ERROR_TEXT)
-
-
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``."""
     ms = headers.get("retry-after-ms")
