@@ -110,9 +110,14 @@ def behind_two_fakes(
             yield gw, primary, backup
 
 
-def serve_process(config: Path, port: int) -> subprocess.Popen[bytes]:
-    """``localrouter serve`` on ``config`` as a real process (stop it: SIGTERM, or kill)."""
+def serve_process(
+    config: Path, port: int, http_server: str | None = None
+) -> subprocess.Popen[bytes]:
+    """``localrouter serve`` on ``config`` as a real process (stop it: SIGTERM, or kill), on
+    ``http_server`` when given (else the config's ``server.http_server``)."""
     argv = [sys.executable, "-m", "localrouter.cli", "serve", "--config", str(config)]
+    if http_server is not None:
+        argv += ["--http-server", http_server]
     return subprocess.Popen(
         [*argv, "--port", str(port), "--no-watch"],
         stdout=subprocess.PIPE,

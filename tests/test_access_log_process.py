@@ -9,20 +9,23 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from localrouter.logs.reader import iter_lines, log_files
+from localrouter.server.http_servers import HTTP_SERVERS
 from tests.fakes.ollama_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.gateway import serve_process, write_config
 from tests.test_serve_process import CONFIG, wait_healthy
 
 
-def test_sigterm_under_load_loses_no_log_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", HTTP_SERVERS)
+def test_sigterm_under_load_loses_no_log_line(tmp_path: Path, server: str) -> None:
     state = FakeState(chunk_delay=0.01)
     with serve_app(create_app(state)) as upstream:
         path, keys = write_config(CONFIG.format(upstream=upstream), tmp_path)
         port = free_port()
-        proc = serve_process(path, port)
+        proc = serve_process(path, port, server)
         url = f"http://127.0.0.1:{port}"
         answered: list[str] = []
         stop = threading.Event()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,25 @@ def test_the_setting_the_flag_and_the_servers_name_the_same_three() -> None:
     serve_args = _parser().parse_args(["serve", "--http-server", "granian"])
     assert serve_args.http_server == "granian"
     assert _parser().parse_args(["serve"]).http_server is None  # then the config's setting
+
+
+def test_the_default_server_leaves_a_configs_sha_as_it_was(tmp_path: Path) -> None:
+    from localrouter.compiler.build import build_document
+    from localrouter.config.source import load_files
+
+    demo = (Path(__file__).resolve().parent.parent / "configs" / "demo.yaml").read_text()
+
+    def sha(text: str) -> str:
+        path = tmp_path / "routers.yaml"
+        path.write_text(text, encoding="utf-8")
+        doc, diags, _ = load_files(path)
+        assert doc is not None
+        table = build_document(doc, list(diags)).table
+        assert table is not None
+        return table.sha256
+
+    named = {
+        s: demo.replace("port: 3625", f"port: 3625\n  http_server: {s}", 1) for s in HTTP_SERVERS
+    }
+    assert sha(named[DEFAULT_HTTP_SERVER]) == sha(demo)
+    assert all(sha(named[s]) != sha(demo) for s in HTTP_SERVERS if s != DEFAULT_HTTP_SERVER)

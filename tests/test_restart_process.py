@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
+from localrouter.server.http_servers import HTTP_SERVERS
 from tests.fakes.serve import free_port
 from tests.gateway import write_config
 
@@ -46,21 +48,29 @@ BODY = {"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "conten
 
 
 @contextmanager
-def serving(config: Path, port: int) -> Iterator[str]:
+def serving(config: Path, port: int, http_server: str | None = None) -> Iterator[str]:
     """``localrouter serve --no-watch`` as a process: see :func:`serve_process`."""
-    with serve_process(config, port) as (url, _proc):
+    with serve_process(config, port, http_server=http_server) as (url, _proc):
         yield url
 
 
 @contextmanager
 def serve_process(
-    config: Path, port: int, *, watch: bool = False, log: Path | None = None
+    config: Path,
+    port: int,
+    *,
+    watch: bool = False,
+    log: Path | None = None,
+    http_server: str | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``localrouter serve`` as a process, healthy; stopped with SIGTERM at the end, and it
-    must exit 0 (the graceful shutdown, which writes the limits file). ``log``: its stderr."""
+    must exit 0 (the graceful shutdown, which writes the limits file). ``log``: its stderr;
+    ``http_server``: ``--http-server`` (else the config's)."""
     command = ["serve", "--config", str(config), "--port", str(port)]
     if not watch:
         command.append("--no-watch")
+    if http_server is not None:
+        command += ["--http-server", http_server]
     err = log.open("w") if log is not None else subprocess.PIPE
     proc = subprocess.Popen(
         [sys.executable, "-m", "localrouter.cli", *command],
@@ -99,11 +109,14 @@ def post(url: str, key: str) -> httpx.Response:
     )
 
 
-def test_spent_budgets_stay_spent_across_a_restart_of_the_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", HTTP_SERVERS)  # the app's lifespan shutdown saves the state
+def test_spent_budgets_stay_spent_across_a_restart_of_the_process(
+    tmp_path: Path, server: str
+) -> None:
     state = tmp_path / "state"
     config, keys = write_config(CONFIG.format(state=state), tmp_path)
     port = free_port()
-    with serving(config, port) as url:
+    with serving(config, port, server) as url:
         spent_at = time.time()
         assert [post(url, keys["counted"]).status_code for _ in range(3)] == [200, 200, 429]
         served = 0
@@ -114,7 +127,7 @@ def test_spent_budgets_stay_spent_across_a_restart_of_the_process(tmp_path: Path
         before = r.headers
     assert (state / "limits.sqlite3").is_file()
 
-    with serving(config, port) as url:
+    with serving(config, port, server) as url:
         again = post(url, keys["counted"])
         elapsed = time.time() - spent_at
         assert again.status_code == 429, again.text

@@ -1,5 +1,6 @@
-"""`localrouter serve` as a real process: it starts, serves, and on SIGTERM lets an open stream
-finish (bounded by the graceful timeout) instead of cutting it."""
+"""`localrouter serve` as a real process, under each HTTP server it can run: it starts, serves, and
+on SIGTERM accepts no new connection but lets an open stream finish (bounded by the graceful
+timeout) instead of cutting it; a taken port is a clear error."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from localrouter.server.http_servers import HTTP_SERVERS
 from tests.fakes.ollama_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.gateway import serve_process, write_config
@@ -42,12 +45,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15) -
     raise AssertionError("gateway never became healthy")
 
 
-def test_sigterm_lets_an_open_stream_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", HTTP_SERVERS)
+def test_sigterm_lets_an_open_stream_finish(tmp_path: Path, server: str) -> None:
     state = FakeState(chunk_delay=0.2)
     with serve_app(create_app(state)) as upstream:
         path, keys = write_config(CONFIG.format(upstream=upstream), tmp_path)
         port = free_port()
-        proc = serve_process(path, port)
+        proc = serve_process(path, port, server)
         url = f"http://127.0.0.1:{port}"
         try:
             wait_healthy(url, proc)
@@ -66,6 +70,9 @@ def test_sigterm_lets_an_open_stream_finish(tmp_path: Path) -> None:
                 lines = r.iter_lines()
                 first = next(line for line in lines if line.startswith("data: "))
                 proc.send_signal(signal.SIGTERM)
+                time.sleep(0.5)
+                with pytest.raises(httpx.ConnectError):  # no new connection once stopping
+                    httpx.get(f"{url}/health", timeout=2)
                 rest = [line for line in lines if line.startswith("data: ")]
             assert first.startswith("data: {")
             assert rest[-1] == "data: [DONE]", "the stream was cut by the shutdown"
@@ -76,7 +83,8 @@ def test_sigterm_lets_an_open_stream_finish(tmp_path: Path) -> None:
                 proc.wait()
 
 
-def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", HTTP_SERVERS)
+def test_port_in_use_is_a_clear_error(tmp_path: Path, server: str) -> None:
     import socket
 
     path, _keys = write_config(CONFIG.format(upstream="http://127.0.0.1:9"), tmp_path)
@@ -94,6 +102,8 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
                 str(path),
                 "--port",
                 str(port),
+                "--http-server",
+                server,
             ],
             capture_output=True,
             text=True,

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from localrouter.server.http_servers import HTTP_SERVERS
 from tests.fakes.serve import free_port
 from tests.gateway import render
 from tests.test_restart_process import serve_process
@@ -66,10 +68,11 @@ def test_the_watcher_reloads_a_saved_file(tmp_path: Path) -> None:
     assert "change detected" not in log.read_text()  # watchfiles' own line is not repeated
 
 
-def test_no_watch_waits_for_sighup(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", HTTP_SERVERS)
+def test_no_watch_waits_for_sighup(tmp_path: Path, server: str) -> None:
     path, made, keys = setup(tmp_path)
     log = tmp_path / "serve.log"
-    with serve_process(path, free_port(), log=log) as (url, proc):
+    with serve_process(path, free_port(), log=log, http_server=server) as (url, proc):
         rewrite(path, made, keys)
         time.sleep(1.0)
         assert generation(url) == 1  # not watched

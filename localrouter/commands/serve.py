@@ -1,13 +1,11 @@
-"""``localrouter serve``: compile the config and serve it with Hypercorn.
+"""``localrouter serve``: compile the config and serve it with the chosen HTTP server.
 
-Hypercorn settings chosen for a gateway (its defaults are in parentheses):
-* ``keep_alive_timeout`` 10 s (5): also the time a client has to send its request head — Hypercorn
-  runs this idle timer from the connection's start until a complete head arrives, which is the
-  slow-header defence. (``read_timeout`` is not used: it applies to every read, so it would cut
-  long streams, during which the client sends nothing.)
-* ``graceful_timeout`` 30 s (3): on SIGTERM/SIGINT open streams get up to 30 s to finish.
-* access log off (LocalRouter writes its own), error log to stderr.
-* uvloop when installed (it measured no gain under Hypercorn, but costs nothing).
+The server is ``server.http_server`` (``--http-server`` overrides it): Hypercorn, uvicorn or
+Granian, each set up in ``server/http_servers.py`` for the same guarantees — a request head must
+arrive within 10 s (the slow-header defence, also the idle keep-alive timeout), on SIGTERM/SIGINT
+open streams get up to 30 s to finish, no server access log (LocalRouter writes its own), errors
+through LocalRouter's logging. The signals are installed here (SIGHUP reloads the config), not by
+the server; uvloop runs the loop when installed.
 """
 
 from __future__ import annotations
@@ -27,9 +25,6 @@ from localrouter.commands.common import (
 )
 from localrouter.compiler.build import BuildResult
 
-KEEP_ALIVE_S = 10
-GRACEFUL_S = 30
-
 
 def run(args: Namespace) -> int:
     from localrouter.compiler.build import build_document
@@ -43,9 +38,6 @@ def run(args: Namespace) -> int:
         return fail_build(result)
     if result.diagnostics:  # warnings: shown once at start, like validate
         print_diagnostics(result, "concise", sys.stderr)
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
     from localrouter.server.app import create_app
 
     table = result.table
@@ -62,14 +54,11 @@ def run(args: Namespace) -> int:
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected": ours says more
     for chatty in ("httpx", "httpcore"):  # a line per upstream call, naming its URL: never
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    host = args.host or table.settings["server"]["host"]
-    port = args.port or table.settings["server"]["port"]
-    config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.keep_alive_timeout = KEEP_ALIVE_S
-    config.graceful_timeout = GRACEFUL_S
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")  # ours: one format, printed once
+    from localrouter.server.http_servers import bind_address, serve
+
+    host = args.host or table.settings.server.host
+    port = args.port or table.settings.server.port
+    http_server = args.http_server or table.settings.server.http_server
     from localrouter.statefiles import StateFileError
 
     try:
@@ -102,11 +91,11 @@ def run(args: Namespace) -> int:
         served = app.runtime.holder.current  # with the cached catalog
         print(
             f"LocalRouter serving {', '.join(table.source_files)} (sha {served.sha256[:12]}) "
-            f"on http://{host}:{port}",
+            f"on http://{bind_address(host, port)} ({http_server})",
             file=sys.stderr,
             flush=True,
         )
-        await serve(app, config, shutdown_trigger=stop.wait)
+        await serve(app, http_server, host, port, stop)
 
     try:
         import uvloop

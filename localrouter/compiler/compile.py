@@ -35,7 +35,7 @@ from localrouter.compiler.table import (
 from localrouter.config.provider_types import TYPES, default_base_url, default_kind
 from localrouter.config.refs import CatalogIndex, ModelRef, expand, parse_ref
 from localrouter.config.source import PathKey, SpanIndex
-from localrouter.config.spec import ConfigSpec, LimitSpec, ParamsRange, secret_ref
+from localrouter.config.spec import ConfigSpec, LimitSpec, ParamsRange, ServerSpec, secret_ref
 from localrouter.config.units import limit_metric, window_seconds
 from localrouter.diagnostics import Diagnostic, Span, error, has_errors, warning
 from localrouter.routing.order import sort_candidates
@@ -281,6 +281,9 @@ def _params_reason(m: ModelInfo, params: ParamsRange | None) -> str | None:
 def table_sha(config: ConfigSpec, catalog: Mapping[str, tuple[ModelInfo, ...]]) -> str:
     """sha256 over the canonical config and catalog: equal content, equal sha."""
     dumped = config.model_dump(mode="json", by_alias=True, exclude={"schema_"})
+    if dumped["server"]["http_server"] == ServerSpec().http_server:
+        # the default server leaves the sha of a config that does not name one as it was
+        del dumped["server"]["http_server"]
     for strategy in dumped["strategies"].values():
         # aliases are ordered (the first match wins), and the keys below are sorted: keep their
         # order as a list of pairs; none at all leaves the sha of a config without them as it was

@@ -98,7 +98,7 @@ class ServerSpec(_Spec):
         "or nobody (an admin client's key is then required)",
     )
     http_server: Literal["hypercorn", "uvicorn", "granian"] = Field(
-        "hypercorn",
+        "uvicorn",
         description="the HTTP server under the gateway, each set up for the same guarantees "
         "(docs/server.md); a change needs a restart",
     )

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 HttpServer = Literal["hypercorn", "uvicorn", "granian"]
 HTTP_SERVERS: tuple[HttpServer, ...] = ("hypercorn", "uvicorn", "granian")
-DEFAULT_HTTP_SERVER: HttpServer = "hypercorn"
+DEFAULT_HTTP_SERVER: HttpServer = "uvicorn"  # the least CPU a request: docs/performance.md
 KEEP_ALIVE_S = 10
 GRACEFUL_S = 30
 MAX_HEAD_BYTES = 16 * 1024  # Hypercorn's (h11's) bound, kept for the others

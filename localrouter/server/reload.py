@@ -15,7 +15,7 @@ A reload (:meth:`ConfigSource.reload`):
    abandoned (see :mod:`localrouter.server.bounded`): the reload is recorded as ``stuck``
    (LR507) and the next one runs as usual. Identical content (the same table sha) is a no-op.
 3. **Refuses** a change to a setting that cannot apply live (``server.host``, ``server.port``,
-   ``state_dir``): LR504 "restart required", the old table keeps serving.
+   ``server.http_server``, ``state_dir``): LR504 "restart required", the old table keeps serving.
 4. **Swaps** on success through ``install`` (the holder's one assignment plus runtime
    reconciliation), or records the failure for ``/health`` and logs it as ``validate`` would.
 
@@ -31,7 +31,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -39,6 +39,7 @@ from typing import Literal
 from localrouter.compiler.build import BuildResult, build_document
 from localrouter.compiler.catalog import CatalogSnapshot
 from localrouter.compiler.diff import diff_tables
+from localrouter.compiler.settings import Settings
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import SourceDocument, config_files, load_files
 from localrouter.diagnostics import Diagnostic, Severity, error, render_full
@@ -50,7 +51,13 @@ SETTLE_STEP_S = 0.05  # two identical reads this far apart: the file is written
 SETTLE_MAX_S = 1.0  # give up waiting for a vanished config or a file still being written
 DEBOUNCE_MS = 300  # a burst of saves within this → one reload
 STEP_MS = 100  # no new event for this long ends a burst
-LIVE_ONLY = (("server", "host"), ("server", "port"), ("state_dir",))
+# the settings that cannot change while serving, by name (what LR504 says)
+LIVE_ONLY: tuple[tuple[str, Callable[[Settings], object]], ...] = (
+    ("server.host", lambda s: s.server.host),
+    ("server.port", lambda s: s.server.port),
+    ("server.http_server", lambda s: s.server.http_server),
+    ("state_dir", lambda s: s.state_dir),
+)
 COMPILE_TIMEOUT_S = 30.0  # a config compiles in well under a second (4 MiB parses in ~5 s)
 
 Status = Literal["swapped", "unchanged", "failed", "refused", "stuck"]
@@ -97,13 +104,6 @@ def fingerprint(path: Path) -> str | None:
     except OSError:  # a file vanished between listing and reading: not settled yet
         return None
     return digest.hexdigest()
-
-
-def _setting(table: RoutingTable, path: tuple[str, ...]) -> object:
-    value: object = table.settings
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
 
 
 def summarize(old: RoutingTable, new: RoutingTable, most: int = 3) -> str:
@@ -272,10 +272,9 @@ class ConfigSource:
 
     def _restart_required(self, table: RoutingTable) -> tuple[Diagnostic, ...]:
         out = []
-        for key in LIVE_ONLY:
-            before, after = _setting(self._started, key), _setting(table, key)
+        for name, setting in LIVE_ONLY:
+            before, after = setting(self._started.settings), setting(table.settings)
             if before != after:
-                name = ".".join(key)
                 out.append(
                     error(
                         "LR504",
