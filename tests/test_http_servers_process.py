@@ -4,8 +4,9 @@ request head must arrive within ~10 s (slow heads and idle keep-alive connection
 over 16 KiB is refused (except Granian's larger bound), a body with both Content-Length and
 Transfer-Encoding never lets a second request through, pipelined requests are answered, the edge's
 Host check holds, a client that leaves a stream cancels the upstream call, no ``Server`` header
-names Hypercorn or uvicorn, and the address may be IPv6. A change of the setting needs a restart. The graceful-stop bound and the app's lifespan are
-checked in-process on a bare ASGI app (``tests/test_http_servers.py``)."""
+names Hypercorn or uvicorn, and the address may be IPv6. A change of the setting needs a restart.
+The graceful-stop bound and the app's lifespan are checked in-process on a bare ASGI app
+(``tests/test_http_servers.py``)."""
 
 from __future__ import annotations
 
