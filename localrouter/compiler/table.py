@@ -7,6 +7,7 @@ predicates and pre-ordered candidate lists, never strings to interpret per reque
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -219,6 +220,11 @@ class RoutingTable:
 
     def strategy_of(self, client: Client) -> Strategy:
         return self.strategies[client.strategy]
+
+    @functools.cached_property
+    def capped_providers(self) -> frozenset[str]:
+        """The providers with caps of their own (``limits``), found once per table."""
+        return frozenset(name for name, p in self.providers.items() if p.limits)
 
     def client_by_key_prefix(self, prefix: str) -> Client | None:
         name = self.clients_by_prefix.get(prefix)

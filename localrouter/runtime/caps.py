@@ -18,9 +18,12 @@ Skip = Callable[[ModelInfo], str | None]
 
 def caps_skip(
     limiter: Limiter, table: RoutingTable, estimated_tokens: int, output_tokens: int
-) -> Skip:
+) -> Skip | None:
     """A ``skip`` for candidates whose provider's own caps this request would exceed:
-    ``rate-limited (provider 'X' limit of N metric per W)``. Reserves nothing."""
+    ``rate-limited (provider 'X' limit of N metric per W)``; None when no provider of the table
+    has caps (nothing to ask per candidate). Reserves nothing."""
+    if not table.capped_providers:
+        return None
     seen: dict[str, str | None] = {}  # per provider, when its caps do not depend on the model
 
     def capped(m: ModelInfo) -> str | None:

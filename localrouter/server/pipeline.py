@@ -82,7 +82,7 @@ def runtime_view(rt: Runtime, table: RoutingTable, facts: RequestFacts) -> Runti
     exceed (a capped candidate is skipped, never answered 429)."""
     capped = caps_skip(rt.limiter, table, facts.estimated_tokens, budget.output_estimate(facts))
     if rt.health is None:
-        return RuntimeView(skip=capped)
+        return RuntimeView() if capped is None else RuntimeView(skip=capped)
     return rt.health.view(also=capped)
 
 

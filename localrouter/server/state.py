@@ -60,6 +60,9 @@ class Runtime:
     health: HealthMonitor | None = None  # set by for_table; None only in hand-built runtimes
     retry_budget: RetryBudget = field(default_factory=lambda: RetryBudget(time.monotonic))
     rng: random.Random = field(default_factory=random.Random)
+    # request and generation ids: unique, not secret (a generation is read by its own client
+    # only); seeded from the OS once, so an id costs no system call
+    ids: random.Random = field(default_factory=random.Random)
     auth: Authenticator = field(default_factory=Authenticator)
     discovery: Discovery | None = None
     config: ConfigSource | None = None  # what the table is compiled from (reloads, catalog)
