@@ -12,6 +12,7 @@ Run by hand: `python bench/route_bench.py` (pin it with `taskset -c 0` for stead
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -24,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 from localrouter.compiler.build import build  # noqa: E402
 from localrouter.routing.facts import NowFacts, facts_from_openai  # noqa: E402
 from localrouter.routing.route import route  # noqa: E402
+from localrouter.runtime.caps import caps_skip  # noqa: E402
 from localrouter.runtime.health import HealthMonitor  # noqa: E402
 from localrouter.runtime.limits import Limiter, estimate_for  # noqa: E402
-from localrouter.runtime.caps import caps_skip  # noqa: E402
 from localrouter.runtime.store import MemoryStore  # noqa: E402
 
 HASH = "$2b$04$" + "a" * 53
@@ -68,7 +69,7 @@ clients:
 """
 
 
-def main() -> None:
+async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.yaml"
         path.write_text(config(), encoding="utf-8")
@@ -94,27 +95,27 @@ def main() -> None:
     health = HealthMonitor(time.monotonic, probe=no_probe)
     health.reconcile(table.providers)
 
-    def decide() -> None:
+    async def decide() -> None:  # routing is sync; the limit reservation is awaited
         facts = facts_from_openai(body, headers)
         out = facts.max_tokens
 
         capped = caps_skip(limiter, table, facts.estimated_tokens, out)  # as the server does
         d = route(table, client, facts, now, health.view(also=capped), want=1)
         assert d.status == 200 and d.candidates and d.candidates[0].name == "m3", d
-        verdict = limiter.check(
+        verdict = await limiter.check(
             (*client.limits, *strategy.limits),
             estimate_for(d.candidates[0], facts.estimated_tokens, out),
         )
-        limiter.release(verdict)  # type: ignore[arg-type]
+        await limiter.release(verdict)  # type: ignore[arg-type]
 
     for _ in range(500):
-        decide()
+        await decide()
     samples, cpu = [], []
     for _ in range(100):  # 100 batches of 50: wall time per decision, and CPU time per batch
         c0 = time.thread_time_ns()
         for _ in range(50):
             t0 = time.perf_counter_ns()
-            decide()
+            await decide()
             samples.append((time.perf_counter_ns() - t0) / 1000)
         cpu.append((time.thread_time_ns() - c0) / 50 / 1000)
     samples.sort()
@@ -129,4 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())
