@@ -115,7 +115,12 @@ def _fold(src: Mapping[str, Agg], dst: dict[str, Agg], sign: int) -> None:
 
 class Ring:
     """``slots`` buckets of ``step_s`` seconds (the latest ``slots × step_s`` seconds), and the
-    running total of the latest ``window`` of them: a window's totals are read, not summed."""
+    running total of the latest ``window`` of them: a window's totals are read, not summed.
+
+    The running total holds the buckets that are closed (every period of the window before the
+    newest); the newest, still filling, is added in when the total is read
+    (:meth:`window_total`). So a line costs one bucket's update, not two: when a newer period
+    begins, the bucket that was newest is folded into the total once."""
 
     def __init__(self, step_s: int, slots: int, window: int) -> None:
         self.step_s = step_s
@@ -123,11 +128,18 @@ class Ring:
         self.window = window
         self._period = [-1] * slots
         self._data: list[Bucket] = [Bucket() for _ in range(slots)]
-        self.total = Bucket()  # the sum of the buckets of periods lo … (newest)
+        self.total = Bucket()  # the sum of the buckets of periods lo … hi - 1
         self.lo = 0
+        self.hi = -1  # the newest period: its bucket is not in ``total`` yet
 
     def advance(self, period: int) -> None:
-        """Slide the window so it ends at ``period``: buckets falling out are subtracted."""
+        """Slide the window so it ends at ``period``: the newest bucket is folded into the
+        total when a newer period begins, buckets falling out are subtracted."""
+        if period > self.hi:
+            held = self.get(self.hi) if self.hi >= self.lo else None
+            if held is not None:
+                self.total.merge(held)
+            self.hi = period
         lo = period - self.window + 1
         if lo <= self.lo:
             return
@@ -151,8 +163,18 @@ class Ring:
             self._period[i] = p
             self._data[i] = Bucket()
         self._data[i].add(s, client, model)
-        if p >= self.lo:
+        if self.lo <= p < self.hi:  # a late line, for a bucket already in the total
             self.total.add(s, client, model)
+
+    def window_total(self) -> Bucket:
+        """The sum of the window's buckets, the newest included."""
+        newest = self.get(self.hi) if self.hi >= self.lo else None
+        if newest is None:
+            return self.total
+        out = Bucket()
+        out.merge(self.total)
+        out.merge(newest)
+        return out
 
     def get(self, period: int) -> Bucket | None:
         i = period % self.slots
@@ -251,7 +273,7 @@ class Metrics:
                     fresh.merge(agg)
                     points[p] = fresh
         totals: dict[str, Agg] = {}
-        for name, agg in ring.total.entries(by, client):
+        for name, agg in ring.window_total().entries(by, client):
             held = totals.get(name)
             if held is None:
                 totals[name] = agg
