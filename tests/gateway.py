@@ -68,9 +68,7 @@ def write_config(
 
 
 @contextmanager
-def running_gateway(
-    text: str, directory: Path, *, use_aiohttp: bool = True, watch: bool = False
-) -> Iterator[Gateway]:
+def running_gateway(text: str, directory: Path, *, watch: bool = False) -> Iterator[Gateway]:
     """The gateway on ``text``; ``watch`` reloads it when the file changes (as ``serve`` does)."""
     made: dict[str, NewKey] = {}
     path, keys = write_config(text, directory, made)
@@ -80,7 +78,6 @@ def running_gateway(
     assert result.table is not None, "\n".join(str(d) for d in result.diagnostics)
     app = create_app(
         result.table,
-        use_aiohttp=use_aiohttp,
         source=(doc, list(diags)),
         config_path=path,
         watch=watch,

@@ -24,7 +24,6 @@ from localrouter.server.web import follow_body_limit, web_app
 def create_app(
     table: RoutingTable,
     *,
-    use_aiohttp: bool = True,
     source: tuple[SourceDocument, list[Diagnostic]] | None = None,
     config_path: Path | None = None,
     watch: bool = False,
@@ -34,8 +33,6 @@ def create_app(
     from that same document (never from a half-saved file) and swaps it in. With
     ``config_path`` too, the config can be reloaded (``rt.config.reload()``, SIGHUP in
     ``serve``); ``watch`` reloads it whenever its files change (see ``server/reload.py``)."""
-    del use_aiohttp  # obsolete: every provider call is on the one aiohttp transport (kept while
-    # tests/gateway.py still passes it)
     rt = Runtime.for_table(table)
     web = web_app(rt)
 
