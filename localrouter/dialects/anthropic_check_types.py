@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from localrouter.server.validation_types import kind_of
+
 Problem = tuple[str, str | None]  # (message, param)
 Path = tuple[str | int, ...]  # where a value is: ("messages", 0, "content"); joined on failure
 
@@ -25,18 +27,6 @@ class Fail(Exception):
         param = param_of(path, key)
         super().__init__(f"{param}: {what}")
         self.problem: Problem = (f"{param}: {what}", param)
-
-
-def kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def shown(value: Any) -> str:

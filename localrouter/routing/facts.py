@@ -198,6 +198,24 @@ def facts_from_openai(
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     if type(max_tokens) is not int or not 0 <= max_tokens <= MAX_TOKENS_FACT:
         max_tokens = token_count(max_tokens)  # absent, a float, a string, out of range
+    needs = needs_of(body, embeddings=embeddings, images=images, tools=has_tools)
+    return built(body, headers, text, count, max_tokens, has_tools, images, needs, classifier)
+
+
+def built(
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None,
+    text: str,
+    count: int,
+    max_tokens: int,
+    has_tools: bool,
+    images: bool,
+    needs: frozenset[str],
+    classifier: Classifier,
+) -> RequestFacts:
+    """The facts of a request whose dialect has read its ``text``, message ``count`` and the
+    rest: the client data CEL reads is bounded here, for every dialect (raises
+    :class:`~localrouter.errors.RequestDataError`)."""
     meta = body.get("metadata")
     if meta is not None:
         checked_metadata(meta)
@@ -217,5 +235,5 @@ def facts_from_openai(
         tags=() if tags is None else checked_tags(tags),
         headers=MappingProxyType({k.lower(): v for k, v in (headers or {}).items()}),
         metadata=MappingProxyType(dict(meta)) if isinstance(meta, Mapping) else _EMPTY,
-        needs=needs_of(body, embeddings=embeddings, images=images, tools=has_tools),
+        needs=needs,
     )

@@ -30,16 +30,13 @@ from types import MappingProxyType
 from typing import Any
 
 from localrouter.routing.client_data import (
-    MAX_HEADERS,
     MAX_TOKENS_FACT,
-    checked_headers,
-    checked_metadata,
-    checked_tags,
     token_count,
 )
 from localrouter.routing.facts import (
     Classifier,
     RequestFacts,
+    built,
     complexity_score,
     estimate_tokens,
 )
@@ -203,30 +200,10 @@ def facts_from_anthropic(
     max_tokens = body.get("max_tokens")
     if type(max_tokens) is not int or not 0 <= max_tokens <= MAX_TOKENS_FACT:
         max_tokens = token_count(max_tokens)
-    meta = body.get("metadata")
-    if meta is not None:
-        checked_metadata(meta)
-    if headers and len(headers) > MAX_HEADERS:
-        checked_headers(headers)  # raises
-    tags = body.get("tags")
-    model = body.get("model")
     config = body.get("output_config")
     fmt = config.get("format") if isinstance(config, dict) else None
     json = isinstance(fmt, dict) and fmt.get("type") == "json_schema"
     needs = frozenset(
         n for n, on in (("vision", images), ("tools", has_tools), ("json", json)) if on
     )
-    return RequestFacts(
-        model=model if isinstance(model, str) else "",
-        messages_count=count,
-        estimated_tokens=estimate_tokens(text) + 4 * count,
-        max_tokens=max_tokens,
-        has_tools=has_tools,
-        has_images=images,
-        stream=body.get("stream") is True,
-        complexity=classifier(text, count, has_tools),
-        tags=() if tags is None else checked_tags(tags),
-        headers=MappingProxyType({k.lower(): v for k, v in (headers or {}).items()}),
-        metadata=MappingProxyType(dict(meta)) if isinstance(meta, Mapping) else _EMPTY,
-        needs=needs,
-    )
+    return built(body, headers, text, count, max_tokens, has_tools, images, needs, classifier)

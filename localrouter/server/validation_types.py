@@ -13,7 +13,8 @@ Problem = tuple[str, str]  # (message, param)
 Check = Callable[[Any, str], Problem | None]
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How a JSON value is named in a message: ``a string``, ``an object``, ``null``…"""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -26,7 +27,7 @@ def _kind(value: Any) -> str:
 
 
 def want(param: str, what: str, value: Any) -> Problem:
-    return f"`{param}` must be {what}, not {_kind(value)}", param
+    return f"`{param}` must be {what}, not {kind_of(value)}", param
 
 
 def shown(value: Any) -> str:
