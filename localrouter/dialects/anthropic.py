@@ -26,7 +26,7 @@ from localrouter.dialects.anthropic_answer import message_from_chat
 from localrouter.dialects.anthropic_check import check
 from localrouter.dialects.anthropic_errors import error_body
 from localrouter.dialects.anthropic_events import StreamEncoder, StreamShapeError
-from localrouter.dialects.anthropic_to_chat import to_chat
+from localrouter.dialects.anthropic_to_chat import Translated, to_chat, untranslatable
 from localrouter.errors import RequestDataError, UpstreamError, UpstreamProtocolError
 from localrouter.providers.anthropic_native import (
     FORWARDED_HEADERS,
@@ -101,6 +101,22 @@ class EventEncoder:
         return self.events.error(502, exc.message)
 
 
+class ToChat:
+    """The Messages translation, as the server's payload asks for it."""
+
+    __slots__ = ()
+
+    def refusal(self, body: Json) -> str | None:
+        why = untranslatable(body)
+        return None if why is None else why.message
+
+    def to_chat(self, body: Json, *, stream: bool) -> Translated:
+        return to_chat(body, stream=stream)
+
+
+TO_CHAT = ToChat()
+
+
 def native_usage(result: Json) -> Usage:
     used = usage_of(result)
     return Usage(used.prompt_tokens, used.output_tokens)
@@ -114,7 +130,7 @@ class MessagesRequest:
         self.facts = facts
         self.stream = body.get("stream") is True
         forwarded = {k: headers[k] for k in FORWARDED_HEADERS if k in headers}
-        self.payload = MessagesPayload(body, forwarded, to_chat)
+        self.payload = MessagesPayload(body, forwarded, TO_CHAT)
 
     def finish(self, served: Served, result: Json) -> Finished:
         if served.form == "anthropic":

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from localrouter.compiler.table import Provider
-from localrouter.dialects.anthropic_to_chat import untranslatable
 from localrouter.errors import UpstreamProtocolError, UpstreamUnsupported
 from localrouter.providers import anthropic_native
 from localrouter.providers.base import Json, Target
@@ -80,7 +79,17 @@ class OpenAIPayload:
         return Called("openai", first=first, rest=rest)
 
 
-Translate = Any  # (body, stream) -> an object with ``body`` and ``dropped``
+class Translation(Protocol):
+    """How a dialect's body becomes an OpenAI chat body (given by the dialect: the server
+    imports no dialect)."""
+
+    def refusal(self, body: Json) -> str | None:
+        """Why ``body`` cannot go to a provider of another wire at all, or None."""
+        ...
+
+    def to_chat(self, body: Json, *, stream: bool) -> Any:
+        """The chat body and what it could not carry (``.body``, ``.dropped``)."""
+        ...
 
 
 class MessagesPayload:
@@ -90,7 +99,7 @@ class MessagesPayload:
     __slots__ = ("_chat", "_native", "_translate", "body", "headers")
     metered = True
 
-    def __init__(self, body: Json, headers: Mapping[str, str], translate: Translate) -> None:
+    def __init__(self, body: Json, headers: Mapping[str, str], translate: Translation) -> None:
         self.body = body
         self.headers = headers
         self._translate = translate
@@ -103,7 +112,7 @@ class MessagesPayload:
 
     def translated(self, stream: bool) -> Any:
         if self._chat is None:
-            self._chat = self._translate(self.body, stream=stream)
+            self._chat = self._translate.to_chat(self.body, stream=stream)
         return self._chat
 
     def forwarded(self) -> tuple[Json, tuple[str, ...]]:
@@ -124,10 +133,10 @@ class MessagesPayload:
             gen = anthropic_native.messages_stream(client, target, body, self.headers)
             first, rest = await _first(gen, target)
             return Called("anthropic", first=first, rest=rest, dropped=dropped)
-        refusal = untranslatable(self.body)
+        refusal = self._translate.refusal(self.body)
         if refusal is not None:  # only an Anthropic provider can serve it: the next candidate
             raise UpstreamUnsupported(
-                f"{target.provider.name} cannot serve this request ({refusal.message})",
+                f"{target.provider.name} cannot serve this request ({refusal})",
                 provider=target.provider.name,
             )
         chat = self.translated(stream)
