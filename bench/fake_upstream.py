@@ -7,7 +7,11 @@ Answers ``POST /v1/chat/completions`` (also ``/chat/completions``) with a pre-re
 SSE stream of ``--chunks`` ``chat.completion.chunk`` events and ``data: [DONE]`` (chunked transfer
 encoding, so connections stay alive). It also answers Ollama's ``POST /api/chat`` the same way
 (JSON, or NDJSON lines ending with a ``done: true`` line) so the benchmark can drive LocalRouter
-through its Ollama adapter while no OpenAI adapter exists, and ``GET /health`` (200).
+through its Ollama adapter while no OpenAI adapter exists, Anthropic's ``POST /v1/messages``
+(also ``/messages``: a ``message``, or a stream with Anthropic's event sequence —
+``message_start``, ``content_block_start``, ``ping``, ``--chunks`` ``content_block_delta``
+``text_delta`` events, ``content_block_stop``, ``message_delta`` with the usage,
+``message_stop``), and ``GET /health`` (200).
 
 Every response is rendered once at start-up; a request costs a header scan, a byte search for
 ``"stream": true`` and one ``transport.write``, so the upstream is never the bottleneck.
@@ -36,6 +40,7 @@ MAX_BODY = 32 * 1024 * 1024
 _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 _OPENAI_PATHS = frozenset({b"/v1/chat/completions", b"/chat/completions"})
 _OLLAMA_PATHS = frozenset({b"/api/chat"})
+_ANTHROPIC_PATHS = frozenset({b"/v1/messages", b"/messages"})
 
 
 def _dumps(doc: object) -> bytes:
@@ -133,15 +138,63 @@ def render(chunks: int) -> dict[str, Reply]:
         nd.append(_chunk(_dumps(line) + b"\n"))
     last = {**ollama_done, "message": {"role": "assistant", "content": ""}}
     nd.append(_chunk(_dumps(last) + b"\n") + b"0\r\n\r\n")
+    anthropic = render_anthropic(words)
     not_found = _dumps({"error": {"message": "no such endpoint", "type": "invalid_request_error"}})
     return {
         "openai_json": _reply([_fixed("200 OK", "application/json", _dumps(openai_json))]),
         "openai_sse": _reply(sse),
         "ollama_json": _reply([_fixed("200 OK", "application/json", _dumps(ollama_json))]),
         "ollama_ndjson": _reply(nd),
+        **anthropic,
         "health": _reply([_fixed("200 OK", "application/json", b'{"status":"ok"}')]),
         "not_found": _reply([_fixed("404 Not Found", "application/json", not_found)]),
         "bad_request": _reply([_fixed("400 Bad Request", "text/plain", b"bad request")]),
+    }
+
+
+def render_anthropic(words: list[str]) -> dict[str, Reply]:
+    """Anthropic's Messages answers: a ``message``, and its stream of named events."""
+    message = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": "".join(words)}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": len(words)},
+    }
+
+    def event(name: str, data: dict[str, object]) -> bytes:
+        return _chunk(b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n")
+
+    start = {**message, "content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": 12, "output_tokens": 1}
+    sse = [_head("200 OK", "text/event-stream", None)]
+    sse.append(event("message_start", {"type": "message_start", "message": start}))
+    block = {"type": "text", "text": ""}
+    sse.append(
+        event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        )
+    )
+    sse.append(event("ping", {"type": "ping"}))
+    for word in words:
+        delta = {"type": "text_delta", "text": word}
+        sse.append(
+            event(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            )
+        )
+    sse.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    end = {"stop_reason": "end_turn", "stop_sequence": None}
+    usage = {"output_tokens": len(words)}
+    sse.append(event("message_delta", {"type": "message_delta", "delta": end, "usage": usage}))
+    sse.append(event("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n")
+    return {
+        "anthropic_json": _reply([_fixed("200 OK", "application/json", _dumps(message))]),
+        "anthropic_sse": _reply(sse),
     }
 
 
@@ -159,6 +212,8 @@ class FakeUpstream:
         path = path.split(b"?", 1)[0]
         if method == b"POST" and path in _OPENAI_PATHS:
             return self.replies["openai_sse" if _STREAM_TRUE.search(body) else "openai_json"]
+        if method == b"POST" and path in _ANTHROPIC_PATHS:
+            return self.replies["anthropic_sse" if _STREAM_TRUE.search(body) else "anthropic_json"]
         if method == b"POST" and path in _OLLAMA_PATHS:
             # Ollama streams unless the request says "stream": false (LocalRouter always says)
             streaming = b'"stream":false' not in body.replace(b" ", b"")

@@ -9,7 +9,8 @@ one is answered (closed loop: the offered load is what the target can take). A r
 a duration, a request count, or both (whichever ends first); a warm-up phase runs first and is
 not counted. Every request's latency (request sent → last byte read) is kept; for streams also
 the time to first byte (→ first body bytes). A request counts as an error when it raises, the
-status is not 200, or a stream does not end with ``data: [DONE]``.
+status is not 200, or a stream does not end with ``done`` (default ``data: [DONE]``, OpenAI's
+last line; ``bench/messages_bench.py`` passes Anthropic's ``message_stop`` data line).
 
 ``drive`` is what ``bench/gateway_bench.py`` calls (in its own process, pinned away from the
 target); ``hooks`` let it read the target's CPU counters exactly at the measured window's edges.
@@ -79,6 +80,7 @@ async def _one(
     headers: dict[str, str],
     stream: bool,
     result: Result,
+    done: bytes = b"data: [DONE]",
 ) -> None:
     t0 = time.perf_counter()
     try:
@@ -100,8 +102,8 @@ async def _one(
             if response.status != 200:
                 result.note(f"HTTP {response.status}")
                 return
-            if stream and not data.rstrip().endswith(b"data: [DONE]"):
-                result.note("stream without [DONE]")
+            if stream and not data.rstrip().endswith(done):
+                result.note("stream without its last event")
                 return
             if not stream and not data:
                 result.note("empty body")
@@ -124,6 +126,7 @@ async def drive(
     stream: bool = False,
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
+    done: bytes = b"data: [DONE]",
 ) -> Result:
     """Run ``concurrency`` closed-loop workers until ``duration`` s or ``requests`` are done."""
     if duration is None and requests is None:
@@ -138,7 +141,7 @@ async def drive(
     async def worker() -> None:
         while time.perf_counter() < deadline and (requests is None or sent["n"] < requests):
             sent["n"] += 1
-            await _one(session, url, payload, all_headers, stream, result)
+            await _one(session, url, payload, all_headers, stream, result, done)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.seconds = time.perf_counter() - start
@@ -170,6 +173,7 @@ async def measure(
     body: bytes | None = None,
     before: Callable[[], None] | None = None,
     after: Callable[[], None] | None = None,
+    done: bytes = b"data: [DONE]",
 ) -> Result:
     """Warm up (not counted), call ``before``, run the measured window, call ``after``."""
     async with session_for(concurrency) as session:
@@ -182,6 +186,7 @@ async def measure(
                 stream=stream,
                 headers=headers,
                 body=body,
+                done=done,
             )
         if before is not None:
             before()
@@ -194,6 +199,7 @@ async def measure(
             stream=stream,
             headers=headers,
             body=body,
+            done=done,
         )
         if after is not None:
             after()
