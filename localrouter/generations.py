@@ -21,23 +21,11 @@ from typing import Any
 
 import orjson
 
-from localrouter.statefiles import StateFileError, make_private, private_sqlite
+from localrouter.errors import GenerationStateError
+from localrouter.statefiles import make_private, private_sqlite
 
 RETENTION_S = 7 * 86400
 FLUSH_INTERVAL_S = 0.5
-
-
-class GenerationStateError(StateFileError):
-    """``generations.sqlite3`` cannot be opened or is not a database of ours."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(
-            path,
-            reason,
-            f"generation records file {path} cannot be used: {reason}. To recover, move it (and "
-            f"{path}-wal, {path}-shm if present) aside: LocalRouter then starts an empty one, and "
-            f"the records /v1/generation answers from (kept {RETENTION_S // 86400} days) are lost.",
-        )
 
 
 class GenerationStore:
@@ -57,7 +45,9 @@ class GenerationStore:
             private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm beside it
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
-            raise GenerationStateError(self.path, f"it cannot be opened ({exc})") from exc
+            raise GenerationStateError(
+                self.path, f"it cannot be opened ({exc})", kept_days=RETENTION_S // 86400
+            ) from exc
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
@@ -72,7 +62,11 @@ class GenerationStore:
             make_private(self.path)
         except (sqlite3.Error, OSError) as exc:
             db.close()
-            raise GenerationStateError(self.path, f"it is not a usable database ({exc})") from exc
+            raise GenerationStateError(
+                self.path,
+                f"it is not a usable database ({exc})",
+                kept_days=RETENTION_S // 86400,
+            ) from exc
         self._db = db
 
     def add(self, record: dict[str, Any]) -> None:

@@ -23,16 +23,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
+from localrouter.errors import SecretStoreError
 from localrouter.fsutil import atomic_write
 
-__all__ = ["EncryptedFileKeyring", "SecretStoreError", "active_store", "default_key_file"]
+__all__ = ["EncryptedFileKeyring", "active_store", "default_key_file"]
 
 SERVICE = "localrouter"
 FILE_NAME = "secrets.enc"
-
-
-class SecretStoreError(RuntimeError):
-    """The encrypted file cannot be used (its key is missing or wrong, it is damaged)."""
 
 
 def default_key_file() -> Path:

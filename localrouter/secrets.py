@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 
 from localrouter.compiler.table import SecretValue
-from localrouter.errors import SecretError
+from localrouter.errors import SecretError, SecretStoreError
 
 SERVICE = "localrouter"
 
@@ -33,7 +33,7 @@ def resolve(
     if secret.ref_kind == "keyring":
         from keyring.errors import KeyringError
 
-        from localrouter.keystore import SecretStoreError, active_store
+        from localrouter.keystore import active_store
 
         try:
             value = active_store(state_dir).get_password(SERVICE, secret.ref_name)

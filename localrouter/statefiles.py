@@ -1,10 +1,9 @@
-"""Files in ``state_dir``: private (directories 0700, files 0600, whatever the umask), and the one
-error a state file that cannot be used raises.
+"""Files in ``state_dir``: private (directories 0700, files 0600, whatever the umask).
 
-:class:`StateFileError` is what ``serve`` turns into its one-line refusal to start: the message
-names the file and how to recover. ``limits.sqlite3`` (:class:`~localrouter.runtime.persist.
-LimitStateError`) and ``generations.sqlite3`` (:class:`~localrouter.generations.
-GenerationStateError`) raise subclasses.
+A state file that cannot be used raises a :class:`~localrouter.errors.StateFileError`, which
+``serve`` turns into its one-line refusal to start: the message names the file and how to
+recover. ``limits.sqlite3`` (:class:`~localrouter.errors.LimitStateError`) and
+``generations.sqlite3`` (:class:`~localrouter.errors.GenerationStateError`) raise subclasses.
 
 SQLite creates a database's ``-wal`` and ``-shm`` files with the database file's own mode, so
 :func:`private_sqlite` creates the database 0600 before SQLite opens it, and makes files left by an
@@ -17,20 +16,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from localrouter.errors import LocalRouterError
-
 DIR_MODE = 0o700
 FILE_MODE = 0o600
-
-
-class StateFileError(LocalRouterError):
-    """A file in ``state_dir`` cannot be used; ``str()`` is one line: the file and how to
-    recover."""
-
-    def __init__(self, path: Path | str, reason: str, message: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(message)
 
 
 def private_dir(path: Path) -> None:

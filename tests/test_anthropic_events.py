@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from localrouter.dialects.anthropic_answer import message_from_chat
-from localrouter.dialects.anthropic_events import StreamEncoder, StreamShapeError
+from localrouter.dialects.anthropic_events import StreamEncoder
+from localrouter.errors import StreamShapeError
 
 Json = dict[str, Any]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "anthropic" / "streams"

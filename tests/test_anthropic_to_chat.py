@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from localrouter.dialects.anthropic_check import check
 from localrouter.dialects.anthropic_to_chat import (
     Translated,
-    Untranslatable,
     to_chat,
     untranslatable,
 )
+from localrouter.errors import Untranslatable
 from tests.anthropic_bodies import SECRET_MARK, bodies
 from tests.openapi import validate
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from localrouter.dialects.anthropic_answer import count_tokens_answer, estimate_input_tokens
-from localrouter.dialects.anthropic_to_chat import Untranslatable, to_chat
-from localrouter.errors import RequestDataError
+from localrouter.dialects.anthropic_to_chat import to_chat
+from localrouter.errors import RequestDataError, Untranslatable
 from localrouter.routing.client_data import MAX_TAGS
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.routing.facts_anthropic import facts_from_anthropic

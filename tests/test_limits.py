@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from localrouter.compiler.table import LimitPolicy, ModelInfo
+from localrouter.errors import LimitStateError
 from localrouter.runtime.limits import (
     Admission,
     Limiter,
@@ -32,7 +33,7 @@ from localrouter.runtime.limits import (
     price,
     usage,
 )
-from localrouter.runtime.store import LimitStateError, MemoryStore, Ring
+from localrouter.runtime.store import MemoryStore, Ring
 
 T0 = 1_728_000_000.0  # 20000 days: a multiple of the bucket width of 1s, 1m, 1h, 1d and 30d
 ROOT = Path(__file__).resolve().parent.parent

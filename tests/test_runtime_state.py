@@ -20,12 +20,11 @@ import pytest
 
 from localrouter.compiler.build import build
 from localrouter.compiler.table import ModelInfo, Provider, RoutingTable
-from localrouter.errors import UpstreamConnectError
+from localrouter.errors import LimitStateError, UpstreamConnectError
 from localrouter.runtime.breakers import Breakers, State, breaker_key
 from localrouter.runtime.catalog import CACHE_NAME, identity
 from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.persist import (
-    LimitStateError,
     SavedState,
     endpoint_id,
     read_state,

@@ -15,6 +15,9 @@ import pytest
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import (
+    BodyTooLarge,
+    ContentEncodingError,
+    DecodingError,
     UpstreamConnectError,
     UpstreamError,
     UpstreamHTTPError,
@@ -23,8 +26,6 @@ from localrouter.errors import (
     UpstreamTooLarge,
 )
 from localrouter.providers import anthropic_stream, gemini_stream, openai
-from localrouter.providers.inflate import ContentEncodingError, DecodingError
-from localrouter.providers.transport import BodyTooLarge
 from localrouter.providers.upstream_errors import (
     MAX_ERROR_TEXT,
     ErrorParts,

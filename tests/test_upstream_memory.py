@@ -19,6 +19,7 @@ import pytest
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import (
+    BodyTooLarge,
     UpstreamConnectError,
     UpstreamHTTPError,
     UpstreamProtocolError,
@@ -26,7 +27,7 @@ from localrouter.errors import (
 )
 from localrouter.providers.base import Target
 from localrouter.providers.openai import OpenAIAdapter
-from localrouter.providers.transport import MAX_ERROR_BODY, BodyTooLarge
+from localrouter.providers.transport import MAX_ERROR_BODY
 from localrouter.providers.transport_memory import MemoryTransport, Reply, Request, asgi_handler
 from localrouter.providers.upstream_errors import failures
 from localrouter.redaction import REDACTED

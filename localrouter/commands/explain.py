@@ -24,12 +24,11 @@ import orjson
 
 from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail_build, load
 from localrouter.compiler.table import ModelInfo, RoutingTable
-from localrouter.errors import RequestDataError
+from localrouter.errors import LimitStateError, RequestDataError
 from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai
 from localrouter.routing.route import NO_RUNTIME, Decision, RuntimeView, route
 from localrouter.runtime.limits import Rejection
 from localrouter.runtime.offline import SavedRuntime, load_saved, state_path
-from localrouter.runtime.persist import LimitStateError
 from localrouter.server import budget, validation
 
 

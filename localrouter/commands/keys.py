@@ -23,9 +23,10 @@ from pathlib import Path
 from localrouter import colour
 from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_path
 from localrouter.compiler.build import BuildResult, build
-from localrouter.config.edit import ClientsText, EditError
+from localrouter.config.edit import ClientsText
 from localrouter.config.source import config_files
 from localrouter.diagnostics import render_full
+from localrouter.errors import EditError
 from localrouter.fsutil import rewrite
 from localrouter.keygen import BCRYPT_COST, NewKey, new_key
 

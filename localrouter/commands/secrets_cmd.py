@@ -13,7 +13,8 @@ from argparse import Namespace
 from localrouter.commands.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, config_path
 from localrouter.compiler.build import build
 from localrouter.compiler.table import RoutingTable, SecretValue
-from localrouter.keystore import SERVICE, EncryptedFileKeyring, SecretStoreError, active_store
+from localrouter.errors import SecretStoreError
+from localrouter.keystore import SERVICE, EncryptedFileKeyring, active_store
 
 
 def _state_dir(args: Namespace) -> tuple[str | None, RoutingTable | None]:

@@ -59,7 +59,7 @@ def run(args: Namespace) -> int:
     host = args.host or table.settings.server.host
     port = args.port or table.settings.server.port
     http_server = args.http_server or table.settings.server.http_server
-    from localrouter.statefiles import StateFileError
+    from localrouter.errors import StateFileError
 
     try:
         app = create_app(

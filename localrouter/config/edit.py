@@ -16,11 +16,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-__all__ = ["ClientsText", "EditError"]
+from localrouter.errors import EditError
 
-
-class EditError(ValueError):
-    """The edit cannot be made on this text (what, and how to fix it)."""
+__all__ = ["ClientsText"]
 
 
 _PLAIN_END = re.compile(r"\s+#|\s*[,}\]]|\s*$")

@@ -25,9 +25,14 @@ import orjson
 from localrouter.dialects.anthropic_answer import message_from_chat
 from localrouter.dialects.anthropic_check import check
 from localrouter.dialects.anthropic_errors import error_body
-from localrouter.dialects.anthropic_events import StreamEncoder, StreamShapeError
+from localrouter.dialects.anthropic_events import StreamEncoder
 from localrouter.dialects.anthropic_to_chat import Translated, to_chat, untranslatable
-from localrouter.errors import RequestDataError, UpstreamError, UpstreamProtocolError
+from localrouter.errors import (
+    RequestDataError,
+    StreamShapeError,
+    UpstreamError,
+    UpstreamProtocolError,
+)
 from localrouter.providers.anthropic_native import (
     FORWARDED_HEADERS,
     NativeEvent,

@@ -36,6 +36,7 @@ import orjson
 
 from localrouter.dialects.anthropic_answer import matched_stop, stop_reason, usage_from_chat
 from localrouter.dialects.anthropic_errors import error_body
+from localrouter.errors import StreamShapeError
 
 Json = dict[str, Any]
 
@@ -48,10 +49,6 @@ _DELTA_KINDS = {
     _THINKING: b',"delta":{"type":"thinking_delta","thinking":',
     _TOOL: b',"delta":{"type":"input_json_delta","partial_json":',
 }
-
-
-class StreamShapeError(ValueError):
-    """The chunks cannot be expressed as Anthropic events (a tool call resumed late)."""
 
 
 def _event(name: bytes, data: Json) -> bytes:

@@ -47,6 +47,8 @@ from typing import Any
 
 import orjson
 
+from localrouter.errors import Untranslatable
+
 Json = dict[str, Any]
 
 SYSTEM_JOIN = "\n\n"  # between system text blocks
@@ -64,16 +66,6 @@ _HANDLED = frozenset(
 class Translated:
     body: Json
     dropped: tuple[str, ...]
-
-
-class Untranslatable(ValueError):
-    """The request asks for what only an Anthropic provider does (answered by passing the
-    candidate over; ``param`` names the field)."""
-
-    def __init__(self, message: str, param: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
 
 
 def untranslatable(body: Json) -> Untranslatable | None:

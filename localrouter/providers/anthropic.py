@@ -23,8 +23,9 @@ import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
+from localrouter.errors import RequestError
 from localrouter.providers import anthropic_stream as answers
-from localrouter.providers.anthropic_request import RequestError, chat_request, completion_request
+from localrouter.providers.anthropic_request import chat_request, completion_request
 from localrouter.providers.base import Target
 from localrouter.providers.http import json_body
 from localrouter.providers.sse_read import sse_events

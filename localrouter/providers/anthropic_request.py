@@ -33,14 +33,12 @@ import json
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from localrouter.errors import RequestError
+
 Json = dict[str, Any]
 
 DEFAULT_MAX_TOKENS = 4096
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-
-
-class RequestError(ValueError):
-    """The OpenAI request cannot be expressed for Anthropic (answered as a 400)."""
 
 
 # ---------------------------------------------------------------- messages

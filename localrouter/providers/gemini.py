@@ -30,12 +30,11 @@ import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamProtocolError
+from localrouter.errors import RequestError, UpstreamProtocolError
 from localrouter.providers import gemini_stream as answers
 from localrouter.providers import shapes
 from localrouter.providers.base import Target
 from localrouter.providers.gemini_request import (
-    RequestError,
     chat_request,
     completion_request,
     embedding_inputs,

@@ -38,15 +38,13 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from localrouter.errors import RequestError
+
 Json = dict[str, Any]
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 _GENERATION = re.compile(r"gemini-(\d+)")
 _BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
-
-
-class RequestError(ValueError):
-    """The OpenAI request cannot be expressed for Gemini (answered as a 400)."""
 
 
 def _generation(model: str) -> int:

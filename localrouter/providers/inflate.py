@@ -17,19 +17,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
+from localrouter.errors import ContentEncodingError, DecodingError
+
 # what the transport asks for: only the encodings inflated here in bounded steps
 ACCEPT_ENCODING = "gzip, deflate"
 # at most this much is inflated at a time (one network chunk may inflate to ~1000x its size)
 STEP = 64 * 1024
 _WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
-
-
-class DecodingError(ValueError):
-    """A compressed body that does not inflate."""
-
-
-class ContentEncodingError(DecodingError):
-    """An answer in a ``Content-Encoding`` that is not inflated in bounded steps."""
 
 
 def _encoding(header: str) -> str | None:

@@ -62,12 +62,12 @@ import orjson
 
 from localrouter.compiler.catalog import DiscoveredModel
 from localrouter.compiler.table import Provider
-from localrouter.errors import UpstreamProtocolError
+from localrouter.errors import Refused, UpstreamProtocolError
 from localrouter.providers import shapes
 from localrouter.providers.base import Json, Target
 from localrouter.providers.http import json_body
 from localrouter.providers.ndjson_read import ndjson_lines
-from localrouter.providers.ollama_request import Refused, chat_request, generate_request
+from localrouter.providers.ollama_request import chat_request, generate_request
 from localrouter.providers.transport import Transport
 from localrouter.providers.upstream_errors import (
     ErrorParts,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localrouter.errors import UpstreamUnsupported
+from localrouter.errors import Refused
 from localrouter.providers.base import Json, Target
 
 _OPTIONS = ("temperature", "top_p", "top_k", "seed", "frequency_penalty", "presence_penalty")
@@ -22,13 +22,6 @@ _THINK = {
     "high": "high",
     "xhigh": "high",
 }
-
-
-class Refused(UpstreamUnsupported):
-    """A request Ollama cannot express (raised before anything is sent)."""
-
-    def __init__(self, provider: str, what: str) -> None:
-        super().__init__(f"{provider}: {what}", provider=provider)
 
 
 def _text(name: str, content: Any, *, role: str) -> tuple[str, list[str]]:

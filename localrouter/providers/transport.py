@@ -38,7 +38,8 @@ from urllib.parse import urlencode
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from localrouter.providers.inflate import ACCEPT_ENCODING, ContentEncodingError, decoded
+from localrouter.errors import BodyTooLarge, ContentEncodingError
+from localrouter.providers.inflate import ACCEPT_ENCODING, decoded
 
 # an error answer's body is read up to this much (its message is cut far shorter anyway); the
 # rest is never read: the connection is closed
@@ -48,10 +49,6 @@ KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long
 POOL_WAIT_S = 30.0  # waiting for a free connection of the pool, and connecting, at most
 
 Headers = Mapping[str, str]  # case-insensitive in every answer
-
-
-class BodyTooLarge(Exception):
-    """A success's body passed the ``limit`` it was read within (the connection is closed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ that need no sockets: :class:`MemoryTransport` asks a handler (an async function
 are ASGI apps).
 
 It keeps the network transport's promises — a success's body within ``limit``
-(:class:`~localrouter.providers.transport.BodyTooLarge` past it), an error answer cut to its
+(:class:`~localrouter.errors.BodyTooLarge` past it), an error answer cut to its
 first bytes, bodies decoded here in bounded steps and only gzip or deflate accepted — so an
 adapter reads it exactly as it reads :class:`~localrouter.providers.transport.HttpTransport`. A
 handler that raises (``aiohttp.ServerDisconnectedError``, ``TimeoutError``, ``ConnectionResetError``
@@ -23,10 +23,10 @@ from urllib.parse import unquote, urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from localrouter.errors import BodyTooLarge
 from localrouter.providers.inflate import ACCEPT_ENCODING, decoded
 from localrouter.providers.transport import (
     Answer,
-    BodyTooLarge,
     Headers,
     Streamed,
     error_prefix,

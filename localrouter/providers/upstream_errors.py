@@ -34,6 +34,9 @@ import aiohttp
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import (
+    BodyTooLarge,
+    ContentEncodingError,
+    DecodingError,
     UpstreamConnectError,
     UpstreamError,
     UpstreamHTTPError,
@@ -42,8 +45,6 @@ from localrouter.errors import (
     UpstreamTooLarge,
     UpstreamUnsupported,
 )
-from localrouter.providers.inflate import ContentEncodingError, DecodingError
-from localrouter.providers.transport import BodyTooLarge
 from localrouter.redaction import SHAPES_ONLY, Redactor
 
 MAX_ERROR_TEXT = 300

@@ -54,7 +54,7 @@ class SavedRuntime:
 
 def load_saved(table: RoutingTable, path: Path) -> SavedRuntime | None:
     """The state saved at ``path`` for ``table``'s providers and limits; None when there is no
-    file. Raises :class:`~localrouter.runtime.persist.LimitStateError` when it cannot be used."""
+    file. Raises :class:`~localrouter.errors.LimitStateError` when it cannot be used."""
     saved = read_state(path, read_only=True)
     if saved is None:
         return None

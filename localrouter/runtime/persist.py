@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from localrouter.statefiles import StateFileError, make_private, private_sqlite
+from localrouter.errors import LimitStateError
+from localrouter.statefiles import make_private, private_sqlite
 
 FORMAT = "localrouter-limits/1"
 MAX_BUCKETS = 100_000
@@ -64,21 +65,6 @@ _COLUMNS = {  # the runtime tables as read back, column by column
     "last_note, landmark, bins",
     "latency": "model, provider, endpoint, landmark, bins",
 }
-
-
-class LimitStateError(StateFileError):
-    """The runtime state file cannot be read or written. Limits fail closed."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(
-            path,
-            reason,
-            f"rate-limit state file {path} cannot be used: {reason}. LocalRouter will not start "
-            f"with spent budgets reset to zero. To recover, restore the file from a backup, or "
-            f"move it (and {path}-wal, {path}-shm if present) aside to start with empty counters "
-            f"— budgets already spent in the current windows, circuit breakers and health "
-            f"history are then forgotten.",
-        )
 
 
 def endpoint_id(base_url: str | None) -> str:

@@ -93,7 +93,6 @@ from localrouter.runtime.persist import (
     read_state,
     write_state,
 )
-from localrouter.runtime.persist import LimitStateError as LimitStateError  # re-exported
 
 Key = tuple[str, str, str, int]  # LimitPolicy.key: (scope, owner, metric, window_s)
 Charge = tuple[Key, float, float, float]  # (key, amount that must fit, limit, amount held)

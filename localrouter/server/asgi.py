@@ -24,9 +24,10 @@ from typing import Any
 
 from localrouter.dialects.anthropic import ANTHROPIC
 from localrouter.dialects.openai import OPENAI
+from localrouter.errors import ClientGone
 from localrouter.server.edge import Edge
 from localrouter.server.endpoint import ModelEndpoint, handle
-from localrouter.server.incoming import ClientGone, Incoming, request_id
+from localrouter.server.incoming import Incoming, request_id
 from localrouter.server.reply import Reply, send_reply
 from localrouter.server.state import Runtime
 

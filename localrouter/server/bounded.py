@@ -24,16 +24,13 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from localrouter.errors import JobAbandoned
+
 log = logging.getLogger("localrouter.reload")
 
 MAX_ABANDONED = 2  # overrunning jobs that would not stop; no new job while this many run
 
 T = TypeVar("T")
-
-
-class JobAbandoned(BaseException):  # a stop request, not an error of the job
-    """Raised inside an abandoned job's thread to stop it (a BaseException, so that no
-    ``except Exception`` in the job swallows it)."""
 
 
 class Abandoned:

@@ -26,6 +26,7 @@ from typing import Any
 
 from localrouter.compiler.table import ModelInfo, Provider, RoutingTable
 from localrouter.errors import (
+    Exhausted,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -76,26 +77,6 @@ class Attempt:
             "status": self.status,
             "error": self.error,
         }
-
-
-class Exhausted(Exception):
-    """No candidate answered. ``status``: 400 or 413 (the request's fault), 429, 502, 503 or
-    504."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        attempts: list[Attempt],
-        retry_after: float | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.attempts = attempts
-        self.retry_after = retry_after
-        self.code = code  # the envelope's code when one kind of failure decided it
 
 
 @dataclass

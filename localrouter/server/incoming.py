@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from localrouter.errors import ClientGone
+
 BODY_TIMEOUT_S = 60
 MAX_REQUEST_ID = 128
 
@@ -23,10 +25,6 @@ def request_id(given: str, fresh: str | None = None) -> str:
     if 0 < len(given) <= MAX_REQUEST_ID:
         return given
     return "req-" + (fresh if fresh is not None else secrets.token_hex(12))
-
-
-class ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
 
 
 @dataclass

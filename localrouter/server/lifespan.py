@@ -17,8 +17,8 @@ import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from localrouter.errors import LimitStateError
 from localrouter.runtime.catalog import Discovery
-from localrouter.runtime.store import LimitStateError
 from localrouter.server.reload import watch as watch_config
 from localrouter.server.state import Runtime
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from localrouter.compiler.table import Client, RoutingTable
+from localrouter.errors import Exhausted
 from localrouter.providers.base import Json
 from localrouter.routing.facts import RequestFacts
 from localrouter.routing.route import RuntimeView, route
@@ -28,7 +29,7 @@ from localrouter.runtime.limits import Rejection
 from localrouter.runtime.retry import RetryPolicy
 from localrouter.server import budget
 from localrouter.server.accounting import Usage
-from localrouter.server.dispatch import Exhausted, Payload, Resilience, Served, serve
+from localrouter.server.dispatch import Payload, Resilience, Served, serve
 from localrouter.server.ledger import Ledger
 from localrouter.server.relay import Streamed
 from localrouter.server.state import Runtime

@@ -11,7 +11,7 @@ endpoints no longer configured: forgotten), discovery's provider list.
 Runtime state also survives restarts: :meth:`Runtime.saved_state` gathers the limit counters,
 breakers and health (on the event loop, where that state changes) and :meth:`Runtime.write_state`
 writes them to ``state_dir/limits.sqlite3`` (in a worker thread); :meth:`Runtime.for_table`
-reads them back, or raises :class:`~localrouter.runtime.persist.LimitStateError` (fail closed).
+reads them back, or raises :class:`~localrouter.errors.LimitStateError` (fail closed).
 """
 
 from __future__ import annotations
