@@ -33,7 +33,8 @@ from localrouter.runtime.limits import (
     price,
     usage,
 )
-from localrouter.runtime.store import MemoryStore, Ring
+from localrouter.runtime.store import MemoryStore
+from localrouter.runtime.window import Ring
 
 T0 = 1_728_000_000.0  # 20000 days: a multiple of the bucket width of 1s, 1m, 1h, 1d and 30d
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 from localrouter.compiler.table import LimitPolicy
 from localrouter.runtime.limits import Admission, Limiter, Rejection, usage
-from localrouter.runtime.store import Key, MemoryStore, Reading, Reserved
+from localrouter.runtime.store import Key, MemoryStore, Reserved
+from localrouter.runtime.window import Reading
 
 T = TypeVar("T")
 KEY: Key = ("client", "c", "requests", 60)

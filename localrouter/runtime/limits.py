@@ -53,7 +53,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from localrouter.compiler.table import LimitPolicy, ModelInfo
-from localrouter.runtime.store import TOLERANCE, CounterStore, Key, Reading, Reserved, fits
+from localrouter.runtime.store import CounterStore, Key, Reserved
+from localrouter.runtime.window import TOLERANCE, Reading, fits
 
 METRICS = ("requests", "input_tokens", "output_tokens", "total_tokens", "cost_usd")
 IN_FLIGHT_RETRY_S = 1.0  # Retry-After when only holds of requests in flight block (they settle)
