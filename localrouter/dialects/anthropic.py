@@ -173,14 +173,14 @@ class MessagesRequest:
                 )
             return Reply.json(result, 200, outcome.headers)
         if outcome.served.form == "anthropic":
-            return Reply.events(outcome.body(FrameEncoder(), TallyMeter()), outcome.headers)
+            return outcome.reply(FrameEncoder(), TallyMeter())
         events = StreamEncoder(
             model=outcome.served.model.name,
             message_id=self._message_id(outcome.ledger.gen_id),
             input_tokens=self.facts.estimated_tokens,
             stop_sequences=stops,
         )
-        return Reply.events(outcome.body(EventEncoder(events), ChunkMeter()), outcome.headers)
+        return outcome.reply(EventEncoder(events), ChunkMeter())
 
 
 class CountTokensRequest:

@@ -99,9 +99,7 @@ class OpenAIRequest:
         if isinstance(outcome, Answer):
             return Reply.json(outcome.result, 200, outcome.headers)
         include_usage = bool((self.body.get("stream_options") or {}).get("include_usage"))
-        return Reply.events(
-            outcome.body(ChunkEncoder(include_usage), ChunkMeter()), outcome.headers
-        )
+        return outcome.reply(ChunkEncoder(include_usage), ChunkMeter())
 
 
 class OpenAIDialect:

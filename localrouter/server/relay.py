@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from localrouter.errors import UpstreamError
 from localrouter.server.accounting import Usage, completion_text, usage_from
 from localrouter.server.ready import End, Pending, ready
+from localrouter.server.reply import Reply
 
 if TYPE_CHECKING:
     from localrouter.server.dispatch import Served
@@ -89,6 +90,25 @@ class Streamed:
         self.ticket = ticket
         self.stack = stack  # exits the ticket
         self.headers = headers
+        self.started = False
+
+    def reply(self, encoder: Encoder, meter: Meter) -> Reply:
+        """The stream as a reply in ``encoder``'s framing."""
+        return Reply.events(self.body(encoder, meter), self.headers, self.abandon)
+
+    async def abandon(self) -> None:
+        """End a stream whose body was never sent (the client left first): the upstream is
+        closed, the request recorded as 499 and its ticket settled with nothing used."""
+        if self.started:
+            return
+        self.started = True
+        rest = self.served.rest
+        assert rest is not None
+        await rest.aclose()
+        used = self._usage(ChunkMeter())
+        self.ledger.record(self.served, used, 499, "client disconnected", "client_disconnected")
+        self.ticket.settle(self.served.model, used)
+        await self.stack.aclose()
 
     async def body(self, encoder: Encoder, meter: Meter) -> AsyncIterator[bytes]:
         """Forward the items as they arrive — the first at once, then the ones read together in
@@ -96,6 +116,7 @@ class Streamed:
         served = self.served
         rest = served.rest
         assert rest is not None
+        self.started = True
         status, error, code = 200, None, None
         out: list[bytes] = []  # events ready together go out in one write
         waiting: Pending[Any] | None = None  # a step held across a flush

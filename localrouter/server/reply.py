@@ -29,6 +29,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)  # names lower-case
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None  # a streamed body (then ``body`` is unused)
+    # what ends a stream that is never sent (the client left before its first byte)
+    abandon: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
@@ -38,11 +40,16 @@ class Reply:
         return cls(status, h, orjson.dumps(obj))
 
     @classmethod
-    def events(cls, parts: AsyncIterator[bytes], headers: Mapping[str, str]) -> Reply:
+    def events(
+        cls,
+        parts: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        abandon: Callable[[], Awaitable[None]] | None = None,
+    ) -> Reply:
         """A server-sent event stream (no cache, no timeout: it runs as long as the model)."""
         h = {"content-type": "text/event-stream", "cache-control": "no-cache"}
         h.update(headers)
-        return cls(200, h, stream=parts)
+        return cls(200, h, stream=parts, abandon=abandon)
 
 
 async def send_reply(reply: Reply, given_id: str, receive: Receive, send: Send) -> None:
@@ -56,7 +63,12 @@ async def send_reply(reply: Reply, given_id: str, receive: Receive, send: Send) 
         await send({"type": "http.response.start", "status": reply.status, "headers": raw})
         await send({"type": "http.response.body", "body": reply.body})
         return
-    await send({"type": "http.response.start", "status": reply.status, "headers": raw})
+    try:
+        await send({"type": "http.response.start", "status": reply.status, "headers": raw})
+    except BaseException:  # the client is gone: the stream never starts, its clean-up runs here
+        if reply.abandon is not None:
+            await reply.abandon()
+        raise
     await _relay(reply.stream, receive, send)
 
 
