@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import io
 import textwrap
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from localrouter.cli import main
+from localrouter.providers.transport import Transport
+from tests.transports import http_transport
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -57,3 +59,11 @@ def write(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+@pytest.fixture
+async def net() -> AsyncIterator[Transport]:
+    """The gateway's network transport only (no in-memory twin): for a provider test that needs
+    a socket (another server, a refused port, a connection cut under the fake)."""
+    async with http_transport(5.0) as transport:
+        yield transport

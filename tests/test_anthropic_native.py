@@ -38,10 +38,9 @@ from localrouter.providers.anthropic_native import (
 )
 from localrouter.providers.base import Target
 from localrouter.providers.transport import Transport
-from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.anthropic_fake import FakeState, create_app
 from tests.fakes.serve import serve_app
-from tests.transports import http_transport
+from tests.transports import http_transport, transport_for
 
 Json = dict[str, Any]
 MODEL = "claude-sonnet-4-6"
@@ -83,20 +82,7 @@ def url(server: tuple[str, FakeState]) -> str:
 async def client(
     request: pytest.FixtureRequest, server: tuple[str, FakeState]
 ) -> AsyncIterator[Transport]:
-    """The gateway's transport over the network, and the in-memory one answered by the same
-    fake (a second app on the same state, run in the test's loop: no socket)."""
-    if request.param == "memory":
-        yield MemoryTransport(asgi_handler(create_app(server[1])))
-        return
-    async with http_transport(5.0) as c:
-        yield c
-
-
-@pytest.fixture
-async def net() -> AsyncIterator[Transport]:
-    """The network transport only: for a test that needs a socket (another server, a refused
-    port, a connection cut under the fake)."""
-    async with http_transport(5.0) as c:
+    async with transport_for(request.param, create_app(server[1]), 5.0) as c:
         yield c
 
 

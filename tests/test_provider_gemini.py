@@ -35,12 +35,11 @@ from localrouter.providers.gemini import GeminiAdapter, api_root
 from localrouter.providers.gemini_request import SKIP_SIGNATURE, chat_request, clean_schema
 from localrouter.providers.gemini_stream import ChatStream
 from localrouter.providers.transport import Transport
-from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.gemini_checks import check_generate
 from tests.fakes.gemini_fake import FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate
-from tests.transports import http_transport
+from tests.transports import http_transport, transport_for
 
 Json = dict[str, Any]
 ADAPTER = GeminiAdapter()
@@ -91,12 +90,7 @@ def url(fake: tuple[FakeState, str], state: FakeState) -> str:
 async def client(
     request: pytest.FixtureRequest, fake: tuple[FakeState, str]
 ) -> AsyncIterator[Transport]:
-    """The gateway's transport over the network, and the in-memory one answered by the same
-    fake (a second app on the same state, run in the test's loop: no socket)."""
-    if request.param == "memory":
-        yield MemoryTransport(asgi_handler(create_app(fake[0])))
-        return
-    async with http_transport(10.0, connect_s=2.0) as c:
+    async with transport_for(request.param, create_app(fake[0]), 10.0, connect_s=2.0) as c:
         yield c
 
 

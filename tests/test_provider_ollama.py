@@ -32,11 +32,10 @@ from localrouter.providers.base import Json, Target
 from localrouter.providers.ollama import OllamaAdapter, _params_b
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
-from localrouter.providers.transport_memory import MemoryTransport, asgi_handler
 from tests.fakes.ollama_fake import STREAM_ERROR, FakeState, create_app
 from tests.fakes.serve import free_port, serve_app
 from tests.openapi import validate, validator
-from tests.transports import http_transport
+from tests.transports import http_transport, transport_for
 
 ADAPTER = OllamaAdapter()
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
@@ -77,20 +76,7 @@ def url(fake: tuple[str, FakeState], state: FakeState) -> str:
 async def client(
     request: pytest.FixtureRequest, fake: tuple[str, FakeState]
 ) -> AsyncIterator[Transport]:
-    """The gateway's transport over the network, and the in-memory one answered by the same
-    fake (a second app on the same state, run in the test's loop: no socket)."""
-    if request.param == "memory":
-        yield MemoryTransport(asgi_handler(create_app(fake[1])))
-        return
-    async with http_transport(5.0) as c:
-        yield c
-
-
-@pytest.fixture
-async def net() -> AsyncIterator[Transport]:
-    """The network transport only: for a test that needs a socket (another server, a refused
-    port, a connection cut under the fake)."""
-    async with http_transport(5.0) as c:
+    async with transport_for(request.param, create_app(fake[1]), 5.0) as c:
         yield c
 
 
