@@ -96,12 +96,7 @@ clients:
 """
 
 
-@dataclass(frozen=True)
-class Scenario:
-    key: str
-    label: str
-    concurrency: int
-    stream: bool = False
+Scenario = gb.Scenario  # the gateway benchmark's (its ``slow`` upstream is not used here)
 
 
 SCENARIOS = (
