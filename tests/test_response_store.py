@@ -1,0 +1,300 @@
+"""The stored responses (runtime/response_store.py), on real files in tmp_path: round trips,
+owners, expiry, the size bounds, hostile ids and files, permissions, and the writes a close owes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localrouter.runtime.response_store import (
+    ResponseStore,
+    StoredResponse,
+    encode,
+    new_response_id,
+    valid_id,
+)
+
+DAY = 86400.0
+MIB = 1024 * 1024
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(owner: str = "alice", at: float = 1_800_000_000.0, **kw: Any) -> StoredResponse:
+    rid = kw.pop("id", None) or new_response_id()
+    response = kw.pop("response", {"id": rid, "object": "response", "output": []})
+    items = kw.pop("input_items", [{"role": "user", "content": "hello"}])
+    return StoredResponse(rid, owner, at, response, items)
+
+
+def store_at(
+    root: Path, clock: Clock, *, days: float = 30, max_bytes: int = 64 * MIB
+) -> ResponseStore:
+    return ResponseStore(root, retention_s=days * DAY, max_bytes=max_bytes, clock=clock)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[ResponseStore]:
+    s = store_at(tmp_path / "responses", clock)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def written(s: ResponseStore) -> None:
+    """Until the writer has nothing pending (the store's own bookkeeping, read, not mocked)."""
+    for _ in range(500):
+        if not s._pending:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("pending writes never finished")
+
+
+def files(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir())
+
+
+def test_ids() -> None:
+    rid = new_response_id()
+    assert valid_id(rid) and len(rid) == 5 + 48 and rid != new_response_id()
+    for bad in [
+        "../x",
+        "resp_../../etc",
+        "resp_" + "A" * 48,
+        "resp_" + "0" * 47,
+        rid + "\n",
+        "resp_" + "0" * 49,
+        "",
+        "msg_" + "0" * 48,
+        "resp_" + "0" * 46 + "/x",
+    ]:
+        assert not valid_id(bad), bad
+
+
+async def test_round_trip_and_visible_before_written(store: ResponseStore, tmp_path: Path) -> None:
+    rec = record(
+        input_items=[{"role": "user", "content": "é 🙂"}, {"type": "function_call_output"}]
+    )
+    store.put(rec)
+    assert await store.get(rec.id, "alice") == rec  # from memory, before any await of the writer
+    await written(store)
+    assert files(tmp_path / "responses") == [rec.id + ".json"]
+    store._pending.clear()
+    assert await store.get(rec.id, "alice") == rec  # now from the file
+
+
+async def test_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
+    first = store_at(tmp_path / "r", clock)
+    await first.open()
+    recs = [record(at=clock.now + i) for i in range(5)]
+    for r in recs:
+        first.put(r)
+    await first.close()
+    again = store_at(tmp_path / "r", clock)
+    await again.open()
+    try:
+        assert [await again.get(r.id, "alice") for r in recs] == recs
+        assert again.total_bytes == 5 * 4096
+    finally:
+        await again.close()
+
+
+async def test_owner_isolation_and_delete(store: ResponseStore) -> None:
+    rec = record(owner="alice")
+    store.put(rec)
+    assert await store.get(rec.id, "bob") is None
+    assert not await store.delete(rec.id, "bob")  # pending: bob cannot remove it
+    await written(store)
+    assert await store.get(rec.id, "bob") is None
+    assert not await store.delete(rec.id, "bob")
+    assert await store.get(rec.id, "alice") == rec
+    assert await store.delete(rec.id, "alice")
+    assert await store.get(rec.id, "alice") is None
+    assert not await store.delete(rec.id, "alice")  # already gone
+    assert files(store.root) == []
+    assert not await store.delete(new_response_id(), "alice")
+
+
+async def test_delete_while_pending_leaves_no_file(store: ResponseStore) -> None:
+    recs = [record() for _ in range(20)]
+    for r in recs:
+        store.put(r)
+    for r in recs:
+        assert await store.delete(r.id, "alice")
+    await written(store)
+    await asyncio.sleep(0.05)  # an undone write's unlink
+    assert files(store.root) == []
+    assert all([await store.get(r.id, "alice") is None for r in recs])
+
+
+async def test_expiry_before_and_by_the_sweep(tmp_path: Path, clock: Clock) -> None:
+    s = store_at(tmp_path / "r", clock, days=30)
+    await s.open()
+    old, new = record(at=clock.now), record(at=clock.now + 10 * DAY)
+    s.put(old)
+    s.put(new)
+    clock.now += 30 * DAY + 1
+    assert await s.get(old.id, "alice") is None  # pending and expired
+    await written(s)
+    assert await s.get(old.id, "alice") is None  # written and expired, file still there
+    assert len(files(s.root)) == 2
+    assert not await s.delete(old.id, "alice")
+    assert await s.sweep() == 1
+    assert files(s.root) == [new.id + ".json"]
+    await s.close()
+    clock.now += 10 * DAY  # the other expires while the server is down
+    again = store_at(tmp_path / "r", clock, days=30)
+    await again.open()
+    assert files(again.root) == []
+    await again.close()
+
+
+async def test_a_reload_changes_retention(store: ResponseStore, clock: Clock) -> None:
+    rec = record(at=clock.now)
+    store.put(rec)
+    await written(store)
+    clock.now += 2 * DAY
+    assert await store.get(rec.id, "alice") == rec
+    store.configure(retention_s=1 * DAY, max_bytes=store.max_bytes)
+    assert await store.get(rec.id, "alice") is None
+
+
+async def test_eviction_by_size_oldest_first(tmp_path: Path, clock: Clock) -> None:
+    s = store_at(tmp_path / "r", clock, max_bytes=10 * 4096)
+    await s.open()
+    recs = [record(at=clock.now + i) for i in range(14)]
+    for r in recs:
+        s.put(r)
+        await written(s)
+    assert s.total_bytes <= 10 * 4096
+    assert files(s.root) == sorted(r.id + ".json" for r in recs[4:])
+    assert await s.get(recs[0].id, "alice") is None and await s.get(recs[-1].id, "alice")
+    s.configure(retention_s=30 * DAY, max_bytes=3 * 4096)  # a reload shrinks the bound
+    await asyncio.sleep(0.05)
+    assert files(s.root) == sorted(r.id + ".json" for r in recs[-3:])
+    await s.close()
+
+
+async def test_a_record_over_the_bound_is_not_stored(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = store_at(tmp_path / "r", clock, max_bytes=8 * 100_000)  # one record: 100 000 bytes
+    assert s.max_record_bytes == 100_000
+    assert store_at(tmp_path / "x", clock, max_bytes=1024 * MIB).max_record_bytes == 16 * MIB
+    await s.open()
+    big = record(input_items=[{"role": "user", "content": "x" * 100_000}])
+    small = record(input_items=[{"role": "user", "content": "x" * 90_000}])
+    with caplog.at_level(logging.WARNING, "localrouter.responses"):
+        s.put(big)
+        s.put(small)
+        await written(s)
+    assert files(s.root) == [small.id + ".json"]
+    assert await s.get(big.id, "alice") is None
+    assert any("not stored" in r.message and big.id in r.message for r in caplog.records)
+    await s.close()
+
+
+async def test_invalid_ids_never_touch_disk(store: ResponseStore, tmp_path: Path) -> None:
+    secret = tmp_path / "etc.json"
+    secret.write_text('{"format": "localrouter-response/1"}')
+    (store.root / "x.json").write_text("{}")
+    for bad in ["../etc", "../x", "resp_../../etc", "resp_../etc", "x", str(secret)]:
+        assert await store.get(bad, "alice") is None
+        assert not await store.delete(bad, "alice")
+    assert secret.exists() and (store.root / "x.json").exists()
+    with pytest.raises(ValueError):
+        store.put(record(id="resp_../../etc"))
+
+
+async def test_corrupt_files_are_skipped(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    ids = [new_response_id() for _ in range(4)]
+    (root / f"{ids[0]}.json").write_bytes(b"{not json")
+    (root / f"{ids[1]}.json").write_bytes(b'{"format": "localrouter-response/1", "id": "x"}')
+    (root / f"{ids[2]}.json").write_bytes(b"[1, 2]")
+    (root / f"{ids[3]}.json").mkdir()  # not a file: not indexed
+    other = record(id=new_response_id())
+    renamed = new_response_id()  # a well-formed record under another id's name
+    (root / f"{renamed}.json").write_bytes(encode(other))
+    ids.append(renamed)
+    (root / f".{ids[0]}.json.abc.tmp").write_bytes(b"half")  # a crash before a rename
+    for p in root.iterdir():
+        os.utime(p, (clock.now, clock.now))
+    s = store_at(root, clock)
+    await s.open()
+    with caplog.at_level(logging.WARNING, "localrouter.responses"):
+        assert [await s.get(i, "alice") for i in ids] == [None] * 5
+    assert any("skipped" in r.message for r in caplog.records)
+    assert not any(p.name.endswith(".tmp") for p in root.iterdir())
+    good = record()
+    s.put(good)
+    await written(s)
+    assert await s.get(good.id, "alice") == good
+    await s.close()
+
+
+async def test_permissions(tmp_path: Path, clock: Clock) -> None:
+    old = os.umask(0)
+    try:
+        s = store_at(tmp_path / "state" / "responses", clock)
+        await s.open()
+        s.put(rec := record())
+        await s.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(s.root).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "state").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(s.root / f"{rec.id}.json").st_mode) == 0o600
+
+
+async def test_close_writes_everything_pending(tmp_path: Path, clock: Clock) -> None:
+    s = store_at(tmp_path / "r", clock)
+    await s.open()
+    recs = [record(owner=f"c{i % 3}", at=clock.now + i) for i in range(200)]
+    for r in recs:
+        s.put(r)  # many puts in one turn of the loop, then close at once
+    await s.close()
+    assert len(files(s.root)) == 200
+    again = store_at(tmp_path / "r", clock)
+    await again.open()
+    got = await asyncio.gather(*(again.get(r.id, r.owner) for r in recs))
+    assert list(got) == recs
+    await again.close()
+
+
+async def test_concurrent_gets_puts_and_deletes(store: ResponseStore) -> None:
+    recs = [record(owner=f"c{i % 4}") for i in range(100)]
+
+    async def one(r: StoredResponse) -> bool:
+        store.put(r)
+        await asyncio.sleep(0)
+        assert await store.get(r.id, r.owner) == r
+        return await store.delete(r.id, r.owner) if int(r.id[-1], 16) % 2 else False
+
+    deleted = await asyncio.gather(*(one(r) for r in recs))
+    await written(store)
+    await asyncio.sleep(0.05)
+    kept = {r.id + ".json" for r, d in zip(recs, deleted, strict=True) if not d}
+    assert set(files(store.root)) == kept
+    assert store.total_bytes == 4096 * len(kept)
