@@ -19,6 +19,7 @@ from localrouter.compiler.build import build
 from localrouter.compiler.settings import (
     HealthSettings,
     LoggingSettings,
+    ResponsesSettings,
     ServerSettings,
     Settings,
     compile_settings,
@@ -184,3 +185,14 @@ def test_a_reload_applies_changed_settings_at_the_next_request(gw: Gateway) -> N
     assert ask() == 413  # 20 kB over the new 0.01 MiB
     assert httpx.get(gw.url + "/metrics", timeout=5).status_code == 401  # an admin key now
     assert logging.getLogger("localrouter").level == logging.ERROR
+
+
+def test_stored_responses_settings(tmp_path: Path) -> None:
+    default = table_of(tmp_path / "a.yaml", "version: 2\n").settings.server.responses
+    assert default == ResponsesSettings(retention_s=30 * 86400.0, max_bytes=512 * MIB)
+    text = "version: 2\nserver:\n  responses: {retention: 36h, max_mb: 0.5}\n"
+    set_ = table_of(tmp_path / "b.yaml", text).settings.server.responses
+    assert set_ == ResponsesSettings(retention_s=36 * 3600.0, max_bytes=MIB // 2)
+    assert type(set_.retention_s) is float and type(set_.max_bytes) is int
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        set_.max_bytes = 1  # type: ignore[misc]

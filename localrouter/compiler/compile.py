@@ -35,7 +35,14 @@ from localrouter.compiler.table import (
 from localrouter.config.provider_types import TYPES, default_base_url, default_kind
 from localrouter.config.refs import CatalogIndex, ModelRef, expand, parse_ref
 from localrouter.config.source import PathKey, SpanIndex
-from localrouter.config.spec import ConfigSpec, LimitSpec, ParamsRange, ServerSpec, secret_ref
+from localrouter.config.spec import (
+    ConfigSpec,
+    LimitSpec,
+    ParamsRange,
+    ResponsesSpec,
+    ServerSpec,
+    secret_ref,
+)
 from localrouter.config.units import limit_metric, window_seconds
 from localrouter.diagnostics import Diagnostic, Span, error, has_errors, warning
 from localrouter.routing.order import sort_candidates
@@ -284,6 +291,8 @@ def table_sha(config: ConfigSpec, catalog: Mapping[str, tuple[ModelInfo, ...]]) 
     if dumped["server"]["http_server"] == ServerSpec().http_server:
         # the default server leaves the sha of a config that does not name one as it was
         del dumped["server"]["http_server"]
+    if dumped["server"]["responses"] == ResponsesSpec().model_dump(mode="json"):
+        del dumped["server"]["responses"]  # likewise the default stored-responses settings
     for strategy in dumped["strategies"].values():
         # aliases are ordered (the first match wins), and the keys below are sorted: keep their
         # order as a list of pairs; none at all leaves the sha of a config without them as it was

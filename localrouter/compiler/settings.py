@@ -3,10 +3,11 @@
 :func:`compile_settings` turns the validated specs into frozen dataclasses the table holds as
 ``RoutingTable.settings``: every key typed, lists as tuples, ``state_dir`` resolved to an absolute
 path, and the values the runtime uses computed here rather than at each request —
-``ServerSettings.max_body_bytes`` (the body limit in bytes) and ``LoggingSettings.level_no``
-(the ``logging`` level number). A reload compiles a new table, so a changed setting reaches its
-readers with the table they read it from. The table's sha is computed from the config, not from
-these values (``compile.py: table_sha``).
+``ServerSettings.max_body_bytes`` (the body limit in bytes), ``ResponsesSettings`` (how long
+stored responses are kept, in seconds, and their size bound in bytes) and
+``LoggingSettings.level_no`` (the ``logging`` level number). A reload compiles a new table, so
+a changed setting reaches its readers with the table they read it from. The table's sha is
+computed from the config, not from these values (``compile.py: table_sha``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from localrouter.config.spec import ConfigSpec, HealthSpec, LoggingSpec, ServerSpec
+from localrouter.config.spec import (
+    ConfigSpec,
+    HealthSpec,
+    LoggingSpec,
+    ResponsesSpec,
+    ServerSpec,
+)
+from localrouter.config.units import window_seconds
 
 MetricsAccess = Literal["loopback", "public", "admin"]
 HttpServer = Literal["hypercorn", "uvicorn", "granian"]
@@ -32,6 +40,18 @@ MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class ResponsesSettings:
+    """Stored responses (``server.responses``): kept ``retention_s``, at most ``max_bytes``."""
+
+    retention_s: float = 30 * 86400.0
+    max_bytes: int = 512 * MIB
+
+    @classmethod
+    def from_spec(cls, s: ResponsesSpec) -> ResponsesSettings:
+        return cls(float(window_seconds(s.retention)), int(s.max_mb * MIB))
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     host: str
     port: int
@@ -40,6 +60,7 @@ class ServerSettings:
     max_body_mb: float
     metrics: MetricsAccess  # who may read GET /metrics without a key
     http_server: HttpServer  # fixed at start (a change needs a restart)
+    responses: ResponsesSettings = ResponsesSettings()  # stored responses; applied on reload
     max_body_bytes: int = field(init=False)  # the request body limit, from max_body_mb
 
     def __post_init__(self) -> None:
@@ -55,6 +76,7 @@ class ServerSettings:
             max_body_mb=float(s.max_body_mb),
             metrics=s.metrics,
             http_server=s.http_server,
+            responses=ResponsesSettings.from_spec(s.responses),
         )
 
 

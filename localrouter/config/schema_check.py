@@ -242,6 +242,7 @@ _MISSING_HELP = {
 
 _PATTERN_HELP = {
     "per": "a window is a whole number and a unit: 30s, 1m, 12h or 30d (1s to 366d)",
+    "retention": "a duration is a whole number and a unit: 3600s, 90m, 12h or 30d",
     "key_prefix": "the first 11 characters of the key, `lr-` and 8 more; "
     "`localrouter keys create` writes it",
     "name": "letters, digits, '.', '_' and '-', starting with a letter or digit",

@@ -76,6 +76,22 @@ ORIGIN_PATTERN = r"^(\*|[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#]+)$"
 HOST_PATTERN = r"^(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])$"
 
 
+class ResponsesSpec(_Spec):
+    """Responses kept for POST /v1/responses (its store and previous_response_id)."""
+
+    retention: str = Field(
+        "30d",
+        description="how long a stored response is kept: <n>s, <n>m, <n>h or <n>d",
+        pattern=DURATION_PATTERN,
+        max_length=8,
+    )
+    max_mb: Annotated[float, Field(gt=0, le=1048576)] = Field(
+        512,
+        description="most disk space stored responses take, in MiB; past it the oldest go "
+        "first, and a response larger than an eighth of it, or than 16 MiB, is not stored",
+    )
+
+
 class ServerSpec(_Spec):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 3625
@@ -102,6 +118,7 @@ class ServerSpec(_Spec):
         description="the HTTP server under the gateway, each set up for the same guarantees "
         "(docs/server.md); a change needs a restart",
     )
+    responses: ResponsesSpec = Field(default_factory=ResponsesSpec)
 
 
 class TimeoutSpec(_Spec):
