@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -29,11 +26,12 @@ from typing import Any
 
 import pytest
 
-from localrouter.logs.reader import iter_lines, log_files
 from tests.clients import (
     HERE,
     QUIET,
+    Listener,
     claude_path,
+    logged,
     node_missing,
     run_claude,
 )
@@ -108,35 +106,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(gw, claude, gpt)
 
 
-class Listener:
-    """A loopback port that counts the connections made to it: Claude Code's proxy, so any
-    request it sends anywhere but ``ANTHROPIC_BASE_URL`` (loopback, exempt) is seen here."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.seen: list[bytes] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.seen.append(conn.recv(200))
-                except OSError:
-                    self.seen.append(b"")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def claude_env(gw: Gateway, client: str, header: str = "ANTHROPIC_AUTH_TOKEN") -> dict[str, str]:
     """The set-up docs/claude-code.md gives: the gateway's URL and the client's LocalRouter key,
     sent as ``Authorization: Bearer`` (ANTHROPIC_AUTH_TOKEN) or ``x-api-key``
@@ -145,21 +114,6 @@ def claude_env(gw: Gateway, client: str, header: str = "ANTHROPIC_AUTH_TOKEN") -
     # a failure is reported at once, not retried for minutes (it never retries a 400: it
     # sends the request again without the feature refused, whatever this says)
     return env | {"CLAUDE_CODE_MAX_RETRIES": "0"}
-
-
-def logged(gw: Gateway, client: str, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """The access-log lines of ``client`` (waiting for the writer to have written one)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [
-            line
-            for path in log_files(gw.config.parent / "logs")
-            for line in iter_lines(path)
-            if line is not None and line.get("client") == client
-        ]
-        if lines or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
 
 
 def served(lines: list[dict[str, Any]], provider: str, model: str) -> dict[str, Any]:
