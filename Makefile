@@ -43,9 +43,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check localrouter
 	$(BIN)/mypy --strict localrouter
 
-# Real clients the tests run against the gateway (Claude Code, from npm: tests/clients/), installed
-# with `npm ci` from the committed lock file. Without node and npm nothing is installed and the tests
-# that need them are skipped, saying why.
+# Real clients the tests run against the gateway (Claude Code and Codex, from npm: tests/clients/),
+# installed with `npm ci` from the committed lock file. Without node and npm nothing is installed and
+# the tests that need them are skipped, saying why.
 CLIENTS := tests/clients
 CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
 
@@ -53,7 +53,7 @@ $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 	@if command -v node >/dev/null && command -v npm >/dev/null; then \
 		npm ci --prefix $(CLIENTS) --no-audit --no-fund && touch $@; \
 	else \
-		echo "node/npm not found: Claude Code is not installed and its tests will be skipped"; \
+		echo "node/npm not found: Claude Code and Codex are not installed and their tests will be skipped"; \
 	fi
 
 clients: $(CLIENTS_STAMP)
