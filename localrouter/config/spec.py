@@ -28,7 +28,7 @@ ProviderType = Literal[
     "openai", "openai-compatible", "anthropic", "gemini", "ollama", "openrouter", "lmstudio", "mock"
 ]
 Kind = Literal["api", "subscription", "local"]
-Capability = Literal["chat", "completions", "embeddings", "tools", "vision", "json"]
+Capability = Literal["chat", "completions", "embeddings", "tools", "vision", "json", "responses"]
 OrderKey = Literal[
     "lowest_cost",
     "highest_performance",

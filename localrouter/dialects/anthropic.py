@@ -27,6 +27,7 @@ from localrouter.dialects.anthropic_check import check
 from localrouter.dialects.anthropic_errors import error_body
 from localrouter.dialects.anthropic_events import StreamEncoder
 from localrouter.dialects.anthropic_to_chat import Translated, to_chat, untranslatable
+from localrouter.dialects.base import Caller
 from localrouter.errors import (
     RequestDataError,
     StreamShapeError,
@@ -205,8 +206,8 @@ class CountTokensRequest:
 class AnthropicDialect:
     name = "anthropic"
 
-    def parse(
-        self, operation: str, body: Json, headers: Mapping[str, str]
+    async def parse(
+        self, operation: str, body: Json, headers: Mapping[str, str], caller: Caller
     ) -> MessagesRequest | CountTokensRequest | Failure:
         counting = operation == "count_tokens"
         if counting and body.get("max_tokens") is None:  # not asked for when counting

@@ -11,15 +11,25 @@ are answered with :meth:`Dialect.error`, in the dialect's own envelope.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from localrouter.routing.facts import RequestFacts
+    from localrouter.runtime.response_store import ResponseStore
     from localrouter.server.dispatch import Payload, Served
     from localrouter.server.pipeline import Failure, Finished, Outcome
     from localrouter.server.reply import Reply
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent the request, and what of the gateway's state a dialect may read for it."""
+
+    client: str  # the authenticated client's name
+    store: ResponseStore | None = None  # stored responses (the Responses API's)
 
 
 class Parsed(Protocol):
@@ -40,7 +50,9 @@ class Parsed(Protocol):
 class Dialect(Protocol):
     name: str
 
-    def parse(self, operation: str, body: Json, headers: Mapping[str, str]) -> Parsed | Failure:
+    async def parse(
+        self, operation: str, body: Json, headers: Mapping[str, str], caller: Caller
+    ) -> Parsed | Failure:
         """``body`` (a JSON object) as a gateway request, or the 400 that refuses it."""
         ...
 

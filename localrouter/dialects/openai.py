@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from localrouter.dialects.base import Caller
 from localrouter.errors import RequestDataError, UpstreamError
 from localrouter.providers.shapes import float32_base64
 from localrouter.routing.facts import RequestFacts, facts_from_openai
@@ -105,8 +106,8 @@ class OpenAIRequest:
 class OpenAIDialect:
     name = "openai"
 
-    def parse(
-        self, operation: str, body: Json, headers: Mapping[str, str]
+    async def parse(
+        self, operation: str, body: Json, headers: Mapping[str, str], caller: Caller
     ) -> OpenAIRequest | Failure:
         problem = validation.check(operation, body)  # also drops top-level nulls: absent
         if problem is not None:

@@ -46,6 +46,7 @@ class Target:
     # every secret the server resolved (all providers'), for the error path; None: this
     # target's own key and secret headers only (e.g. a model listing)
     known: Redactor | None = field(default=None, repr=False, compare=False)
+    capabilities: tuple[str, ...] = ()  # the model's, as the catalog lists them
 
     @property
     def redactor(self) -> Redactor:

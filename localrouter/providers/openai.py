@@ -105,7 +105,7 @@ def request_body(body: Json, model: str, *, kind: str, stream: bool = False) -> 
     return out
 
 
-def _headers(target: Target, *, stream: bool = False) -> dict[str, str]:
+def request_headers(target: Target, *, stream: bool = False) -> dict[str, str]:
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",
@@ -116,7 +116,7 @@ def _headers(target: Target, *, stream: bool = False) -> dict[str, str]:
     return headers
 
 
-def _url(target: Target, path: str) -> str:
+def endpoint_url(target: Target, path: str) -> str:
     return _joined(target.base_url, path)
 
 
@@ -196,7 +196,7 @@ def check_status(
         raise http_error(provider, status, parts, redactor)
 
 
-def _stream_error(doc: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError | None:
+def stream_error(doc: Json, provider: str, redactor: Redactor) -> UpstreamHTTPError | None:
     """The error an event carries (``{"error": ...}`` or vLLM's ``"object": "error"``)."""
     if doc.get("error") is None and doc.get("object") != "error":
         return None
@@ -217,12 +217,15 @@ class OpenAIAdapter:
         p = target.provider
         with failures(p):
             answer = await client.post(
-                _url(target, path), _headers(target), orjson.dumps(body), limit=p.max_response_bytes
+                endpoint_url(target, path),
+                request_headers(target),
+                orjson.dumps(body),
+                limit=p.max_response_bytes,
             )
         check_status(answer.status, answer.headers, answer.body, p.name, target.redactor)
         name = p.name
         doc = json_body(answer.body, name)
-        error = _stream_error(doc, name, target.redactor)  # OpenRouter: 200 with an error
+        error = stream_error(doc, name, target.redactor)  # OpenRouter: 200 with an error
         if error is not None and not doc.get("choices") and not doc.get("data"):
             raise error
         return doc
@@ -233,13 +236,15 @@ class OpenAIAdapter:
         """``("data", chunk)`` for each data event as soon as it is complete, then ``("done",
         {})`` at ``[DONE]``; ``("whole", answer)`` when the server ignored ``stream``."""
         name, redactor = target.provider.name, target.redactor
-        headers = _headers(target, stream=True)
+        headers = request_headers(target, stream=True)
         with failures(target.provider):
-            async with client.stream(_url(target, path), headers, orjson.dumps(body)) as response:
+            async with client.stream(
+                endpoint_url(target, path), headers, orjson.dumps(body)
+            ) as response:
                 check_status(response.status, response.headers, response.body, name, redactor)
                 if response.headers.get("content-type", "").startswith("application/json"):
                     doc = json_body(await read_body(response, target.provider), name)
-                    error = _stream_error(doc, name, redactor)
+                    error = stream_error(doc, name, redactor)
                     if error is not None:
                         raise error
                     yield "whole", doc
@@ -253,7 +258,7 @@ class OpenAIAdapter:
                         if not data:
                             continue
                         doc = json_body(data.encode(), name)
-                        error = _stream_error(doc, name, redactor)
+                        error = stream_error(doc, name, redactor)
                         if error is None and event.event == "error":
                             parts = parse_error(data.encode())
                             error = http_error(name, 502, parts, redactor, said="failed mid-stream")
@@ -317,7 +322,9 @@ class OpenAIAdapter:
         target = Target(provider, "", api_key, known=redactor)
         with failures(provider):
             response = await client.get(
-                _url(target, "/models"), _headers(target), limit=provider.max_response_bytes
+                endpoint_url(target, "/models"),
+                request_headers(target),
+                limit=provider.max_response_bytes,
             )
         check_status(
             response.status, response.headers, response.body, provider.name, target.redactor

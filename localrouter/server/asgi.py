@@ -24,6 +24,7 @@ from typing import Any
 
 from localrouter.dialects.anthropic import ANTHROPIC
 from localrouter.dialects.openai import OPENAI
+from localrouter.dialects.responses import RESPONSES
 from localrouter.errors import ClientGone
 from localrouter.server.edge import Edge
 from localrouter.server.endpoint import ModelEndpoint, handle
@@ -45,6 +46,7 @@ ROUTES: Mapping[str, ModelEndpoint] = {
     "/v1/embeddings": ModelEndpoint(OPENAI, "embeddings", "embeddings"),
     "/v1/messages": ModelEndpoint(ANTHROPIC, "messages", "messages"),
     "/v1/messages/count_tokens": ModelEndpoint(ANTHROPIC, "count_tokens", "count_tokens"),
+    "/v1/responses": ModelEndpoint(RESPONSES, "responses", "responses"),
 }
 
 

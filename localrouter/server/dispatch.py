@@ -50,11 +50,17 @@ from localrouter.runtime.retry import (
     provider_fault,
 )
 from localrouter.server.budget import Reservation
-from localrouter.server.payloads import CountTokensPayload, Form, MessagesPayload, OpenAIPayload
+from localrouter.server.payloads import (
+    CountTokensPayload,
+    Form,
+    MessagesPayload,
+    OpenAIPayload,
+    ResponsesPayload,
+)
 from localrouter.server.upstreams import Upstreams
 
 log = logging.getLogger("localrouter.dispatch")
-Payload = OpenAIPayload | MessagesPayload | CountTokensPayload
+Payload = OpenAIPayload | MessagesPayload | CountTokensPayload | ResponsesPayload
 
 
 @dataclass
@@ -255,6 +261,7 @@ async def serve(
                 upstreams.key(provider.name),
                 upstreams.secret_headers(provider.name),
                 upstreams.redactor,
+                model.capabilities if model.capabilities_known else (),
             )
             attempt = 0
             while True:

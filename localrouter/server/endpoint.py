@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from localrouter.dialects.base import Dialect
+from localrouter.dialects.base import Caller, Dialect
 from localrouter.server import incoming as incoming_mod
 from localrouter.server.auth import presented_key
 from localrouter.server.incoming import Incoming
@@ -69,7 +69,8 @@ async def handle(rt: Runtime, ep: ModelEndpoint, incoming: Incoming) -> Reply:
         return refuse(Failure(400, "the request body is not valid JSON"))
     if not isinstance(body, dict):
         return refuse(Failure(400, "the request body must be a JSON object"))
-    parsed = dialect.parse(ep.operation, body, headers)
+    caller = Caller(auth.client.name, rt.responses)
+    parsed = await dialect.parse(ep.operation, body, headers, caller)
     if isinstance(parsed, Failure):
         ledger.facts = None
         return refuse(parsed)

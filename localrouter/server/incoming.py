@@ -63,3 +63,4 @@ class Call:
     args: Mapping[str, str]  # the query string's arguments (the first value of each)
     remote_addr: str | None
     params: Mapping[str, str]  # the path's own parameters (``model_id``)
+    method: str = "GET"

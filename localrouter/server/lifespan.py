@@ -1,11 +1,12 @@
 """The gateway's lifespan: every long-lived resource is opened here when serving starts and
 closed here, in reverse order, when it stops (one :class:`~contextlib.AsyncExitStack`).
 
-Opened in order: the observer's writer (access log, generations), the background tasks (metrics
-warm-up from the log, the generations flusher, the state snapshot every 10 s, model discovery,
-the config watcher), the health checks. Closed in reverse: tasks cancelled, health checks
-stopped, every queued access-log line and generation written, the runtime state saved (spent
-budgets, open circuits survive a restart), the upstream pools closed.
+Opened in order: the observer's writer (access log, generations), the stored responses, the
+background tasks (metrics warm-up from the log, the generations flusher, the state snapshot every
+10 s, model discovery, the config watcher), the health checks. Closed in reverse: tasks
+cancelled, health checks stopped, every pending stored response and every queued access-log line
+and generation written, the runtime state saved (spent budgets, open circuits survive a
+restart), the upstream pools closed.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ async def serving(rt: Runtime, discovery: Discovery | None, watch: bool) -> Asyn
         stack.callback(save_state, rt)
         rt.observer.start()
         stack.callback(rt.observer.close)  # every queued line and generation is written
+        if rt.responses is not None:  # stored responses: every pending one written at the end
+            await rt.responses.open()
+            stack.push_async_callback(rt.responses.close)
         if rt.health is not None:  # health checks and the breakers they feed
             stack.push_async_callback(rt.health.aclose)
         tasks: list[asyncio.Task[None]] = []

@@ -22,12 +22,12 @@ from typing import Any, Literal, Protocol
 
 from localrouter.compiler.table import Provider
 from localrouter.errors import UpstreamProtocolError, UpstreamUnsupported
-from localrouter.providers import anthropic_native
+from localrouter.providers import anthropic_native, openai_responses
 from localrouter.providers.base import Json, Target
 from localrouter.providers.registry import adapter_for
 
 Operation = Literal["chat", "completion", "embeddings", "messages"]
-Form = Literal["openai", "anthropic"]
+Form = Literal["openai", "anthropic", "responses"]
 
 _METHODS: dict[tuple[str, bool], str] = {
     ("chat", False): "chat",
@@ -171,6 +171,52 @@ def _unsigned(block: object) -> bool:
     return (
         isinstance(block, dict) and block.get("type") == "thinking" and not block.get("signature")
     )
+
+
+class ResponsesPayload:
+    """A Responses API request: sent as it is (``native``, its conversation already expanded)
+    to a provider that serves the Responses API, else as its chat translation (``chat``: the
+    body, what it dropped, what only a native provider could serve)."""
+
+    __slots__ = ("chat", "native")
+    metered = True
+
+    def __init__(self, native: Json, chat: Any) -> None:
+        self.native = native
+        self.chat = chat
+
+    @staticmethod
+    def serves_natively(target: Target) -> bool:
+        return target.provider.type == "openai" or "responses" in target.capabilities
+
+    async def call(self, client: Any, target: Target, stream: bool) -> Called:
+        if self.serves_natively(target):
+            if not stream:
+                answer = await openai_responses.respond(client, target, self.native)
+                return Called("responses", answer)
+            gen = openai_responses.respond_stream(client, target, self.native)
+            first, rest = await _first(gen, target)
+            return Called("responses", first=first, rest=rest)
+        name = target.provider.name
+        if self.chat.refused:
+            raise UpstreamUnsupported(
+                f"{name} cannot serve this request ({'; '.join(self.chat.refused)}): only a "
+                "provider that serves the Responses API natively can",
+                provider=name,
+            )
+        dropped = self.chat.dropped
+        body = self.chat.body
+        if "reasoning_effort" in body and target.provider.wire in _NO_EFFORT:
+            dropped = (*dropped, "reasoning.effort")
+        adapter = adapter_for(target.provider.wire)
+        if not stream:
+            return Called("openai", await adapter.chat(client, target, body), dropped=dropped)
+        first, rest = await _first(adapter.chat_stream(client, target, body), target)
+        return Called("openai", first=first, rest=rest, dropped=dropped)
+
+
+# the adapters that have no equivalent of reasoning_effort (the others map it)
+_NO_EFFORT = frozenset({"anthropic", "mock"})
 
 
 class CountTokensPayload:

@@ -36,6 +36,7 @@ from localrouter.runtime.health import HealthMonitor
 from localrouter.runtime.limits import Limiter
 from localrouter.runtime.offline import state_path
 from localrouter.runtime.persist import SavedState, read_state, write_state
+from localrouter.runtime.response_store import ResponseStore
 from localrouter.runtime.retry import RetryBudget
 from localrouter.runtime.store import MemoryStore
 from localrouter.server.auth import Authenticator
@@ -68,6 +69,7 @@ class Runtime:
     config: ConfigSource | None = None  # what the table is compiled from (reloads, catalog)
     started: float = field(default_factory=time.time)
     loop: asyncio.AbstractEventLoop | None = None  # the serving loop, set when serving starts
+    responses: ResponseStore | None = None  # stored responses (state_dir/responses)
 
     @classmethod
     def for_table(cls, table: RoutingTable) -> Runtime:
@@ -83,6 +85,13 @@ class Runtime:
             limit_store.load(saved.latest_ms, saved.counters)
         limiter = Limiter(limit_store, time.time)
         rt = cls(TableHolder(table), upstreams, store, limit_store, limiter, Observer(table, store))
+        if state_dir:
+            kept = table.settings.server.responses
+            rt.responses = ResponseStore(
+                Path(state_dir) / "responses",
+                retention_s=kept.retention_s,
+                max_bytes=kept.max_bytes,
+            )
         rt.health = HealthMonitor.from_settings(
             table.settings.health, time.monotonic, probe=rt.probe, unchecked=rt.unchecked
         )
@@ -116,6 +125,9 @@ class Runtime:
         if self.discovery is not None:
             self.discovery.reconcile(table.providers)
         self.observer.configure(table)
+        if self.responses is not None:
+            kept = table.settings.server.responses
+            self.responses.configure(retention_s=kept.retention_s, max_bytes=kept.max_bytes)
         self.upstreams.pool.start_draining()  # pools of removed or changed providers: closed
 
     # -- health checks -----------------------------------------------------------------------

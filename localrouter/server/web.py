@@ -3,7 +3,8 @@ imports it).
 
 The model endpoints never reach Quart (:mod:`localrouter.server.asgi` serves them straight
 from ASGI: through Quart each cost ~0.3 ms of CPU in framework machinery alone). What Quart
-serves here — ``/v1/models``, ``/v1/models/{id}``, ``/v1/generation``, ``/v1/usage``,
+serves here — ``/v1/models``, ``/v1/models/{id}``, ``/v1/generation``, ``/v1/responses/{id}``
+(GET, DELETE) and its ``/input_items``, ``/v1/usage``,
 ``/metrics``, ``/health``, and every path that is no endpoint (404 in OpenAI's envelope) — is
 written framework-free (handlers that take a :class:`~localrouter.server.incoming.Call` and
 return a :class:`~localrouter.server.reply.Reply`); this module adapts them. Quart's defaults
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from localrouter.server import admin_api, models_api, usage_api
+from localrouter.server import admin_api, models_api, responses_api, usage_api
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import BODY_TIMEOUT_S, Call, request_id
 from localrouter.server.reply import Reply
@@ -25,13 +26,16 @@ from localrouter.server.state import Runtime
 
 Handler = Callable[[Runtime, Call], Awaitable[Reply]]
 
-ROUTES: tuple[tuple[str, Handler], ...] = (
-    ("/v1/models", models_api.list_models),
-    ("/v1/models/<path:model_id>", models_api.get_model),
-    ("/v1/generation", models_api.get_generation),
-    ("/v1/usage", usage_api.usage),
-    ("/metrics", usage_api.metrics),
-    ("/health", admin_api.health),
+GET = ("GET",)
+ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
+    ("/v1/models", models_api.list_models, GET),
+    ("/v1/models/<path:model_id>", models_api.get_model, GET),
+    ("/v1/generation", models_api.get_generation, GET),
+    ("/v1/responses/<response_id>", responses_api.response, ("GET", "DELETE")),
+    ("/v1/responses/<response_id>/input_items", responses_api.input_items, GET),
+    ("/v1/usage", usage_api.usage, GET),
+    ("/metrics", usage_api.metrics, GET),
+    ("/health", admin_api.health, GET),
 )
 
 
@@ -46,6 +50,7 @@ def _route(rt: Runtime, handler: Handler) -> Callable[..., Awaitable[Response]]:
             request.args.to_dict(),
             request.remote_addr,
             params,
+            request.method,
         )
         return _response(await handler(rt, call))
 
@@ -64,8 +69,8 @@ def web_app(rt: Runtime) -> Quart:
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
     follow_body_limit(app, rt)
-    for path, handler in ROUTES:
-        app.add_url_rule(path, view_func=_route(rt, handler), methods=["GET"])
+    for path, handler, methods in ROUTES:
+        app.add_url_rule(path, view_func=_route(rt, handler), methods=list(methods))
 
     @app.after_request
     async def add_request_id(response: Response) -> Response:
