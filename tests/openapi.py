@@ -2,6 +2,7 @@
 
     from tests.openapi import validate
     validate("CreateChatCompletionResponse", body)     # raises jsonschema.ValidationError
+    check_response(body); check_event(event)           # the Responses API's answer, its events
 
 OpenAPI 3.0's ``nullable: true`` is rewritten as an allowed ``null`` first (JSON Schema ignores
 it, and valid objects would fail). The document is parsed once per process (~1.7 s).
@@ -68,3 +69,35 @@ def validate(name: str, instance: Any) -> None:
     err = best_match(validator(name).iter_errors(instance))
     if err is not None:
         raise err
+
+
+def check_response(obj: Any) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``obj`` is a valid Responses ``response``."""
+    validate("Response", obj)
+
+
+@cache
+def event_schemas() -> dict[str, str]:
+    """Each Responses stream event type (``response.completed``, ``error``, …) → the name of its
+    schema, read from ``ResponseStreamEvent``'s ``anyOf``."""
+    schemas = document()["components"]["schemas"]
+    out: dict[str, str] = {}
+    for option in schemas["ResponseStreamEvent"]["anyOf"]:
+        name = option["$ref"].rsplit("/", 1)[-1]
+        for kind in schemas[name]["properties"]["type"].get("enum", []):
+            out[kind] = name
+    return out
+
+
+def check_event(obj: Any) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``obj`` (an SSE event's parsed ``data``) is a
+    valid ``ResponseStreamEvent``: validated against the schema its ``type`` names, so the error
+    says what is wrong with that event (the union's would only say that nothing matched)."""
+    from jsonschema.exceptions import ValidationError
+
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    name = event_schemas().get(kind) if isinstance(kind, str) else None
+    if name is None:
+        raise ValidationError(f"not a Responses stream event type: {kind!r}")
+    validate(name, obj)
+    validate("ResponseStreamEvent", obj)

@@ -3,7 +3,7 @@
     state = FakeState()
     with serve_app(create_app(state)) as url:
         ...          # base_url = f"{url}/v1": POST /chat/completions, /completions, /embeddings,
-                     # GET /models, GET /models/{id}
+                     # /responses (tests.fakes.openai_fake_responses), GET /models, /models/{id}
 
 Every request is recorded, then checked like the real API (``Authorization: Bearer test-key``:
 401 ``invalid_api_key`` when wrong, 401 without a code when missing; ``api_key=None`` accepts
@@ -54,6 +54,7 @@ from quart import Quart, Response, request
 
 from tests.fakes import openai_fake_answers as fa
 from tests.fakes import openai_fake_model as fm
+from tests.fakes import openai_fake_responses as fr
 from tests.fakes.openai_fake_answers import default_models, openrouter_models
 from tests.fakes.serve import Breaking, break_connection, released
 
@@ -367,6 +368,13 @@ def create_app(state: FakeState | None = None) -> Quart:
     @app.post("/v1/completions")
     async def completions() -> Response:
         return await endpoint("completion")
+
+    @app.post("/v1/responses")
+    async def responses() -> Response:
+        rec, step, early = await begin()
+        if early is not None:
+            return early
+        return await fr.serve(state, rec.body, step, headers(), request.scope)
 
     @app.post("/v1/embeddings")
     async def embeddings() -> Response:
