@@ -227,14 +227,18 @@ class ResponsesRequest:
                     result.get("usage"), u.prompt_tokens, u.completion_tokens
                 )
                 response = answer.from_chat(
-                    result, self._base(outcome.served), usage, int(time.time())
+                    result,
+                    self._base(outcome.served),
+                    usage,
+                    int(time.time()),
+                    self.payload.chat.names,
                 )
             if self.asked_store:
                 keeper.keep(response)
             return Reply.json(response, 200, outcome.headers)
         if outcome.served.form == "responses":
             return outcome.reply(NativeEncoder(keeper, self.asked_store), NativeMeter())
-        events = StreamEncoder(self._base(outcome.served))
+        events = StreamEncoder(self._base(outcome.served), self.payload.chat.names)
         return outcome.reply(
             ChatEventEncoder(events, keeper if self.asked_store else None), ChunkMeter()
         )

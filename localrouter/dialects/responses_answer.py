@@ -20,11 +20,14 @@ Item ids are derived from the response's: ``msg_…``, ``rs_…``, ``fc_…_N``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 Json = dict[str, Any]
+Names = Mapping[str, tuple[str, str]]  # a chat function name → (namespace, name)
+NO_NAMES: Names = {}
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -115,8 +118,11 @@ def reasoning_item(item_id: str, text: str) -> Json:
     }
 
 
-def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> Json:
-    return {
+def call_item(
+    item_id: str, call_id: str, name: str, arguments: str, status: str, names: Names = NO_NAMES
+) -> Json:
+    """A function_call item; ``name`` is the chat function's (a namespaced one is split)."""
+    item = {
         "id": item_id,
         "type": "function_call",
         "status": status,
@@ -124,6 +130,9 @@ def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str
         "name": name,
         "arguments": arguments,
     }
+    if name in names:
+        item["namespace"], item["name"] = names[name]
+    return item
 
 
 def item_ids(response_id: str) -> str:
@@ -131,7 +140,7 @@ def item_ids(response_id: str) -> str:
     return response_id.removeprefix("resp_")
 
 
-def output_of(message: Any, root: str) -> list[Json]:
+def output_of(message: Any, root: str, names: Names = NO_NAMES) -> list[Json]:
     """The output items of a chat ``message``."""
     if not isinstance(message, dict):
         return []
@@ -155,7 +164,7 @@ def output_of(message: Any, root: str) -> list[Json]:
         given, named = call.get("id"), function.get("name")
         call_id = given if isinstance(given, str) else f"call_{root}_{i}"
         name = named if isinstance(named, str) else ""
-        out.append(call_item(f"fc_{root}_{i}", call_id, name, arguments, "completed"))
+        out.append(call_item(f"fc_{root}_{i}", call_id, name, arguments, "completed", names))
     return out
 
 
@@ -172,10 +181,13 @@ def finished(response: Json, finish_reason: Any, usage: Json, now: int) -> Json:
     return response
 
 
-def from_chat(completion: Json, response: Json, usage: Json, now: int) -> Json:
-    """``response`` (from :func:`base`) answered by a chat ``completion``."""
+def from_chat(
+    completion: Json, response: Json, usage: Json, now: int, names: Names = NO_NAMES
+) -> Json:
+    """``response`` (from :func:`base`) answered by a chat ``completion`` (``names``: the
+    namespaced functions of the request, by their chat names)."""
     choices = completion.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else {}
     choice = choice if isinstance(choice, dict) else {}
-    response["output"] = output_of(choice.get("message"), item_ids(response["id"]))
+    response["output"] = output_of(choice.get("message"), item_ids(response["id"]), names)
     return finished(response, choice.get("finish_reason"), usage, now)

@@ -9,7 +9,8 @@ chat endpoint (:mod:`localrouter.server.validation`, whose building blocks it us
   ``max_output_tokens`` (≥ 1), ``temperature`` (0–2), ``top_p`` (0–1), ``metadata`` (an object),
   ``text.format`` (``text`` · ``json_object`` · ``json_schema`` with a ``name`` and a ``schema``
   object), ``reasoning.effort`` (a string), ``tools`` (objects with a ``type``; a ``function``
-  tool needs a ``name``), ``tool_choice``, ``include`` (strings), ``truncation``.
+  tool needs a ``name``, a ``namespace`` a ``name`` and its ``tools``), ``tool_choice``,
+  ``include`` (strings), ``truncation``.
 * Items: a message (``type: message`` or no type, with a ``role`` of ``user``, ``system``,
   ``developer`` or ``assistant`` and a ``content`` string or list of parts: ``input_text``,
   ``output_text`` (``text``), ``refusal``, ``input_image`` (``image_url`` or ``file_id``),
@@ -149,7 +150,17 @@ def _input(value: Any, param: str) -> Problem | None:
     return None
 
 
-def _tools(value: Any, param: str) -> Problem | None:
+_FUNCTION: dict[str, Check] = {
+    "name": string,
+    "description": string,
+    "parameters": an_object,
+    "strict": boolean,
+}
+
+
+def _tools(value: Any, param: str, *, nested: bool = False) -> Problem | None:
+    """Tools: a ``function`` needs a ``name``; a ``namespace`` names a list of tools (not
+    namespaces); other types (built-in tools) need only their ``type``."""
     if not isinstance(value, list):
         return want(param, "an array", value)
     for i, tool in enumerate(value):
@@ -159,16 +170,18 @@ def _tools(value: Any, param: str) -> Problem | None:
         kind = tool.get("type")
         if not isinstance(kind, str):
             return want(f"{where}.type", "a string", kind)
-        if kind == "function":
-            problem = fields(
-                tool,
-                where,
-                {"name": string, "description": string, "parameters": an_object, "strict": boolean},
-            )
+        if kind in ("function", "namespace"):
+            problem = fields(tool, where, _FUNCTION)
             if problem:
                 return problem
             if not isinstance(tool.get("name"), str):
                 return want(f"{where}.name", "a string", tool.get("name"))
+        if kind == "namespace":
+            if nested:
+                return f"`{where}`: a namespace cannot hold another namespace", f"{where}.type"
+            problem = _tools(tool.get("tools"), f"{where}.tools", nested=True)
+            if problem:
+                return problem
     return None
 
 

@@ -52,12 +52,13 @@ class StreamEncoder:
 
     __slots__ = (
         "call_id", "chars", "closed", "finish_reason", "index", "item_id", "kind", "name",
-        "pieces", "prefix", "response", "root", "seq", "started", "tool_index", "tools",
+        "names", "pieces", "prefix", "response", "root", "seq", "started", "tool_index", "tools",
         "usage",
     )  # fmt: skip
 
-    def __init__(self, response: Json) -> None:
+    def __init__(self, response: Json, names: answer.Names = answer.NO_NAMES) -> None:
         self.response = response  # from responses_answer.base
+        self.names = names  # namespaced functions, by their chat names
         self.root = answer.item_ids(response["id"])
         self.seq = 0
         self.started = self.closed = False
@@ -162,11 +163,13 @@ class StreamEncoder:
                     "type": "response.function_call_arguments.done",
                     "item_id": item_id,
                     "output_index": index,
-                    "name": self.name,
+                    "name": self.names.get(self.name, ("", self.name))[1],
                     "arguments": whole,
                 }
             )
-            item = answer.call_item(item_id, self.call_id, self.name, whole, "completed")
+            item = answer.call_item(
+                item_id, self.call_id, self.name, whole, "completed", self.names
+            )
         self.response["output"].append(item)
         return out + self._event(
             {"type": "response.output_item.done", "output_index": index, "item": item}
@@ -219,7 +222,7 @@ class StreamEncoder:
             self.tool_index = index
             self.name = name
             item_id = f"fc_{self.root}_{self.index + 1}"
-            item = answer.call_item(item_id, self.call_id, name, "", "in_progress")
+            item = answer.call_item(item_id, self.call_id, name, "", "in_progress", self.names)
             out = self._open(_TOOL, item)
         arguments = function.get("arguments")
         if isinstance(arguments, dict):  # a provider that sends the object itself

@@ -11,6 +11,8 @@ Responses API natively (the gateway's internal shape is OpenAI chat).
                                        assistant text just before them, as chat has it)
     function_call_output items       → tool messages (output parts' text joined)
     tools (function) / tool_choice   → chat tools / tool_choice; parallel_tool_calls kept
+    namespace tools                  → their functions, named NAMESPACE__NAME (a call of one
+                                       comes back as a function_call with that namespace)
     max_output_tokens                → max_tokens; temperature, top_p, user, metadata kept
     text.format                      → response_format (json_schema {name, schema, strict,
                                        description} · json_object)
@@ -34,12 +36,13 @@ client gets a 400 that names it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 Json = dict[str, Any]
 TEXT_JOIN = "\n"
+NAMESPACE_JOIN = "__"  # a namespaced function's chat name: NAMESPACE__NAME
 
 _DROPPED_FIELDS = ("include", "top_logprobs", "max_tool_calls", "prompt_cache_key", "service_tier")
 _ROLES = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant"}
@@ -50,6 +53,8 @@ class Translated:
     body: Json  # the chat body
     dropped: tuple[str, ...]  # what it could not carry, by name
     refused: tuple[str, ...]  # what only a native provider can serve (empty: translatable)
+    # the chat function name of each namespaced tool → (namespace, name), to name calls back
+    names: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def items_of(value: Any) -> list[Json]:
@@ -110,10 +115,14 @@ class _Builder:
             role = _ROLES[item["role"]]
             self.messages.append({"role": role, "content": self.content(item["content"], role)})
         elif kind == "function_call":
+            name = item["name"]
+            namespace = item.get("namespace")
+            if isinstance(namespace, str) and namespace:
+                name = flat_name(namespace, name)
             call = {
                 "id": item["call_id"],
                 "type": "function",
-                "function": {"name": item["name"], "arguments": item["arguments"]},
+                "function": {"name": name, "arguments": item["arguments"]},
             }
             last = self.messages[-1] if self.messages else None
             if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
@@ -135,17 +144,36 @@ class _Builder:
             self.refuse(f"{kind} items")
 
 
-def _tools(tools: Any, out: _Builder) -> list[Json]:
+def flat_name(namespace: str, name: str) -> str:
+    """A namespaced function's name in a chat body (chat has no namespaces)."""
+    return f"{namespace}{NAMESPACE_JOIN}{name}"
+
+
+def _function(tool: Json, name: str) -> Json:
+    function: Json = {"name": name}
+    for key in ("description", "parameters", "strict"):
+        if tool.get(key) is not None:
+            function[key] = tool[key]
+    return {"type": "function", "function": function}
+
+
+def _tools(tools: Any, out: _Builder, names: dict[str, tuple[str, str]]) -> list[Json]:
     chat: list[Json] = []
     for tool in tools if isinstance(tools, list) else ():
-        if tool.get("type") != "function":
-            out.refuse(f"the built-in tool {tool.get('type')}")
-            continue
-        function: Json = {"name": tool["name"]}
-        for key in ("description", "parameters", "strict"):
-            if tool.get(key) is not None:
-                function[key] = tool[key]
-        chat.append({"type": "function", "function": function})
+        kind = tool.get("type")
+        if kind == "function":
+            chat.append(_function(tool, tool["name"]))
+        elif kind == "namespace" and isinstance(tool.get("tools"), list):
+            namespace = tool.get("name")
+            for inner in tool["tools"]:
+                if inner.get("type") != "function":
+                    out.refuse(f"the built-in tool {inner.get('type')}")
+                    continue
+                flat = flat_name(str(namespace), inner["name"])
+                names[flat] = (str(namespace), inner["name"])
+                chat.append(_function(inner, flat))
+        else:
+            out.refuse(f"the built-in tool {kind}")
     return chat
 
 
@@ -183,8 +211,9 @@ def to_chat(body: Json, history: Iterable[Json] = (), *, stream: bool = False) -
     for item in items_of(body.get("input")):
         out.item(item)
     chat: Json = {"model": body["model"], "messages": out.messages}
+    names: dict[str, tuple[str, str]] = {}
     if body.get("tools"):
-        chat["tools"] = _tools(body["tools"], out)
+        chat["tools"] = _tools(body["tools"], out, names)
         if not chat["tools"]:
             del chat["tools"]
     if "tool_choice" in body:
@@ -219,4 +248,4 @@ def to_chat(body: Json, history: Iterable[Json] = (), *, stream: bool = False) -
         out.refuse("a hosted prompt")
     if stream:
         chat["stream"] = True
-    return Translated(chat, tuple(out.dropped), tuple(out.refused))
+    return Translated(chat, tuple(out.dropped), tuple(out.refused), names)
