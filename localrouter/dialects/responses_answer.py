@@ -35,10 +35,11 @@ _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"
 def base(
     body: Json, *, response_id: str, model: str, created_at: int, previous: str | None
 ) -> Json:
-    """A response in progress for the request ``body``: every required field, no output."""
+    """A response in progress for the request ``body``: every required field, no output (and
+    no ``usage`` yet: the schema has no null usage)."""
     text = body.get("text")
     reasoning = body.get("reasoning")
-    return {
+    response = {
         "id": response_id,
         "object": "response",
         "created_at": created_at,
@@ -65,10 +66,11 @@ def base(
         "tools": body.get("tools", []),
         "top_p": body.get("top_p", 1.0),
         "truncation": body.get("truncation", "disabled"),
-        "usage": None,
-        "user": body.get("user"),
         "metadata": body.get("metadata", {}),
     }
+    if isinstance(body.get("user"), str):  # the schema has no null user: absent when unset
+        response["user"] = body["user"]
+    return response
 
 
 def usage_block(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> Json:
