@@ -71,7 +71,11 @@ clients:
     limits: [{requests: 1, per: 1m}]
 """
 CLIENTS = ["mock", "chat", "native"]
-SERVED_BY = {"mock": ("mock", "small"), "chat": ("chat", "gpt-4o-mini"), "native": ("native", "gpt-4o-mini")}
+SERVED_BY = {
+    "mock": ("mock", "small"),
+    "chat": ("chat", "gpt-4o-mini"),
+    "native": ("native", "gpt-4o-mini"),
+}
 WEATHER: Any = {
     "type": "function",
     "name": "get_weather",
