@@ -63,16 +63,22 @@ def codex_path() -> Path:
     return CODEX
 
 
-def config_toml(base_url: str, model: str, *, retries: bool = False, extra: str = "") -> str:
+def config_toml(
+    base_url: str, model: str, *, retries: bool = False, web_search: bool = False, extra: str = ""
+) -> str:
     """The ``config.toml`` of docs/codex.md: ``base_url`` is the gateway's ``…/v1``. Codex
     retries a failed request (``request_max_retries``, ``stream_max_retries``, five by default)
-    unless ``retries`` is false, as the tests want it: one request, one answer."""
+    unless ``retries`` is false, as the tests want it: one request, one answer. Its hosted
+    ``web_search`` tool is off unless ``web_search``: only a provider that serves the Responses
+    API natively can take a request that offers it."""
     tuning = "" if retries else "request_max_retries = 0\nstream_max_retries = 0\n"
+    search = "" if web_search else 'web_search = "disabled"\n'
     return (
         f'model = "{model}"\n'
         'model_provider = "localrouter"\n'
         'approval_policy = "never"\n'
         'sandbox_mode = "read-only"\n'
+        f"{search}"
         f"{extra}"
         f"{QUIET}\n"
         "[model_providers.localrouter]\n"
