@@ -442,3 +442,14 @@ def test_the_generation_names_what_the_translation_dropped(world: World) -> None
         "prompt_cache_key",
         "reasoning.effort",
     }
+
+
+@pytest.mark.parametrize("client", ["chat", "native"])
+def test_a_stream_cut_after_its_first_event_ends_with_an_error(world: World, client: str) -> None:
+    state = world.chat if client == "chat" else world.native
+    state.break_stream_after(3, "cut")  # the next request's stream: taken by this one
+    events = raw_events(world.gw, client, {"model": MODEL, "input": "one two three four"})
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "response.created" and "response.completed" not in kinds
+    assert kinds[-1] in ("error", "response.failed")
+    assert "error" in kinds
