@@ -453,3 +453,13 @@ def test_a_stream_cut_after_its_first_event_ends_with_an_error(world: World, cli
     assert kinds[0] == "response.created" and "response.completed" not in kinds
     assert kinds[-1] in ("error", "response.failed")
     assert "error" in kinds
+
+
+def test_a_native_error_event_mid_stream_fails_the_response(world: World) -> None:
+    world.native.break_stream_after(3, "error")
+    events = raw_events(world.gw, "native", {"model": MODEL, "input": "one two three four"})
+    kinds = [e["type"] for e in events]
+    assert kinds[-2:] == ["error", "response.failed"]
+    failed = events[-1]["response"]
+    assert failed["status"] == "failed" and failed["error"]["message"]
+    assert failed["id"] == events[0]["response"]["id"]  # LocalRouter's id, as every event's

@@ -122,14 +122,16 @@ class ChatEventEncoder:
 
 class NativeEncoder:
     """A native stream: each event as the provider framed it, but those that carry the
-    response, which carry LocalRouter's id."""
+    response, which carry LocalRouter's id. A failure ends it with ``error`` and
+    ``response.failed`` (the response as last seen)."""
 
-    __slots__ = ("asked_store", "final", "keeper", "seq")
+    __slots__ = ("asked_store", "final", "keeper", "seq", "snapshot")
 
     def __init__(self, keeper: Keeper, asked_store: bool) -> None:
         self.keeper = keeper
         self.asked_store = asked_store
         self.final: Json | None = None
+        self.snapshot: Json | None = None  # the response as the last event that carried it
         self.seq = 0
 
     def chunk(self, item: ResponsesEvent) -> bytes:
@@ -139,9 +141,11 @@ class NativeEncoder:
         response = item.data.get("response")
         if not isinstance(response, dict):
             return item.frame
-        data = {**item.data, "response": self.keeper.own({**response}, self.asked_store)}
+        owned = self.keeper.own({**response}, self.asked_store)
+        self.snapshot = owned
         if item.name in ("response.completed", "response.incomplete"):
-            self.final = data["response"]
+            self.final = owned
+        data = {**item.data, "response": owned}
         return b"event: " + item.name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
     def end(self, usage: Usage) -> bytes:
@@ -149,15 +153,23 @@ class NativeEncoder:
             self.keeper.keep(self.final)
         return b""
 
+    def _event(self, data: Json) -> bytes:
+        data["sequence_number"] = self.seq
+        self.seq += 1
+        kind: bytes = data["type"].encode()
+        return b"event: " + kind + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
     def error(self, exc: UpstreamError) -> bytes:
-        data = {
-            "type": "error",
-            "code": exc.code or "upstream_failed",
-            "message": exc.message,
-            "param": None,
-            "sequence_number": self.seq,
+        code = exc.code or "upstream_failed"
+        out = self._event({"type": "error", "code": code, "message": exc.message, "param": None})
+        if self.snapshot is None:
+            return out
+        failed = {
+            **self.snapshot,
+            "status": "failed",
+            "error": {"code": "server_error", "message": exc.message},
         }
-        return b"event: error\ndata: " + orjson.dumps(data) + b"\n\n"
+        return out + self._event({"type": "response.failed", "response": failed})
 
 
 class NativeMeter:
@@ -244,6 +256,12 @@ class ResponsesRequest:
         )
 
 
+def _unsendable(item: Json) -> bool:
+    """A reasoning item without its encrypted content: a provider that stores nothing (``store:
+    false``) cannot resolve it, and refuses the request; it is left out of the conversation."""
+    return item.get("type") == "reasoning" and not item.get("encrypted_content")
+
+
 def _previous_missing(previous: str) -> Failure:
     return Failure(
         400,
@@ -279,9 +297,9 @@ class ResponsesDialect:
             return Failure(exc.status, exc.message, None, exc.param)
         conversation = [*history, *items]
         native = body
-        if history:
+        if history:  # the provider stores nothing: it gets the whole conversation
             native = {k: v for k, v in body.items() if k != "previous_response_id"}
-            native["input"] = conversation
+            native["input"] = [i for i in conversation if not _unsendable(i)]
         keeper = Keeper(caller.store, caller.client, previous, conversation)
         return ResponsesRequest(body, facts, ResponsesPayload(native, translated), keeper)
 

@@ -14,9 +14,10 @@ size caps are the OpenAI adapter's (:mod:`localrouter.providers.openai`).
 
 **A stream** is read with the shared SSE reader (one event held at a time, within
 ``max_event_kb``) and handed on event by event: ``frame`` the provider's bytes, ``data`` the
-JSON parsed. An ``error`` or ``response.failed`` event before anything else raises its error (the
-caller may still fall back); later it is yielded and the stream ends there. A stream that ends
-without ``response.completed``, ``response.incomplete`` or ``response.failed`` was cut:
+JSON parsed. An ``error`` or ``response.failed`` event raises its error instead of being
+yielded: as the first event, so the caller may still fall back; later, so the caller ends the
+stream with its own ``error`` and ``response.failed`` events (and records the failure). A stream
+that ends without ``response.completed`` or ``response.incomplete`` was cut:
 ``UpstreamProtocolError`` after the last event.
 """
 
@@ -111,7 +112,6 @@ async def respond_stream(
     p = target.provider
     payload = request_body(body, target.model, stream=True)
     headers = request_headers(target, stream=True)
-    first = True
     with failures(p):
         async with client.stream(
             endpoint_url(target, "/responses"), headers, orjson.dumps(payload)
@@ -125,13 +125,12 @@ async def respond_stream(
                     doc = json_body(data.encode(), p.name, "a stream event")
                     name = doc.get("type")
                     name = name if isinstance(name, str) else event.event or "message"
-                    if first and (name in ("error", "response.failed") or "error" in doc):
+                    if name in ("error", "response.failed") or "error" in doc:
                         error = _failed(doc, p.name, target)
-                        if error is not None:
+                        if error is not None:  # the caller tells it in its own events
                             raise error
-                    first = False
                     frame = b"event: " + name.encode() + b"\ndata: " + data.encode() + b"\n\n"
                     yield ResponsesEvent(name, doc, frame)
-                    if name in ENDS or name == "error":
+                    if name in ENDS:
                         return
     raise UpstreamProtocolError(f"{p.name} ended the stream before it finished", provider=p.name)
