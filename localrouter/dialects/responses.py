@@ -25,7 +25,6 @@ import orjson
 
 from localrouter.dialects import responses_answer as answer
 from localrouter.dialects.base import Caller
-from localrouter.dialects.openai import OPENAI
 from localrouter.dialects.responses_check import check
 from localrouter.dialects.responses_events import StreamEncoder
 from localrouter.dialects.responses_to_chat import Translated, items_of, to_chat
@@ -40,6 +39,7 @@ from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.runtime.response_store import ResponseStore, StoredResponse, new_response_id
 from localrouter.server.accounting import Usage, completion_text, usage_from
 from localrouter.server.dispatch import Served
+from localrouter.server.errors import error_response
 from localrouter.server.payloads import ResponsesPayload
 from localrouter.server.pipeline import Answer, Failure, Finished, Outcome
 from localrouter.server.relay import ChunkMeter
@@ -312,7 +312,7 @@ class ResponsesDialect:
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        return OPENAI.error(status, message, code=code, param=param, headers=headers)
+        return error_response(status, message, code=code, param=param, headers=headers)
 
     def failure(self, f: Failure) -> Reply:
         return self.error(f.status, f.message, code=f.code, param=f.param, headers=f.headers)
