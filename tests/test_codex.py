@@ -44,12 +44,21 @@ providers:
     api_key: ${env:LR_TEST_CODEX_KEY}
     discover: false
     models: {gpt-4o-mini: {}}
+  openai:  # the Responses API natively: the body goes up as Codex sent it
+    type: openai
+    base_url: {openai}/v1
+    api_key: ${env:LR_TEST_CODEX_KEY}
+    discover: false
+    models: {gpt-4o-mini: {}}
 strategies:
   to-mock:
     models: [mock/small]
     aliases: {"gpt-*": auto}  # Codex's own names: gpt-5.5, …
   to-chat:
     models: [chat/gpt-4o-mini]
+    aliases: {"gpt-*": auto}
+  to-openai:
+    models: [openai/gpt-4o-mini]
     aliases: {"gpt-*": auto}
 clients:
   via-mock:
@@ -60,6 +69,10 @@ clients:
     key_prefix: "{key_prefix:via-chat}"
     key_hash: "{key_hash:via-chat}"
     strategy: to-chat
+  via-openai:
+    key_prefix: "{key_prefix:via-openai}"
+    key_hash: "{key_hash:via-openai}"
+    strategy: to-openai
 """
 
 
@@ -189,3 +202,24 @@ def test_the_cli_is_the_pinned_one() -> None:
         check=True,
     ).stdout
     assert out.split() == ["codex-cli", pinned]
+
+
+@pytest.mark.parametrize("model", ["auto", "gpt-5.5"])  # unknown to Codex; one of its own
+def test_codex_through_the_gateway_to_openai(world: World, tmp_path: Path, model: str) -> None:
+    """To an ``openai`` provider (it serves the Responses API) the body goes up as Codex sent
+    it — built-in tools and all — with the provider's key and model, less Codex's
+    ``client_metadata`` (its installation and session ids), and the upstream's events come
+    back."""
+    world.openai.requests.clear()
+    run = codex(world, "via-openai", "relay me to openai", tmp_path, model)
+    assert run.code == 0, run.explain()
+    served(logged(world.gw, "via-openai"), "openai", "gpt-4o-mini")
+    sent = [r for r in world.openai.requests if r.path == "/v1/responses"]
+    assert len(sent) == 1, [r.path for r in world.openai.requests]
+    body = sent[0].body
+    assert sent[0].headers["authorization"] == f"Bearer {openai_fake.API_KEY}"
+    assert body["model"] == "gpt-4o-mini"
+    assert body["stream"] is True and body["store"] is False
+    assert body["include"] == ["reasoning.encrypted_content"]
+    assert "client_metadata" not in body
+    assert "relay me to openai" in run.answer, run.explain()

@@ -52,8 +52,9 @@ def _base(request: Json) -> Json:
     return answer.base(request, response_id=RESPONSE_ID, model="m", created_at=1, previous=None)
 
 
-def _names(data: Json) -> dict[str, tuple[str, str]]:
-    return {k: (v[0], v[1]) for k, v in data["names"].items()}
+def _names(data: Json) -> answer.CallNames:
+    namespaced = {k: (v[0], v[1]) for k, v in data["names"].items()}
+    return answer.CallNames(namespaced, frozenset(data.get("custom", ())))
 
 
 @pytest.mark.parametrize("case", REQUESTS, ids=[c.stem for c in REQUESTS])
@@ -68,7 +69,8 @@ def test_request_translation(case: Path) -> None:
         "body": translated.body,
         "dropped": list(translated.dropped),
         "refused": list(translated.refused),
-        "names": {k: list(v) for k, v in translated.names.items()},
+        "names": {k: list(v) for k, v in translated.names.namespaced.items()},
+        "custom": sorted(translated.names.custom),
     }
     _compare(case, data, got)
     sent = {k: v for k, v in translated.body.items() if k not in ("tags", "metadata")}
@@ -87,25 +89,31 @@ def test_the_request_cases_cover_every_dropped_and_refused_name() -> None:
         "text.verbosity", "top_logprobs", "truncation",
     }  # fmt: skip
     assert refused == {
-        "input_file content", "item_reference items", "the built-in tool file_search",
-        "the built-in tool web_search", "tool_choice web_search_preview",
+        "input_file content", "item_reference items", "the file_search tool",
+        "the web_search tool", "tool_choice web_search_preview",
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CODEX, ids=[c.stem for c in CODEX])
 def test_codex_requests_translate(case: Path) -> None:
     """What the Codex CLI sends: accepted, and translated but for the tools only a provider
-    with the Responses API serves (web search; and, for a model name Codex knows, its freeform
-    ``custom`` and ``tool_search`` tools): docs/codex.md says how to avoid them."""
+    with the Responses API serves (web search; and, for a model name Codex knows,
+    ``tool_search``): docs/codex.md says how to avoid them. Its freeform ``apply_patch`` is a
+    function of one string."""
     data = json.loads(case.read_text(encoding="utf-8"))
     request = data.get("body", data)
     assert check(request) is None
     translated = to_chat(request, stream=True)
-    kinds = {t.get("type") for t in request.get("tools", [])} - {"function", "namespace"}
-    assert set(translated.refused) == {f"the built-in tool {k}" for k in kinds}
+    kinds = {t.get("type") for t in request.get("tools", [])}
+    assert set(translated.refused) == {f"the {k} tool" for k in kinds} - {
+        "the function tool", "the namespace tool", "the custom tool",
+    }  # fmt: skip
+    assert translated.names.custom == {
+        t["name"] for t in request.get("tools", []) if t["type"] == "custom"
+    }
     names = [t["function"]["name"] for t in translated.body.get("tools", [])]
     assert len(names) == len(set(names))
-    assert all(n.startswith("multi_agent_v1__") for n in translated.names)
+    assert all(n.startswith("multi_agent_v1__") for n in translated.names.namespaced)
     validate("CreateChatCompletionRequest", translated.body)
 
 

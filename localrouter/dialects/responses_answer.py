@@ -21,13 +21,42 @@ Item ids are derived from the response's: ``msg_…``, ``rs_…``, ``fc_…_N``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 Json = dict[str, Any]
-Names = Mapping[str, tuple[str, str]]  # a chat function name → (namespace, name)
-NO_NAMES: Names = {}
+
+
+@dataclass(frozen=True, slots=True)
+class CallNames:
+    """How the chat translation named the request's tools, to name their calls back:
+    ``namespaced`` maps a chat function name to (namespace, name); ``custom`` holds the chat
+    names of freeform (``custom``) tools, sent as functions of one string ``input``."""
+
+    namespaced: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    custom: frozenset[str] = frozenset()
+
+    def name(self, chat_name: str) -> str:
+        """The tool's own name (without its namespace)."""
+        found = self.namespaced.get(chat_name)
+        return chat_name if found is None else found[1]
+
+
+NO_NAMES = CallNames()
+
+
+def custom_input(arguments: str) -> str:
+    """A freeform tool call's input, from the arguments of its chat function (``{"input":
+    …}``; anything else is taken as the input itself)."""
+    try:
+        doc = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments
+    value = doc.get("input") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else arguments
+
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
@@ -121,9 +150,24 @@ def reasoning_item(item_id: str, text: str) -> Json:
 
 
 def call_item(
-    item_id: str, call_id: str, name: str, arguments: str, status: str, names: Names = NO_NAMES
+    item_id: str,
+    call_id: str,
+    name: str,
+    arguments: str,
+    status: str,
+    names: CallNames = NO_NAMES,
 ) -> Json:
-    """A function_call item; ``name`` is the chat function's (a namespaced one is split)."""
+    """The item of a call of the chat function ``name``: a ``function_call`` (namespaced when
+    its tool was), or a ``custom_tool_call`` with its ``input`` for a freeform tool."""
+    if name in names.custom:
+        return {
+            "id": item_id,
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call_id,
+            "name": name,
+            "input": custom_input(arguments) if arguments else "",
+        }
     item = {
         "id": item_id,
         "type": "function_call",
@@ -132,8 +176,8 @@ def call_item(
         "name": name,
         "arguments": arguments,
     }
-    if name in names:
-        item["namespace"], item["name"] = names[name]
+    if name in names.namespaced:
+        item["namespace"], item["name"] = names.namespaced[name]
     return item
 
 
@@ -142,7 +186,7 @@ def item_ids(response_id: str) -> str:
     return response_id.removeprefix("resp_")
 
 
-def output_of(message: Any, root: str, names: Names = NO_NAMES) -> list[Json]:
+def output_of(message: Any, root: str, names: CallNames = NO_NAMES) -> list[Json]:
     """The output items of a chat ``message``."""
     if not isinstance(message, dict):
         return []
@@ -184,7 +228,7 @@ def finished(response: Json, finish_reason: Any, usage: Json, now: int) -> Json:
 
 
 def from_chat(
-    completion: Json, response: Json, usage: Json, now: int, names: Names = NO_NAMES
+    completion: Json, response: Json, usage: Json, now: int, names: CallNames = NO_NAMES
 ) -> Json:
     """``response`` (from :func:`base`) answered by a chat ``completion`` (``names``: the
     namespaced functions of the request, by their chat names)."""

@@ -9,14 +9,16 @@ chat endpoint (:mod:`localrouter.server.validation`, whose building blocks it us
   ``max_output_tokens`` (≥ 1), ``temperature`` (0–2), ``top_p`` (0–1), ``metadata`` (an object),
   ``text.format`` (``text`` · ``json_object`` · ``json_schema`` with a ``name`` and a ``schema``
   object), ``reasoning.effort`` (a string), ``tools`` (objects with a ``type``; a ``function``
-  tool needs a ``name``, a ``namespace`` a ``name`` and its ``tools``), ``tool_choice``,
-  ``include`` (strings), ``truncation``.
+  or ``custom`` tool needs a ``name``, a ``namespace`` a ``name`` and its ``tools``),
+  ``tool_choice``, ``include`` (strings), ``truncation``.
 * Items: a message (``type: message`` or no type, with a ``role`` of ``user``, ``system``,
   ``developer`` or ``assistant`` and a ``content`` string or list of parts: ``input_text``,
   ``output_text`` (``text``), ``refusal``, ``input_image`` (``image_url`` or ``file_id``),
   ``input_file``); ``function_call`` (``call_id``, ``name``, ``arguments`` strings);
-  ``function_call_output`` (``call_id``, and ``output`` a string or a list of parts). Other item
-  types (``reasoning``, ``item_reference``, built-in tools' calls) need only a string ``type``:
+  ``function_call_output`` (``call_id``, and ``output`` a string or a list of parts);
+  ``custom_tool_call`` (``call_id``, ``name``, ``input`` strings) and
+  ``custom_tool_call_output`` (as a function's). Other item types (``reasoning``,
+  ``item_reference``, built-in tools' calls) need only a string ``type``:
   they are for a provider that serves the Responses API natively (a translation refuses them by
   name, so the next candidate is tried).
 
@@ -115,6 +117,13 @@ def _function_call(item: dict[str, Any], param: str) -> Problem | None:
     return None
 
 
+def _custom_call(item: dict[str, Any], param: str) -> Problem | None:
+    for key in ("call_id", "name", "input"):
+        if not isinstance(item.get(key), str):
+            return want(f"{param}.{key}", "a string", item.get(key))
+    return None
+
+
 def _function_output(item: dict[str, Any], param: str) -> Problem | None:
     if not isinstance(item.get("call_id"), str):
         return want(f"{param}.call_id", "a string", item.get("call_id"))
@@ -127,6 +136,8 @@ _ITEMS: dict[str, Check] = {
     "message": _message,
     "function_call": _function_call,
     "function_call_output": _function_output,
+    "custom_tool_call": _custom_call,
+    "custom_tool_call_output": _function_output,
 }
 
 
@@ -170,7 +181,7 @@ def _tools(value: Any, param: str, *, nested: bool = False) -> Problem | None:
         kind = tool.get("type")
         if not isinstance(kind, str):
             return want(f"{where}.type", "a string", kind)
-        if kind in ("function", "namespace"):
+        if kind in ("function", "namespace", "custom"):
             problem = fields(tool, where, _FUNCTION)
             if problem:
                 return problem
@@ -195,7 +206,7 @@ def _tool_choice(value: Any, param: str) -> Problem | None:
     kind = value.get("type")
     if not isinstance(kind, str):
         return want(f"{param}.type", "a string", kind)
-    if kind == "function" and not isinstance(value.get("name"), str):
+    if kind in ("function", "custom") and not isinstance(value.get("name"), str):
         return want(f"{param}.name", "a string", value.get("name"))
     return None
 

@@ -10,6 +10,8 @@ with a ``sequence_number`` counting from 0::
       reasoning: response.reasoning_text.delta … · response.reasoning_text.done
       function_call: response.function_call_arguments.delta … ·
                  response.function_call_arguments.done
+      custom_tool_call (a freeform tool): response.custom_tool_call_input.delta (the whole
+                 input, once the call's arguments are complete) · …custom_tool_call_input.done
     response.output_item.done                      the item, complete
     response.completed (or response.incomplete)    the whole response, with usage
 
@@ -56,7 +58,7 @@ class StreamEncoder:
         "usage",
     )  # fmt: skip
 
-    def __init__(self, response: Json, names: answer.Names = answer.NO_NAMES) -> None:
+    def __init__(self, response: Json, names: answer.CallNames = answer.NO_NAMES) -> None:
         self.response = response  # from responses_answer.base
         self.names = names  # namespaced functions, by their chat names
         self.root = answer.item_ids(response["id"])
@@ -157,13 +159,22 @@ class StreamEncoder:
                 }
             )
             item = answer.reasoning_item(item_id, whole)
+        elif self.name in self.names.custom:  # its input, told once it is whole
+            item = answer.call_item(
+                item_id, self.call_id, self.name, whole, "completed", self.names
+            )
+            where = {"item_id": item_id, "output_index": index}
+            delta = {"type": "response.custom_tool_call_input.delta", **where}
+            out += self._event({**delta, "delta": item["input"]})
+            done = {"type": "response.custom_tool_call_input.done", **where}
+            out += self._event({**done, "input": item["input"]})
         else:
             out += self._event(
                 {
                     "type": "response.function_call_arguments.done",
                     "item_id": item_id,
                     "output_index": index,
-                    "name": self.names.get(self.name, ("", self.name))[1],
+                    "name": self.names.name(self.name),
                     "arguments": whole,
                 }
             )
@@ -228,7 +239,11 @@ class StreamEncoder:
         if isinstance(arguments, dict):  # a provider that sends the object itself
             arguments = orjson.dumps(arguments).decode()
         if isinstance(arguments, str) and arguments:
-            out += self._delta(arguments)
+            if self.name in self.names.custom:  # a freeform input is told when whole
+                self.pieces.append(arguments)
+                self.chars += len(arguments)
+            else:
+                out += self._delta(arguments)
         return out
 
     # ------------------------------------------------------------ the stream

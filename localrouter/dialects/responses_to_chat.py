@@ -13,6 +13,10 @@ Responses API natively (the gateway's internal shape is OpenAI chat).
     tools (function) / tool_choice   → chat tools / tool_choice; parallel_tool_calls kept
     namespace tools                  → their functions, named NAMESPACE__NAME (a call of one
                                        comes back as a function_call with that namespace)
+    custom (freeform) tools          → functions of one string, ``input`` (a grammar told in
+                                       the description); a call comes back as a
+                                       custom_tool_call; custom_tool_call items → tool calls,
+                                       custom_tool_call_output items → tool messages
     max_output_tokens                → max_tokens; temperature, top_p, user, metadata kept
     text.format                      → response_format (json_schema {name, schema, strict,
                                        description} · json_object)
@@ -27,7 +31,7 @@ record's ``translation.dropped``): ``reasoning items``, ``include``, ``top_logpr
 ``truncation``, ``max_tool_calls``, ``prompt_cache_key``, ``service_tier``, ``text.verbosity``.
 
 What only a provider serving the Responses API can do — built-in tools (web search, file search,
-code interpreter, computer use, MCP, …), a ``tool_choice`` naming one, other item types
+code interpreter, computer use, MCP, tool search, …), a ``tool_choice`` naming one, other item types
 (``item_reference``, a built-in tool's call), ``input_file`` parts, images by ``file_id``, a
 hosted ``prompt`` — is named in :attr:`Translated.refused`: such a request is not sent to a
 chat provider at all (the payload moves on to the next candidate, and when none serves it the
@@ -36,9 +40,13 @@ client gets a 400 that names it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
+
+from localrouter.dialects.responses_answer import NO_NAMES, CallNames
 
 Json = dict[str, Any]
 TEXT_JOIN = "\n"
@@ -53,8 +61,7 @@ class Translated:
     body: Json  # the chat body
     dropped: tuple[str, ...]  # what it could not carry, by name
     refused: tuple[str, ...]  # what only a native provider can serve (empty: translatable)
-    # the chat function name of each namespaced tool → (namespace, name), to name calls back
-    names: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    names: CallNames = NO_NAMES  # how the tools were named, to name their calls back
 
 
 def items_of(value: Any) -> list[Json]:
@@ -109,6 +116,16 @@ class _Builder:
             return parts
         return TEXT_JOIN.join(texts)
 
+    def call(self, call: Json) -> None:
+        """A tool call: joined to the assistant message just before it, as chat has it."""
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
+            last.setdefault("tool_calls", []).append(call)
+            if not last.get("content"):
+                last["content"] = None
+        else:
+            self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
     def item(self, item: Json) -> None:
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "message":
@@ -124,14 +141,18 @@ class _Builder:
                 "type": "function",
                 "function": {"name": name, "arguments": item["arguments"]},
             }
-            last = self.messages[-1] if self.messages else None
-            if last is not None and last["role"] == "assistant" and "tool_call_id" not in last:
-                last.setdefault("tool_calls", []).append(call)
-                if not last.get("content"):
-                    last["content"] = None
-            else:
-                self.messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+            self.call(call)
+        elif kind == "custom_tool_call":
+            call = {
+                "id": item["call_id"],
+                "type": "function",
+                "function": {
+                    "name": item["name"],
+                    "arguments": orjson.dumps({"input": item["input"]}).decode(),
+                },
+            }
+            self.call(call)
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item["output"]
             text = output if isinstance(output, str) else self.content(output, "tool")
             if not isinstance(text, str):  # an image in a tool's output: chat cannot
@@ -157,30 +178,56 @@ def _function(tool: Json, name: str) -> Json:
     return {"type": "function", "function": function}
 
 
-def _tools(tools: Any, out: _Builder, names: dict[str, tuple[str, str]]) -> list[Json]:
+def _custom(tool: Json) -> Json:
+    """A freeform tool as a function of one string, ``input`` (its grammar, when it has one,
+    told in the description)."""
+    given = tool.get("description")
+    about = given if isinstance(given, str) else ""
+    fmt = tool.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "grammar":
+        syntax, definition = fmt.get("syntax"), fmt.get("definition")
+        about += f"\n\nThe input follows this {syntax} grammar:\n{definition}"
+    parameters = {
+        "type": "object",
+        "properties": {"input": {"type": "string", "description": "the tool's input, verbatim"}},
+        "required": ["input"],
+        "additionalProperties": False,
+    }
+    function: Json = {"name": tool["name"], "parameters": parameters}
+    if about:
+        function["description"] = about.strip()
+    return {"type": "function", "function": function}
+
+
+def _tools(
+    tools: Any, out: _Builder, namespaced: dict[str, tuple[str, str]], custom: set[str]
+) -> list[Json]:
     chat: list[Json] = []
     for tool in tools if isinstance(tools, list) else ():
         kind = tool.get("type")
         if kind == "function":
             chat.append(_function(tool, tool["name"]))
+        elif kind == "custom" and isinstance(tool.get("name"), str):
+            custom.add(tool["name"])
+            chat.append(_custom(tool))
         elif kind == "namespace" and isinstance(tool.get("tools"), list):
             namespace = tool.get("name")
             for inner in tool["tools"]:
                 if inner.get("type") != "function":
-                    out.refuse(f"the built-in tool {inner.get('type')}")
+                    out.refuse(f"the {inner.get('type')} tool")
                     continue
                 flat = flat_name(str(namespace), inner["name"])
-                names[flat] = (str(namespace), inner["name"])
+                namespaced[flat] = (str(namespace), inner["name"])
                 chat.append(_function(inner, flat))
         else:
-            out.refuse(f"the built-in tool {kind}")
+            out.refuse(f"the {kind} tool")
     return chat
 
 
 def _tool_choice(choice: Any, out: _Builder) -> Any:
     if isinstance(choice, str):
         return choice
-    if choice.get("type") == "function":
+    if choice.get("type") in ("function", "custom") and isinstance(choice.get("name"), str):
         return {"type": "function", "function": {"name": choice["name"]}}
     out.refuse(f"tool_choice {choice.get('type')}")
     return None
@@ -211,9 +258,10 @@ def to_chat(body: Json, history: Iterable[Json] = (), *, stream: bool = False) -
     for item in items_of(body.get("input")):
         out.item(item)
     chat: Json = {"model": body["model"], "messages": out.messages}
-    names: dict[str, tuple[str, str]] = {}
+    namespaced: dict[str, tuple[str, str]] = {}
+    custom: set[str] = set()
     if body.get("tools"):
-        chat["tools"] = _tools(body["tools"], out, names)
+        chat["tools"] = _tools(body["tools"], out, namespaced, custom)
         if not chat["tools"]:
             del chat["tools"]
     if "tool_choice" in body:
@@ -248,4 +296,5 @@ def to_chat(body: Json, history: Iterable[Json] = (), *, stream: bool = False) -
         out.refuse("a hosted prompt")
     if stream:
         chat["stream"] = True
+    names = CallNames(namespaced, frozenset(custom)) if namespaced or custom else NO_NAMES
     return Translated(chat, tuple(out.dropped), tuple(out.refused), names)

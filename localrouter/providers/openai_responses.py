@@ -8,8 +8,10 @@ itself, or an OpenAI-compatible server with the ``responses`` capability).
 
 **The request** is the client's body with ``model`` set to the provider's model name, ``stream``
 made to match the call, ``store: false`` (LocalRouter keeps stored responses itself: nothing is
-kept at the provider on the client's behalf) and LocalRouter's own ``tags`` removed; the caller
-has already replaced ``previous_response_id`` by the conversation's items. Headers, errors and
+kept at the provider on the client's behalf), LocalRouter's own ``tags`` removed, and
+``client_metadata`` removed (what the Codex CLI sends there is its installation, session and
+thread ids: a client's telemetry, not the request); the caller has already replaced
+``previous_response_id`` by the conversation's items. Headers, errors and
 size caps are the OpenAI adapter's (:mod:`localrouter.providers.openai`).
 
 **A stream** is read with the shared SSE reader (one event held at a time, within
@@ -41,7 +43,7 @@ from localrouter.providers.upstream_errors import ErrorParts, failures, http_err
 Json = dict[str, Any]
 
 ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-_NOT_SENT = frozenset({"tags", "stream", "store", "previous_response_id"})
+_NOT_SENT = frozenset({"tags", "stream", "store", "previous_response_id", "client_metadata"})
 
 
 @dataclass(frozen=True, slots=True)
