@@ -45,12 +45,12 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         {"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]},
         "input[0].output",
         "is required",
-    ),  # fmt: skip
+    ),
     (
         {"model": "m", "input": [{"type": "custom_tool_call", "call_id": "c", "name": "p"}]},
         "input[0].input",
         "a string",
-    ),  # fmt: skip
+    ),
     ({"model": "m", "input": "x", "tools": [{"type": "function"}]}, "tools[0].name", "a string"),
     (
         {
@@ -66,7 +66,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         },
         "tools[0].tools[0].type",
         "cannot hold another namespace",
-    ),  # fmt: skip
+    ),
     ({"model": "m", "input": "x", "tool_choice": "any"}, "tool_choice", "none, auto, required"),
     ({"model": "m", "input": "x", "max_output_tokens": 0}, "max_output_tokens", "at least 1"),
     ({"model": "m", "input": "x", "temperature": 3}, "temperature", ""),
