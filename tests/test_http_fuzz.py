@@ -1,10 +1,12 @@
-"""Fuzz the OpenAI endpoints with bodies drawn from OpenAI's own request schemas.
+"""Fuzz the OpenAI endpoints (chat, completions, embeddings, responses) with bodies drawn from
+OpenAI's own request schemas.
 
 The rule: the gateway itself never answers 5xx. Behind it are the mock provider and a fake
 upstream of each wire format (openai, ollama, anthropic, gemini), all of which answer well, so
 no 502/503/504 is excused either: every body — schema-valid-ish or mutated (a wrong type at a
 path, a path removed, a known field with a wrong value; see :mod:`tests.fuzz_bodies`) — must be
-answered 2xx or 4xx in OpenAI's error envelope, a 200 stream must end with ``[DONE]``, and the
+answered 2xx or 4xx in OpenAI's error envelope, a 200 stream must end with ``[DONE]`` (a
+Responses stream with its final event), and the
 gateway must log no unexpected error.
 
 Bounded in time: each endpoint runs Hypothesis in batches of :data:`BATCH` bodies (each batch a
@@ -64,12 +66,19 @@ FAKES = {  # provider type -> (fake module, base_url suffix, its model for each 
 }  # fmt: skip
 PROVIDERS = ["mock", *FAKES]
 CAPABILITIES = "[chat, completions, embeddings, tools, vision, json]"
-PATHS = {"chat": "chat/completions", "completion": "completions", "embeddings": "embeddings"}
+PATHS = {
+    "chat": "chat/completions",
+    "completion": "completions",
+    "embeddings": "embeddings",
+    "responses": "responses",
+}
 SCHEMAS = {
     "chat": "CreateChatCompletionRequest",
     "completion": "CreateCompletionRequest",
     "embeddings": "CreateEmbeddingRequest",
+    "responses": "CreateResponse",  # the openai fake serves it natively; the others translated
 }
+RESPONSES_ENDS = ("response.completed", "response.incomplete", "response.failed", "error")
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +100,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                 "    discover: false",
                 f"    models: {{{catalog}}}",
             ]
+            models = {**models, "responses": models["chat"]}
             strategies += [f'  {name}-{k}: {{models: ["{name}/{m}"]}}' for k, m in models.items()]
         clients = [  # one client per provider and endpoint, named like its strategy
             f'  {c}: {{key_prefix: "{{key_prefix:{c}}}", key_hash: "{{key_hash:{c}}}", '
@@ -120,6 +130,11 @@ def _send(http: httpx.Client, gw: Gateway, provider: str, kind: str, body: Any) 
             return f"{status} outside OpenAI's envelope: {text[:500]}", status
         return "", status
     if r.headers.get("content-type", "").startswith("text/event-stream"):
+        if kind == "responses":
+            last = text.rstrip().rsplit("\n\n", 1)[-1]
+            if not last.startswith(tuple(f"event: {e}\n" for e in RESPONSES_ENDS)):
+                return f"a Responses stream that did not end: ...{text[-1500:]}", status
+            return "", status
         if not text.rstrip().endswith("data: [DONE]"):
             return f"a stream that did not end with [DONE]: ...{text[-1500:]}", status
         return "", status
