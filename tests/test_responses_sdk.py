@@ -64,6 +64,11 @@ clients:
     key_hash: "{key_hash:fallback}"
     strategy: native-then-chat
   doomed: {key_prefix: "{key_prefix:doomed}", key_hash: "{key_hash:doomed}", strategy: all-down}
+  shared:
+    key_prefix: "{key_prefix:shared}"
+    key_hash: "{key_hash:shared}"
+    strategy: to-mock
+    limits: [{requests: 2, per: 1m}]
   once:
     key_prefix: "{key_prefix:once}"
     key_hash: "{key_hash:once}"
@@ -463,3 +468,13 @@ def test_a_native_error_event_mid_stream_fails_the_response(world: World) -> Non
     failed = events[-1]["response"]
     assert failed["status"] == "failed" and failed["error"]["message"]
     assert failed["id"] == events[0]["response"]["id"]  # LocalRouter's id, as every event's
+
+
+def test_chat_and_responses_share_one_clients_requests_limit(world: World) -> None:
+    api = sdk(world.gw, "shared")
+    api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "one"}])
+    api.responses.create(model=MODEL, input="two")
+    with pytest.raises(openai.RateLimitError):
+        api.responses.create(model=MODEL, input="three")
+    with pytest.raises(openai.RateLimitError):
+        api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "four"}])
