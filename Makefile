@@ -75,7 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/observe_bench.py
 	$(BIN)/python bench/gateway_bench.py --write
 	$(BIN)/python bench/floor_options.py --write
-	$(BIN)/python bench/messages_bench.py --write
+	$(BIN)/python bench/ingress_bench.py --write
 
 # LiteLLM's proxy in a virtualenv of its own, for the gateway benchmark's `litellm` target;
 # a pinned version, installed from bench/peers.lock with hashes (never an unpinned release)

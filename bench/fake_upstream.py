@@ -11,7 +11,12 @@ through its Ollama adapter while no OpenAI adapter exists, Anthropic's ``POST /v
 (also ``/messages``: a ``message``, or a stream with Anthropic's event sequence —
 ``message_start``, ``content_block_start``, ``ping``, ``--chunks`` ``content_block_delta``
 ``text_delta`` events, ``content_block_stop``, ``message_delta`` with the usage,
-``message_stop``), and ``GET /health`` (200).
+``message_stop``), OpenAI's Responses API ``POST /v1/responses`` (also ``/responses``: a
+``response`` object, or a stream in OpenAI's event order — ``response.created``,
+``response.in_progress``, ``response.output_item.added``, ``response.content_part.added``,
+``--chunks`` ``response.output_text.delta`` events, ``response.output_text.done``,
+``response.content_part.done``, ``response.output_item.done``, ``response.completed`` with the
+usage, each with its ``sequence_number``), and ``GET /health`` (200).
 
 Every response is rendered once at start-up; a request costs a header scan, a byte search for
 ``"stream": true`` and one ``transport.write``, so the upstream is never the bottleneck.
@@ -26,14 +31,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import re
 import signal
-from dataclasses import dataclass
 from typing import cast
 
-MODEL = "bench-model"
-CREATED = 1_700_000_000
+from fake_answers import Reply, render  # bench/ is the script's own directory
+
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
 
@@ -41,161 +44,7 @@ _STREAM_TRUE = re.compile(rb'"stream"\s*:\s*true')
 _OPENAI_PATHS = frozenset({b"/v1/chat/completions", b"/chat/completions"})
 _OLLAMA_PATHS = frozenset({b"/api/chat"})
 _ANTHROPIC_PATHS = frozenset({b"/v1/messages", b"/messages"})
-
-
-def _dumps(doc: object) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def _head(status: str, content_type: str, length: int | None) -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"content-type: {content_type}", "server: fake-upstream"]
-    lines.append(
-        f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
-    )
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _fixed(status: str, content_type: str, body: bytes) -> bytes:
-    return _head(status, content_type, len(body)) + body
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One pre-rendered answer: ``whole`` for the fast path, ``parts`` when writes are spaced."""
-
-    whole: bytes
-    parts: tuple[bytes, ...]
-
-
-def _reply(parts: list[bytes]) -> Reply:
-    return Reply(b"".join(parts), tuple(parts))
-
-
-def _words(n: int) -> list[str]:
-    return [("word" if i == 0 else " word") + str(i) for i in range(n)]
-
-
-def render(chunks: int) -> dict[str, Reply]:
-    """Every answer this server gives, rendered once."""
-    words = _words(chunks)
-    text = "".join(words)
-    usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
-    openai_json = {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": CREATED,
-        "model": MODEL,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage,
-    }
-    sse: list[bytes] = [_head("200 OK", "text/event-stream", None)]
-    for i, word in enumerate(words):
-        delta: dict[str, str] = {"role": "assistant", "content": word} if i == 0 else {}
-        delta.setdefault("content", word)
-        event = {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": CREATED,
-            "model": MODEL,
-            "choices": [
-                {
-                    "index": 0,
-                    "delta": delta,
-                    "finish_reason": "stop" if i == chunks - 1 else None,
-                }
-            ],
-        }
-        sse.append(_chunk(b"data: " + _dumps(event) + b"\n\n"))
-    sse.append(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
-    stamp = "2023-11-14T22:13:20Z"
-    ollama_done = {
-        "model": MODEL,
-        "created_at": stamp,
-        "done": True,
-        "done_reason": "stop",
-        "prompt_eval_count": 12,
-        "eval_count": chunks,
-    }
-    ollama_json = {**ollama_done, "message": {"role": "assistant", "content": text}}
-    nd: list[bytes] = [_head("200 OK", "application/x-ndjson", None)]
-    for word in words:
-        line = {
-            "model": MODEL,
-            "created_at": stamp,
-            "message": {"role": "assistant", "content": word},
-            "done": False,
-        }
-        nd.append(_chunk(_dumps(line) + b"\n"))
-    last = {**ollama_done, "message": {"role": "assistant", "content": ""}}
-    nd.append(_chunk(_dumps(last) + b"\n") + b"0\r\n\r\n")
-    anthropic = render_anthropic(words)
-    not_found = _dumps({"error": {"message": "no such endpoint", "type": "invalid_request_error"}})
-    return {
-        "openai_json": _reply([_fixed("200 OK", "application/json", _dumps(openai_json))]),
-        "openai_sse": _reply(sse),
-        "ollama_json": _reply([_fixed("200 OK", "application/json", _dumps(ollama_json))]),
-        "ollama_ndjson": _reply(nd),
-        **anthropic,
-        "health": _reply([_fixed("200 OK", "application/json", b'{"status":"ok"}')]),
-        "not_found": _reply([_fixed("404 Not Found", "application/json", not_found)]),
-        "bad_request": _reply([_fixed("400 Bad Request", "text/plain", b"bad request")]),
-    }
-
-
-def render_anthropic(words: list[str]) -> dict[str, Reply]:
-    """Anthropic's Messages answers: a ``message``, and its stream of named events."""
-    message = {
-        "id": "msg_bench",
-        "type": "message",
-        "role": "assistant",
-        "model": MODEL,
-        "content": [{"type": "text", "text": "".join(words)}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 12, "output_tokens": len(words)},
-    }
-
-    def event(name: str, data: dict[str, object]) -> bytes:
-        return _chunk(b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n")
-
-    start = {**message, "content": [], "stop_reason": None}
-    start["usage"] = {"input_tokens": 12, "output_tokens": 1}
-    sse = [_head("200 OK", "text/event-stream", None)]
-    sse.append(event("message_start", {"type": "message_start", "message": start}))
-    block = {"type": "text", "text": ""}
-    sse.append(
-        event(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": block},
-        )
-    )
-    sse.append(event("ping", {"type": "ping"}))
-    for word in words:
-        delta = {"type": "text_delta", "text": word}
-        sse.append(
-            event(
-                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-            )
-        )
-    sse.append(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    end = {"stop_reason": "end_turn", "stop_sequence": None}
-    usage = {"output_tokens": len(words)}
-    sse.append(event("message_delta", {"type": "message_delta", "delta": end, "usage": usage}))
-    sse.append(event("message_stop", {"type": "message_stop"}) + b"0\r\n\r\n")
-    return {
-        "anthropic_json": _reply([_fixed("200 OK", "application/json", _dumps(message))]),
-        "anthropic_sse": _reply(sse),
-    }
+_RESPONSES_PATHS = frozenset({b"/v1/responses", b"/responses"})
 
 
 class FakeUpstream:
@@ -214,6 +63,8 @@ class FakeUpstream:
             return self.replies["openai_sse" if _STREAM_TRUE.search(body) else "openai_json"]
         if method == b"POST" and path in _ANTHROPIC_PATHS:
             return self.replies["anthropic_sse" if _STREAM_TRUE.search(body) else "anthropic_json"]
+        if method == b"POST" and path in _RESPONSES_PATHS:
+            return self.replies["responses_sse" if _STREAM_TRUE.search(body) else "responses_json"]
         if method == b"POST" and path in _OLLAMA_PATHS:
             # Ollama streams unless the request says "stream": false (LocalRouter always says)
             streaming = b'"stream":false' not in body.replace(b" ", b"")

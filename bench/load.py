@@ -9,8 +9,9 @@ one is answered (closed loop: the offered load is what the target can take). A r
 a duration, a request count, or both (whichever ends first); a warm-up phase runs first and is
 not counted. Every request's latency (request sent → last byte read) is kept; for streams also
 the time to first byte (→ first body bytes). A request counts as an error when it raises, the
-status is not 200, or a stream does not end with ``done`` (default ``data: [DONE]``, OpenAI's
-last line; ``bench/messages_bench.py`` passes Anthropic's ``message_stop`` data line).
+status is not 200, or a stream's last event does not hold ``done`` (default ``data: [DONE]``,
+OpenAI's last line; ``bench/ingress_bench.py`` passes Anthropic's ``message_stop`` data line and
+the Responses API's ``"type":"response.completed"``).
 
 ``drive`` is what ``bench/gateway_bench.py`` calls (in its own process, pinned away from the
 target); ``hooks`` let it read the target's CPU counters exactly at the measured window's edges.
@@ -102,7 +103,7 @@ async def _one(
             if response.status != 200:
                 result.note(f"HTTP {response.status}")
                 return
-            if stream and not data.rstrip().endswith(done):
+            if stream and done not in data.rstrip().rsplit(b"\n\n", 1)[-1]:
                 result.note("stream without its last event")
                 return
             if not stream and not data:
