@@ -27,7 +27,7 @@ from localrouter.dialects.anthropic_check import check
 from localrouter.dialects.anthropic_errors import error_body
 from localrouter.dialects.anthropic_events import StreamEncoder
 from localrouter.dialects.anthropic_to_chat import Translated, to_chat, untranslatable
-from localrouter.dialects.base import Caller
+from localrouter.dialects.base import Caller, Envelope
 from localrouter.errors import (
     RequestDataError,
     StreamShapeError,
@@ -203,7 +203,7 @@ class CountTokensRequest:
         return Reply.json(outcome.result, 200, outcome.headers)
 
 
-class AnthropicDialect:
+class AnthropicDialect(Envelope):
     name = "anthropic"
 
     async def parse(
@@ -234,9 +234,6 @@ class AnthropicDialect:
     ) -> Reply:
         rid = headers.get("x-request-id") if headers else None
         return Reply.json(error_body(status, message, request_id=rid), status, headers)
-
-    def failure(self, f: Failure) -> Reply:
-        return self.error(f.status, f.message, code=f.code, param=f.param, headers=f.headers)
 
 
 ANTHROPIC = AnthropicDialect()

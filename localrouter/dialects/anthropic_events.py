@@ -37,6 +37,7 @@ import orjson
 from localrouter.dialects.anthropic_answer import matched_stop, stop_reason, usage_from_chat
 from localrouter.dialects.anthropic_errors import error_body
 from localrouter.errors import StreamShapeError
+from localrouter.server.chunk_reader import ChunkReader
 
 Json = dict[str, Any]
 
@@ -55,14 +56,14 @@ def _event(name: bytes, data: Json) -> bytes:
     return b"event: " + name + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-class StreamEncoder:
-    """One stream's encoder: :meth:`start`, :meth:`feed` for every chunk, then :meth:`finish`
+class StreamEncoder(ChunkReader):
+    """One stream's encoder: :meth:`start`, :meth:`feed` for every chunk (read by
+    :class:`~localrouter.server.chunk_reader.ChunkReader`), then :meth:`finish`
     (or :meth:`error`). Every method returns the bytes to send (maybe none)."""
 
     __slots__ = (
-        "chars", "closed", "finish_reason", "index", "input_tokens", "kind", "message_id",
-        "model", "prefix", "started", "stop_sequence", "stop_sequences", "tool_id",
-        "tool_index", "tools", "usage",
+        "chars", "index", "input_tokens", "kind", "message_id", "model", "prefix",
+        "stop_sequence", "stop_sequences", "tool_id", "tool_index", "tools",
     )  # fmt: skip
 
     def __init__(
@@ -159,34 +160,18 @@ class StreamEncoder:
             out += self._delta(_TOOL, arguments, {})
         return out
 
-    def feed(self, chunk: Json) -> bytes:
-        """The events one ``chat.completion.chunk`` makes (often one, maybe none)."""
-        if self.closed:
-            return b""
-        out = b"" if self.started else self.start()
-        choices = chunk.get("choices")
-        if choices:
-            choice = choices[0]
-            delta = choice.get("delta")
-            if delta:
-                thought = delta.get("reasoning_content") or delta.get("reasoning")
-                if thought and isinstance(thought, str):
-                    out += self._delta(_THINKING, thought, _THINKING_BLOCK)
-                text = delta.get("content")
-                if text and isinstance(text, str):
-                    out += self._delta(_TEXT, text, _TEXT_BLOCK)
-                calls = delta.get("tool_calls")
-                if calls and isinstance(calls, list):
-                    for call in calls:
-                        out += self._tool(call)
-            finish = choice.get("finish_reason")
-            if finish and isinstance(finish, str):
-                self.finish_reason = finish
-                self.stop_sequence = matched_stop(choice, self.stop_sequences)
-        usage = chunk.get("usage")
-        if usage and isinstance(usage, dict):
-            self.usage = usage
-        return out
+    def thought(self, piece: str) -> bytes:
+        return self._delta(_THINKING, piece, _THINKING_BLOCK)
+
+    def text(self, piece: str) -> bytes:
+        return self._delta(_TEXT, piece, _TEXT_BLOCK)
+
+    def call(self, call: Any) -> bytes:
+        return self._tool(call)
+
+    def finished(self, choice: Json, reason: str) -> None:
+        self.finish_reason = reason
+        self.stop_sequence = matched_stop(choice, self.stop_sequences)
 
     def finish(
         self, usage: tuple[int, int] | None = None, finish_reason: str | None = None

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from localrouter.server.errors import error_response
+
 if TYPE_CHECKING:
     from localrouter.routing.facts import RequestFacts
     from localrouter.runtime.response_store import ResponseStore
@@ -65,3 +67,37 @@ class Dialect(Protocol):
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply: ...
+
+
+class Envelope:
+    """A dialect's answers to refusals: :meth:`failure` answers a
+    :class:`~localrouter.server.pipeline.Failure` with the dialect's own :meth:`error`."""
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        raise NotImplementedError
+
+    def failure(self, f: Failure) -> Reply:
+        return self.error(f.status, f.message, code=f.code, param=f.param, headers=f.headers)
+
+
+class OpenAIEnvelope(Envelope):
+    """Errors in OpenAI's envelope (the chat and the Responses dialects)."""
+
+    def error(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        return error_response(status, message, code=code, param=param, headers=headers)

@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from localrouter.dialects.base import Caller
+from localrouter.dialects.base import Caller, OpenAIEnvelope
 from localrouter.errors import RequestDataError, UpstreamError
 from localrouter.providers.shapes import float32_base64
 from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.server import sse, validation
 from localrouter.server.accounting import Usage, completion_text, usage_from
 from localrouter.server.dispatch import Served
-from localrouter.server.errors import error_response
 from localrouter.server.payloads import OpenAIPayload, Operation
 from localrouter.server.pipeline import Answer, Failure, Finished, Outcome
 from localrouter.server.relay import ChunkMeter
@@ -103,7 +102,7 @@ class OpenAIRequest:
         return outcome.reply(ChunkEncoder(include_usage), ChunkMeter())
 
 
-class OpenAIDialect:
+class OpenAIDialect(OpenAIEnvelope):
     name = "openai"
 
     async def parse(
@@ -117,20 +116,6 @@ class OpenAIDialect:
         except RequestDataError as exc:  # tags, headers or metadata over a routing bound
             return Failure(exc.status, exc.message, None, exc.param)
         return OpenAIRequest(operation, body, facts)  # type: ignore[arg-type]
-
-    def error(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        return error_response(status, message, code=code, param=param, headers=headers)
-
-    def failure(self, f: Failure) -> Reply:
-        return self.error(f.status, f.message, code=f.code, param=f.param, headers=f.headers)
 
 
 OPENAI = OpenAIDialect()

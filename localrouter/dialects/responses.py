@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from localrouter.dialects import responses_answer as answer
-from localrouter.dialects.base import Caller
+from localrouter.dialects.base import Caller, OpenAIEnvelope
 from localrouter.dialects.responses_check import check
 from localrouter.dialects.responses_events import StreamEncoder
 from localrouter.dialects.responses_to_chat import Translated, items_of, to_chat
@@ -39,7 +39,6 @@ from localrouter.routing.facts import RequestFacts, facts_from_openai
 from localrouter.runtime.response_store import ResponseStore, StoredResponse, new_response_id
 from localrouter.server.accounting import Usage, completion_text, usage_from
 from localrouter.server.dispatch import Served
-from localrouter.server.errors import error_response
 from localrouter.server.payloads import ResponsesPayload
 from localrouter.server.pipeline import Answer, Failure, Finished, Outcome
 from localrouter.server.relay import ChunkMeter
@@ -272,7 +271,7 @@ def _previous_missing(previous: str) -> Failure:
     )
 
 
-class ResponsesDialect:
+class ResponsesDialect(OpenAIEnvelope):
     name = "responses"
 
     async def parse(
@@ -302,20 +301,6 @@ class ResponsesDialect:
             native["input"] = [i for i in conversation if not _unsendable(i)]
         keeper = Keeper(caller.store, caller.client, previous, conversation)
         return ResponsesRequest(body, facts, ResponsesPayload(native, translated), keeper)
-
-    def error(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        return error_response(status, message, code=code, param=param, headers=headers)
-
-    def failure(self, f: Failure) -> Reply:
-        return self.error(f.status, f.message, code=f.code, param=f.param, headers=f.headers)
 
 
 RESPONSES = ResponsesDialect()

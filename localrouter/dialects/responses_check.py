@@ -44,11 +44,11 @@ from localrouter.server.validation_types import (
     shown,
     string,
     string_list,
+    tool_choice,
     want,
 )
 
 _ROLES = frozenset({"user", "system", "developer", "assistant"})
-_TOOL_CHOICES = frozenset({"none", "auto", "required"})
 
 
 def _image(value: dict[str, Any], param: str) -> Problem | None:
@@ -77,25 +77,35 @@ def _text_field(value: dict[str, Any], param: str, key: str) -> Problem | None:
     return None if isinstance(text, str) else want(f"{param}.{key}", "a string", text)
 
 
-def _parts(value: Any, param: str) -> Problem | None:
-    """A content string, or a list of typed parts (types LocalRouter does not know pass)."""
+def _typed(
+    value: Any, param: str, what: str, checks: dict[str, Check], *, messages: bool = False
+) -> Problem | None:
+    """A string, or a list of objects each with a string ``type`` (``messages``: or a
+    ``role``, for a message), checked by ``checks`` of its type (other types pass)."""
     if isinstance(value, str):
         return None
     if not isinstance(value, list):
-        return want(param, "a string or an array of content parts", value)
-    for i, part in enumerate(value):
+        return want(param, f"a string or an array of {what}", value)
+    for i, entry in enumerate(value):
         where = f"{param}[{i}]"
-        if not isinstance(part, dict):
-            return want(where, "an object", part)
-        kind = part.get("type")
+        if not isinstance(entry, dict):
+            return want(where, "an object", entry)
+        kind = entry.get("type", "message" if messages and "role" in entry else None)
         if not isinstance(kind, str):
+            if messages:
+                return f"`{where}` needs a `type` (or a `role`, for a message)", f"{where}.type"
             return want(f"{where}.type", "a string", kind)
-        check = _PARTS.get(kind)
+        check = checks.get(kind)
         if check is not None:
-            problem = check(part, where)
+            problem = check(entry, where)
             if problem:
                 return problem
     return None
+
+
+def _parts(value: Any, param: str) -> Problem | None:
+    """A content string, or a list of typed parts (types LocalRouter does not know pass)."""
+    return _typed(value, param, "content parts", _PARTS)
 
 
 def _message(item: dict[str, Any], param: str) -> Problem | None:
@@ -142,23 +152,7 @@ _ITEMS: dict[str, Check] = {
 
 
 def _input(value: Any, param: str) -> Problem | None:
-    if isinstance(value, str):
-        return None
-    if not isinstance(value, list):
-        return want(param, "a string or an array of input items", value)
-    for i, item in enumerate(value):
-        where = f"{param}[{i}]"
-        if not isinstance(item, dict):
-            return want(where, "an object", item)
-        kind = item.get("type", "message" if "role" in item else None)
-        if not isinstance(kind, str):
-            return f"`{where}` needs a `type` (or a `role`, for a message)", f"{where}.type"
-        check = _ITEMS.get(kind)
-        if check is not None:
-            problem = check(item, where)
-            if problem:
-                return problem
-    return None
+    return _typed(value, param, "input items", _ITEMS, messages=True)
 
 
 _FUNCTION: dict[str, Check] = {
@@ -193,21 +187,6 @@ def _tools(value: Any, param: str, *, nested: bool = False) -> Problem | None:
             problem = _tools(tool.get("tools"), f"{where}.tools", nested=True)
             if problem:
                 return problem
-    return None
-
-
-def _tool_choice(value: Any, param: str) -> Problem | None:
-    if isinstance(value, str):
-        if value in _TOOL_CHOICES:
-            return None
-        return f"`{param}` must be none, auto, required or an object, not {shown(value)}", param
-    if not isinstance(value, dict):
-        return want(param, "a string or an object", value)
-    kind = value.get("type")
-    if not isinstance(kind, str):
-        return want(f"{param}.type", "a string", kind)
-    if kind in ("function", "custom") and not isinstance(value.get("name"), str):
-        return want(f"{param}.name", "a string", value.get("name"))
     return None
 
 
@@ -260,7 +239,7 @@ CHECKS: dict[str, Check] = {
     "metadata": an_object,
     "user": string,
     "tools": _tools,
-    "tool_choice": _tool_choice,
+    "tool_choice": tool_choice(nested=False),
     "text": lambda v, p: fields(v, p, {"format": _format, "verbosity": string}),
     "reasoning": lambda v, p: fields(v, p, {"effort": string, "summary": string}),
     "include": string_list,

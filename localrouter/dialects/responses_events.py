@@ -36,6 +36,7 @@ import orjson
 
 from localrouter.dialects import responses_answer as answer
 from localrouter.errors import StreamShapeError
+from localrouter.server.chunk_reader import ChunkReader
 
 Json = dict[str, Any]
 
@@ -47,15 +48,15 @@ _DELTA_TYPES = {
 }
 
 
-class StreamEncoder:
-    """One stream's encoder: :meth:`feed` every chunk, then :meth:`finish` (or :meth:`error`).
+class StreamEncoder(ChunkReader):
+    """One stream's encoder: :meth:`feed` every chunk (read by
+    :class:`~localrouter.server.chunk_reader.ChunkReader`), then :meth:`finish` (or :meth:`error`).
     Each returns the bytes to send. :attr:`response` is the response as it stands (complete
     after :meth:`finish`)."""
 
     __slots__ = (
-        "call_id", "chars", "closed", "finish_reason", "index", "item_id", "kind", "name",
-        "names", "pieces", "prefix", "response", "root", "seq", "started", "tool_index", "tools",
-        "usage",
+        "call_id", "chars", "index", "item_id", "kind", "name", "names", "pieces", "prefix",
+        "response", "root", "seq", "tool_index", "tools",
     )  # fmt: skip
 
     def __init__(self, response: Json, names: answer.CallNames = answer.NO_NAMES) -> None:
@@ -248,33 +249,14 @@ class StreamEncoder:
 
     # ------------------------------------------------------------ the stream
 
-    def feed(self, chunk: Json) -> bytes:
-        """The events one ``chat.completion.chunk`` makes (often one, maybe none)."""
-        if self.closed:
-            return b""
-        out = b"" if self.started else self.start()
-        choices = chunk.get("choices")
-        if choices:
-            choice = choices[0]
-            delta = choice.get("delta")
-            if delta:
-                thought = delta.get("reasoning_content") or delta.get("reasoning")
-                if thought and isinstance(thought, str):
-                    out += self._text(_REASONING, thought)
-                text = delta.get("content")
-                if text and isinstance(text, str):
-                    out += self._text(_TEXT, text)
-                calls = delta.get("tool_calls")
-                if calls and isinstance(calls, list):
-                    for call in calls:
-                        out += self._tool(call)
-            finish = choice.get("finish_reason")
-            if finish and isinstance(finish, str):
-                self.finish_reason = finish
-        usage = chunk.get("usage")
-        if usage and isinstance(usage, dict):
-            self.usage = usage
-        return out
+    def thought(self, piece: str) -> bytes:
+        return self._text(_REASONING, piece)
+
+    def text(self, piece: str) -> bytes:
+        return self._text(_TEXT, piece)
+
+    def call(self, call: Any) -> bytes:
+        return self._tool(call)
 
     def finish(self, prompt_tokens: int, completion_tokens: int) -> bytes:
         """The end: the open item's done events, then ``response.completed`` (or

@@ -29,31 +29,37 @@ def _missing(response_id: str) -> Reply:
     )
 
 
-async def _stored(rt: Runtime, call: Call) -> StoredResponse | Reply:
+async def _asked(rt: Runtime, call: Call) -> tuple[str, str] | Reply:
+    """(the calling client's name, the response id asked for), or the 401/403 answer."""
     got = await authenticated(rt, call.headers)
     if isinstance(got, Reply):
         return got
     _table, client = got
-    response_id = call.params["response_id"]
-    stored = await rt.responses.get(response_id, client.name) if rt.responses else None
+    return client.name, call.params["response_id"]
+
+
+async def _stored(rt: Runtime, call: Call) -> StoredResponse | Reply:
+    asked = await _asked(rt, call)
+    if isinstance(asked, Reply):
+        return asked
+    owner, response_id = asked
+    stored = await rt.responses.get(response_id, owner) if rt.responses else None
     return _missing(response_id) if stored is None else stored
 
 
 async def response(rt: Runtime, call: Call) -> Reply:
     """``GET /v1/responses/{id}`` (the response as it was answered) and ``DELETE`` (it is
     removed: ``{"id", "object": "response.deleted", "deleted": true}``)."""
-    if call.method == "DELETE":
-        got = await authenticated(rt, call.headers)
-        if isinstance(got, Reply):
-            return got
-        _table, client = got
-        response_id = call.params["response_id"]
-        deleted = await rt.responses.delete(response_id, client.name) if rt.responses else False
-        if not deleted:
-            return _missing(response_id)
-        return Reply.json({"id": response_id, "object": "response.deleted", "deleted": True})
-    stored = await _stored(rt, call)
-    return stored if isinstance(stored, Reply) else Reply.json(stored.response)
+    if call.method != "DELETE":
+        stored = await _stored(rt, call)
+        return stored if isinstance(stored, Reply) else Reply.json(stored.response)
+    asked = await _asked(rt, call)
+    if isinstance(asked, Reply):
+        return asked
+    owner, response_id = asked
+    if not (await rt.responses.delete(response_id, owner) if rt.responses else False):
+        return _missing(response_id)
+    return Reply.json({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
 def _with_id(item: dict[str, Any], response_id: str, i: int) -> dict[str, Any]:

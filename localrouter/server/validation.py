@@ -40,12 +40,12 @@ from localrouter.server.validation_types import (
     string,
     string_list,
     tokens_or_text,
+    tool_choice,
     want,
 )
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _NEEDS_CONTENT = frozenset({"system", "developer", "user", "tool"})
-_TOOL_CHOICES = frozenset({"none", "auto", "required"})
 
 
 def _image_url(value: Any, param: str) -> Problem | None:
@@ -181,21 +181,6 @@ def _functions(value: Any, param: str) -> Problem | None:
     return None
 
 
-def _tool_choice(value: Any, param: str) -> Problem | None:
-    if isinstance(value, str):
-        if value in _TOOL_CHOICES:
-            return None
-        return f"`{param}` must be none, auto, required or an object, not {shown(value)}", param
-    if not isinstance(value, dict):
-        return want(param, "a string or an object", value)
-    kind = value.get("type")
-    if not isinstance(kind, str):
-        return want(f"{param}.type", "a string", kind)
-    if kind in ("function", "custom"):
-        return named(value.get(kind), f"{param}.{kind}")
-    return None
-
-
 def _function_call(value: Any, param: str) -> Problem | None:
     if isinstance(value, str):
         if value in ("none", "auto"):
@@ -246,7 +231,7 @@ CHECKS: dict[str, dict[str, Check]] = {
         "logprobs": boolean,
         "top_logprobs": integer(0, 20),
         "tools": _tools,
-        "tool_choice": _tool_choice,
+        "tool_choice": tool_choice(nested=True),
         "parallel_tool_calls": boolean,
         "functions": _functions,
         "function_call": _function_call,

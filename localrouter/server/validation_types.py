@@ -179,3 +179,29 @@ def tokens_or_text(what: str, *, empty_list: bool) -> Check:
         return None
 
     return check
+
+
+TOOL_CHOICES = frozenset({"none", "auto", "required"})
+
+
+def tool_choice(*, nested: bool) -> Check:
+    """``tool_choice``: none, auto, required, or an object with a string ``type``; a
+    ``function`` or ``custom`` choice names its tool — inside an object named by its type
+    (chat: ``{"type": "function", "function": {"name": …}}``, ``nested``) or beside the type
+    (the Responses API: ``{"type": "function", "name": …}``)."""
+
+    def check(value: Any, param: str) -> Problem | None:
+        if isinstance(value, str):
+            if value in TOOL_CHOICES:
+                return None
+            return f"`{param}` must be none, auto, required or an object, not {shown(value)}", param
+        if not isinstance(value, dict):
+            return want(param, "a string or an object", value)
+        kind = value.get("type")
+        if not isinstance(kind, str):
+            return want(f"{param}.type", "a string", kind)
+        if kind in ("function", "custom"):
+            return named(value.get(kind), f"{param}.{kind}") if nested else named(value, param)
+        return None
+
+    return check
