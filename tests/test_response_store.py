@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from localrouter.runtime import response_store
 from localrouter.runtime.response_store import (
     ResponseStore,
     StoredResponse,
@@ -298,3 +299,33 @@ async def test_concurrent_gets_puts_and_deletes(store: ResponseStore) -> None:
     kept = {r.id + ".json" for r, d in zip(recs, deleted, strict=True) if not d}
     assert set(files(store.root)) == kept
     assert store.total_bytes == 4096 * len(kept)
+
+
+async def test_memory_stays_bounded_when_the_disk_falls_behind(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(response_store, "MAX_PENDING", 3)
+    s = store_at(tmp_path / "responses", clock)  # not opened: nothing is written yet
+    kept = [record() for _ in range(3)]
+    for r in kept:
+        s.put(r)
+    extra = record()
+    with caplog.at_level(logging.WARNING, "localrouter.responses"):
+        s.put(extra)
+    assert await s.get(extra.id, "alice") is None
+    assert "wait to be written" in caplog.text
+    await s.open()
+    await s.close()
+    fresh = store_at(tmp_path / "responses", clock)
+    await fresh.open()
+    assert [await fresh.get(r.id, "alice") for r in kept] == kept
+    await fresh.close()
+
+
+async def test_many_records_are_written_in_batches(store: ResponseStore, tmp_path: Path) -> None:
+    many = [record() for _ in range(150)]  # more than one worker-thread hop
+    for r in many:
+        store.put(r)
+    await written(store)
+    names = sorted(p.name for p in (tmp_path / "responses").iterdir())
+    assert names == sorted(r.id + ".json" for r in many)

@@ -9,10 +9,14 @@ owner (the client's name), ``created_at``, the response as answered and the whol
 input items; a client asking for another client's id gets the same ``None`` as for a missing one.
 
 :meth:`ResponseStore.put` is synchronous and never touches the disk: the record is visible to
-:meth:`~ResponseStore.get` at once, from memory, until one writer task has written it in a worker
-thread (:func:`localrouter.fsutil.atomic_write`: temporary file, fsync, rename, so a crash leaves
-the old state or the new one, never half a file). Reads, deletes and sweeps run in worker threads
-too: the event loop never waits on the disk.
+:meth:`~ResponseStore.get` at once, from memory, until one writer task has written it, with up to
+63 others, in one worker-thread hop (a temporary file, then a rename: a file is whole or absent,
+never half written). Files are not fsynced: a stored response is a convenience, not a config,
+and a file a second costs the disk more than it protects — a crash of LocalRouter loses nothing
+written, a crash of the machine may lose the last seconds' responses (read as absent). At most
+4096 records wait to be written (:data:`MAX_PENDING`); when the disk falls that far behind, a new
+one is not stored (a warning), so memory stays bounded. Reads, deletes and sweeps run in worker
+threads too: the event loop never waits on the disk.
 
 In memory there is only an index (id → created_at, size) and the records not yet written. At
 :meth:`~ResponseStore.open` the index is rebuilt from a listing of the directory, not by reading
@@ -50,8 +54,7 @@ from typing import Any
 
 import orjson
 
-from localrouter.fsutil import atomic_write
-from localrouter.statefiles import DIR_MODE, private_dir
+from localrouter.statefiles import DIR_MODE, FILE_MODE, private_dir
 
 __all__ = ["ResponseStore", "StoredResponse", "new_response_id", "valid_id"]
 
@@ -62,6 +65,8 @@ MIB = 1024 * 1024
 RECORD_CAP = 16 * MIB
 BLOCK = 4096
 SWEEP_S = 3600.0
+WRITE_BATCH = 64  # records written in one worker-thread hop
+MAX_PENDING = 4096  # records held in memory, not yet written: past it a new one is not stored
 _ID = re.compile(r"resp_[0-9a-f]{48}", re.ASCII)
 _SUFFIX = ".json"
 
@@ -148,6 +153,7 @@ class ResponseStore:
         self._index: dict[str, tuple[float, int]] = {}  # id -> (created_at, charged size)
         self._total = 0
         self._pending: dict[str, StoredResponse] = {}
+        self._dropped = 0  # records not stored because too many waited to be written
         self._wake = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
@@ -200,6 +206,16 @@ class ResponseStore:
             raise ValueError("a stored response's id must come from new_response_id()")
         if self._closing:
             log.warning("response %s not stored: the store is closed", record.id)
+            return
+        if len(self._pending) >= MAX_PENDING:  # the disk cannot keep up: memory stays bounded
+            self._dropped += 1
+            if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
+                log.warning(
+                    "response %s not stored: %d responses wait to be written (%d not stored)",
+                    record.id,
+                    len(self._pending),
+                    self._dropped,
+                )
             return
         self._pending[record.id] = record
         self._wake.set()
@@ -265,16 +281,21 @@ class ResponseStore:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                rid, record = next(iter(self._pending.items()))
-                size = await asyncio.to_thread(self._write, record, self.max_record_bytes)
-                if self._pending.get(rid) is record:
-                    del self._pending[rid]
-                    if size is not None:
-                        self._forget(rid)
-                        self._index[rid] = (record.created_at, size)
-                        self._total += size
-                elif size is not None and rid not in self._pending:  # deleted meanwhile
-                    await asyncio.to_thread(self._unlink, [rid])
+                batch = list(self._pending.items())[:WRITE_BATCH]
+                records = [record for _, record in batch]
+                sizes = await asyncio.to_thread(self._write_all, records, self.max_record_bytes)
+                gone: list[str] = []
+                for (rid, record), size in zip(batch, sizes, strict=True):
+                    if self._pending.get(rid) is record:
+                        del self._pending[rid]
+                        if size is not None:
+                            self._forget(rid)
+                            self._index[rid] = (record.created_at, size)
+                            self._total += size
+                    elif size is not None and rid not in self._pending:  # deleted meanwhile
+                        gone.append(rid)
+                if gone:
+                    await asyncio.to_thread(self._unlink, gone)
             await self._evict()
             if self._closing and not self._pending:
                 return
@@ -318,6 +339,9 @@ class ResponseStore:
                     found.append((rid, st.st_mtime, _charged(st.st_size)))
         return found
 
+    def _write_all(self, records: list[StoredResponse], limit: int) -> list[int | None]:
+        return [self._write(record, limit) for record in records]
+
     def _write(self, record: StoredResponse, limit: int) -> int | None:
         try:
             data = encode(record)
@@ -333,10 +357,21 @@ class ResponseStore:
             )
             return None
         path = self._path(record.id)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            atomic_write(path, data, backup=False)
-            os.utime(path, (record.created_at, record.created_at))  # the index's created_at
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)  # whatever the umask
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.utime(tmp, (record.created_at, record.created_at))  # the index's created_at
+            os.replace(tmp, path)  # whole or absent: never half a file
         except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             log.warning("response %s not stored: %s", record.id, e.strerror or e)
             return None
         return _charged(len(data))
