@@ -12,8 +12,8 @@ request, and a stream at most 1.3× the floor's (issue 15's targets and the Resp
 One ``bench/fake_upstream.py`` (instant answers: OpenAI's chat completions and Responses API,
 Anthropic's Messages, JSON and 20-event streams) on core 1 with the load driver, and two targets
 on core 0: one ``localrouter serve --no-watch`` and the floor of ``bench/gateway_bench.py``
-(``bench/floor_proxy.py``). Four targets, the first three the same gateway: ``chat``
-(``load.chat_body`` → the OpenAI-compatible provider), the ingress's two (the same conversation
+(``bench/floor_proxy.py``). Four or five targets, all but the floor the same gateway: ``chat``
+(``load.chat_body`` → the OpenAI-compatible provider), the ingress's own (the same conversation
 in its shape, translated to that provider, or to the ingress's own provider type on the same
 fake, sent as it is), and ``floor`` (the floor proxy forwarding the chat body). With
 ``--ingress all`` the ingresses run one after the other, each with a gateway of its own.
@@ -95,15 +95,45 @@ def start(procs: gb.Procs, workdir: Path, ingress: Ingress) -> Setup:
     return Setup(ingress, upstream, gateway, floor, key.key)
 
 
+@dataclass
+class Cell(gb.Cell):
+    tail_ms_per_req: float = 0.0  # of cpu_ms_per_req: spent after the window, till idle
+
+
+def settle(pid: int, idle_ms: float = 2.0, every_s: float = 0.1, limit_s: float = 60.0) -> None:
+    """Wait until the process is idle (under ``idle_ms`` of CPU in ``every_s``): work a request
+    leaves behind (the response store's and the generation store's writes) is done by then."""
+    end = time.monotonic() + limit_s
+    last = gb.cpu_seconds(pid)
+    while time.monotonic() < end:
+        time.sleep(every_s)
+        now = gb.cpu_seconds(pid)
+        if (now - last) * 1000 < idle_ms:
+            return
+        last = now
+    log(f"  pid {pid} still busy after {limit_s:g} s")
+
+
 def run_cell(
     setup: Setup, target: str, scenario: Scenario, rnd: int, duration: float, warmup: float
-) -> gb.Cell:
+) -> Cell:
+    """One cell. Its CPU runs from an idle process (after the warm-up's work is done) to an idle
+    process again: what a request leaves to background tasks and threads counts too."""
     proc, path, headers, body = setup.request(target, scenario.stream)
     done = b"data: [DONE]" if path == "/v1/chat/completions" else setup.ingress.done
     marks: list[tuple[float, float]] = []
 
     def mark() -> None:
         marks.append((gb.cpu_seconds(proc.pid), gb.thread_cpu_seconds(proc.pid)))
+
+    def before() -> None:
+        settle(proc.pid)
+        mark()
+
+    def after() -> None:
+        mark()
+        settle(proc.pid)
+        mark()
 
     result = asyncio.run(
         load.measure(
@@ -114,8 +144,8 @@ def run_cell(
             stream=scenario.stream,
             headers=headers,
             body=body,
-            before=mark,
-            after=mark,
+            before=before,
+            after=after,
             done=done,
         )
     )
@@ -124,7 +154,7 @@ def run_cell(
     lat = [x * 1000 for x in result.latencies]
     ttfb = [x * 1000 for x in result.ttfb]
     n = max(1, result.completed)
-    return gb.Cell(
+    return Cell(
         scenario=scenario.key,
         target=target,
         round=rnd,
@@ -134,9 +164,10 @@ def run_cell(
         ttfb_p50_ms=load.percentile(ttfb, 50) if ttfb else float("nan"),
         errors=result.errors,
         requests=result.completed,
-        cpu_ms_per_req=(marks[1][0] - marks[0][0]) * 1000 / n,
-        thread_ms_per_req=(marks[1][1] - marks[0][1]) * 1000 / n,
+        cpu_ms_per_req=(marks[2][0] - marks[0][0]) * 1000 / n,
+        thread_ms_per_req=(marks[2][1] - marks[0][1]) * 1000 / n,
         hwm_mb=gb.status_kb(proc.pid, "VmHWM") / 1024,
+        tail_ms_per_req=(marks[2][0] - marks[1][0]) * 1000 / n,
     )
 
 
@@ -158,7 +189,7 @@ def ratio(a: gb.Cell, b: gb.Cell) -> float:
 
 
 def report(
-    cells: list[gb.Cell], ingress: Ingress, args: argparse.Namespace, meta: dict[str, str]
+    cells: list[Cell], ingress: Ingress, args: argparse.Namespace, meta: dict[str, str]
 ) -> str:
     rounds = max(c.round for c in cells) + 1
     targets = ingress.targets
@@ -171,13 +202,15 @@ def report(
         f"{'' if gb.pinning() else ' (NOT pinned)'}. Load average before/after: "
         f"{meta['load_before']} / {meta['load_after']} ({meta['quiet']}); wall {meta['wall']}.",
         "",
-        "CPU ms/req: median over rounds (min–max); best is the lowest round; other threads: "
-        "the part of it spent outside the event loop's thread (LocalRouter: the access log's "
-        "writer, the generation store and the response store).",
+        "CPU ms/req: median over rounds (min–max), from an idle process to an idle process again; "
+        "best is the lowest round; after the window: the part of it spent after the last "
+        "request was answered (writes left to background tasks); other threads: the part spent "
+        "outside the event loop's thread (LocalRouter: the access log's writer, the generation "
+        "store, the response store's writes).",
         "",
         "| scenario | target | req/s | p50 ms | TTFB p50 ms | errors | CPU ms/req | best "
-        "| other threads |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| after the window | other threads |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in SCENARIOS:
         for t in targets:
@@ -191,6 +224,7 @@ def report(
                 f"| {gb.spread([c.ttfb_p50_ms for c in cs]) if s.stream else '–'} "
                 f"| {sum(c.errors for c in cs)} of {sum(c.requests + c.errors for c in cs)} "
                 f"| {gb.spread(cpu, '{:.3f}')} | {min(cpu):.3f} "
+                f"| {gb.spread([c.tail_ms_per_req for c in cs], '{:.3f}')} "
                 f"| {gb.spread([c.thread_ms_per_req for c in cs], '{:.3f}')} |"
             )
     out += [
@@ -237,7 +271,7 @@ def profile(args: argparse.Namespace, workdir: Path, ingress: Ingress) -> str:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("py-spy is not installed: pip install py-spy")
-    own = ingress.targets[1:3]
+    own = tuple(t for t in ingress.targets if t not in ("chat", "floor"))
     profiled = (("json-c16", ("chat", *own)), ("sse-c16", ingress.targets))
     profiles: dict[tuple[str, str], tuple[gb.Profile, float]] = {}
     scenarios = {s.key: s for s in SCENARIOS}
@@ -304,7 +338,7 @@ def bench(ingress: Ingress, args: argparse.Namespace) -> str:
         "load_before": gb.loadavg(),
     }
     wall = time.perf_counter()
-    cells: list[gb.Cell] = []
+    cells: list[Cell] = []
     targets = ingress.targets
     with (
         tempfile.TemporaryDirectory(prefix=f"lr-{ingress.name}-bench-") as tmp,
