@@ -183,7 +183,7 @@ def render_responses(words: list[str]) -> dict[str, Reply]:
     }
     usage = {
         "input_tokens": 12,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": len(words),
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": 12 + len(words),
@@ -217,7 +217,8 @@ def render_responses(words: list[str]) -> dict[str, Reply]:
         data = {"type": name, "sequence_number": len(sse) - 1, **fields}
         sse.append(_chunk(b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n"))
 
-    running = {**response, "status": "in_progress", "output": [], "usage": None}
+    running = {k: v for k, v in response.items() if k != "usage"}  # no usage yet
+    running.update(status="in_progress", output=[])
     where = {"item_id": "msg_bench", "output_index": 0}
     event("response.created", response=running)
     event("response.in_progress", response=running)
