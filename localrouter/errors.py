@@ -11,7 +11,9 @@ ours (a type it would name is a structural Protocol here, never an import).
     │   │                      prints to refuse to start (commands/serve.py)
     │   ├── LimitStateError        limits.sqlite3 is unreadable, corrupt or not ours
     │   │                          (runtime/persist.py): limits fail closed
-    │   └── GenerationStateError   generations.sqlite3 cannot be opened (generations.py)
+    │   ├── GenerationStateError   generations.sqlite3 cannot be opened (generations.py)
+    │   └── ResponseStateError     responses/responses.sqlite3 cannot be opened
+    │                              (runtime/response_store.py)
     └── UpstreamError          a provider call failed
         ├── UpstreamConnectError   no connection, or it broke (refused, reset, cut mid-stream):
         │                          retryable
@@ -141,6 +143,20 @@ class GenerationStateError(StateFileError):
             f"generation records file {path} cannot be used: {reason}. To recover, move it (and "
             f"{path}-wal, {path}-shm if present) aside: LocalRouter then starts an empty one, and "
             f"the records /v1/generation answers from (kept {kept_days} days) are lost.",
+        )
+
+
+class ResponseStateError(StateFileError):
+    """``responses/responses.sqlite3`` (the stored responses) cannot be opened or is not a
+    database of ours."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(
+            path,
+            reason,
+            f"stored responses file {path} cannot be used: {reason}. To recover, move it (and "
+            f"{path}-wal, {path}-shm if present) aside: LocalRouter then starts an empty one, and "
+            "the responses stored so far can no longer be read or continued.",
         )
 
 

@@ -1,11 +1,13 @@
-"""The stored responses (runtime/response_store.py), on real files in tmp_path: round trips,
-owners, expiry, the size bounds, hostile ids and files, permissions, and the writes a close owes."""
+"""The stored responses (runtime/response_store.py), in a real SQLite file in tmp_path (read back
+with SQLite itself): round trips, owners, expiry, the size bounds, hostile ids and rows, a file
+that is not a database, permissions, and the writes a close owes."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from localrouter.errors import ResponseStateError
 from localrouter.runtime import response_store
 from localrouter.runtime.response_store import (
+    FILE_NAME,
     ResponseStore,
     StoredResponse,
     encode,
@@ -69,8 +73,17 @@ async def written(s: ResponseStore) -> None:
     raise AssertionError("pending writes never finished")
 
 
-def files(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir())
+def stored(root: Path) -> list[str]:
+    """The ids of the rows in the store's database, read with SQLite itself."""
+    db = sqlite3.connect(root / FILE_NAME)
+    try:
+        return sorted(r[0] for r in db.execute("SELECT id FROM responses"))
+    finally:
+        db.close()
+
+
+def size(r: StoredResponse) -> int:
+    return len(encode(r))
 
 
 def test_ids() -> None:
@@ -97,9 +110,9 @@ async def test_round_trip_and_visible_before_written(store: ResponseStore, tmp_p
     store.put(rec)
     assert await store.get(rec.id, "alice") == rec  # from memory, before any await of the writer
     await written(store)
-    assert files(tmp_path / "responses") == [rec.id + ".json"]
+    assert stored(tmp_path / "responses") == [rec.id]
     store._pending.clear()
-    assert await store.get(rec.id, "alice") == rec  # now from the file
+    assert await store.get(rec.id, "alice") == rec  # now from the database
 
 
 async def test_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
@@ -113,7 +126,7 @@ async def test_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
     await again.open()
     try:
         assert [await again.get(r.id, "alice") for r in recs] == recs
-        assert again.total_bytes == 5 * 4096
+        assert again.total_bytes == sum(size(r) for r in recs)
     finally:
         await again.close()
 
@@ -130,19 +143,24 @@ async def test_owner_isolation_and_delete(store: ResponseStore) -> None:
     assert await store.delete(rec.id, "alice")
     assert await store.get(rec.id, "alice") is None
     assert not await store.delete(rec.id, "alice")  # already gone
-    assert files(store.root) == []
+    assert stored(store.root) == []
     assert not await store.delete(new_response_id(), "alice")
 
 
-async def test_delete_while_pending_leaves_no_file(store: ResponseStore) -> None:
+async def test_delete_while_pending_leaves_no_row(store: ResponseStore) -> None:
     recs = [record() for _ in range(20)]
     for r in recs:
         store.put(r)
+    await asyncio.sleep(response_store.LINGER_S + 0.001)  # the writer has taken them
     for r in recs:
         assert await store.delete(r.id, "alice")
     await written(store)
-    await asyncio.sleep(0.05)  # an undone write's unlink
-    assert files(store.root) == []
+    for _ in range(100):  # an undone write's delete
+        if not stored(store.root):
+            break
+        await asyncio.sleep(0.01)
+    assert stored(store.root) == []
+    assert store.total_bytes == 0
     assert all([await store.get(r.id, "alice") is None for r in recs])
 
 
@@ -156,15 +174,15 @@ async def test_expiry_before_and_by_the_sweep(tmp_path: Path, clock: Clock) -> N
     assert await s.get(old.id, "alice") is None  # pending and expired
     await written(s)
     assert await s.get(old.id, "alice") is None  # written and expired, file still there
-    assert len(files(s.root)) == 2
+    assert len(stored(s.root)) == 2
     assert not await s.delete(old.id, "alice")
     assert await s.sweep() == 1
-    assert files(s.root) == [new.id + ".json"]
+    assert stored(s.root) == [new.id]
     await s.close()
     clock.now += 10 * DAY  # the other expires while the server is down
     again = store_at(tmp_path / "r", clock, days=30)
     await again.open()
-    assert files(again.root) == []
+    assert stored(again.root) == []
     await again.close()
 
 
@@ -179,18 +197,23 @@ async def test_a_reload_changes_retention(store: ResponseStore, clock: Clock) ->
 
 
 async def test_eviction_by_size_oldest_first(tmp_path: Path, clock: Clock) -> None:
-    s = store_at(tmp_path / "r", clock, max_bytes=10 * 4096)
-    await s.open()
     recs = [record(at=clock.now + i) for i in range(14)]
+    one = size(recs[0])
+    assert all(size(r) == one for r in recs)
+    s = store_at(tmp_path / "r", clock, max_bytes=10 * one)
+    await s.open()
     for r in recs:
         s.put(r)
         await written(s)
-    assert s.total_bytes <= 10 * 4096
-    assert files(s.root) == sorted(r.id + ".json" for r in recs[4:])
+    assert s.total_bytes == 10 * one
+    assert stored(s.root) == sorted(r.id for r in recs[4:])
     assert await s.get(recs[0].id, "alice") is None and await s.get(recs[-1].id, "alice")
-    s.configure(retention_s=30 * DAY, max_bytes=3 * 4096)  # a reload shrinks the bound
-    await asyncio.sleep(0.05)
-    assert files(s.root) == sorted(r.id + ".json" for r in recs[-3:])
+    s.configure(retention_s=30 * DAY, max_bytes=3 * one)  # a reload shrinks the bound
+    for _ in range(100):
+        if len(stored(s.root)) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert stored(s.root) == sorted(r.id for r in recs[-3:])
     await s.close()
 
 
@@ -207,52 +230,59 @@ async def test_a_record_over_the_bound_is_not_stored(
         s.put(big)
         s.put(small)
         await written(s)
-    assert files(s.root) == [small.id + ".json"]
+    assert stored(s.root) == [small.id]
     assert await s.get(big.id, "alice") is None
     assert any("not stored" in r.message and big.id in r.message for r in caplog.records)
     await s.close()
 
 
-async def test_invalid_ids_never_touch_disk(store: ResponseStore, tmp_path: Path) -> None:
+async def test_invalid_ids_are_never_looked_up(store: ResponseStore, tmp_path: Path) -> None:
     secret = tmp_path / "etc.json"
     secret.write_text('{"format": "localrouter-response/1"}')
-    (store.root / "x.json").write_text("{}")
-    for bad in ["../etc", "../x", "resp_../../etc", "resp_../etc", "x", str(secret)]:
+    for bad in ["../etc", "../x", "resp_../../etc", "resp_../etc", "x", str(secret), "' OR 1=1"]:
         assert await store.get(bad, "alice") is None
         assert not await store.delete(bad, "alice")
-    assert secret.exists() and (store.root / "x.json").exists()
+    assert secret.exists()
     with pytest.raises(ValueError):
         store.put(record(id="resp_../../etc"))
 
 
-async def test_corrupt_files_are_skipped(
+async def test_corrupt_rows_are_skipped(
     tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    s = store_at(tmp_path / "r", clock)
+    await s.open()
+    await s.close()
+    ids = [new_response_id() for _ in range(3)]
+    renamed = new_response_id()  # a well-formed record under another id
+    blobs = [b"{not json", b'{"format": "localrouter-response/1", "id": "x"}', b"[1, 2]"]
+    rows = [(i, "alice", clock.now, len(b), b) for i, b in zip(ids, blobs, strict=True)]
+    rows.append((renamed, "alice", clock.now, 10, encode(record(id=new_response_id()))))
+    db = sqlite3.connect(s.path)
+    db.executemany("INSERT INTO responses VALUES (?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    again = store_at(tmp_path / "r", clock)
+    await again.open()
+    with caplog.at_level(logging.WARNING, "localrouter.responses"):
+        assert [await again.get(i, "alice") for i in [*ids, renamed]] == [None] * 4
+    assert any("skipped" in r.message for r in caplog.records)
+    good = record()
+    again.put(good)
+    await written(again)
+    assert await again.get(good.id, "alice") == good
+    await again.close()
+
+
+async def test_a_file_that_is_not_a_database_refuses_to_open(tmp_path: Path, clock: Clock) -> None:
     root = tmp_path / "r"
     root.mkdir()
-    ids = [new_response_id() for _ in range(4)]
-    (root / f"{ids[0]}.json").write_bytes(b"{not json")
-    (root / f"{ids[1]}.json").write_bytes(b'{"format": "localrouter-response/1", "id": "x"}')
-    (root / f"{ids[2]}.json").write_bytes(b"[1, 2]")
-    (root / f"{ids[3]}.json").mkdir()  # not a file: not indexed
-    other = record(id=new_response_id())
-    renamed = new_response_id()  # a well-formed record under another id's name
-    (root / f"{renamed}.json").write_bytes(encode(other))
-    ids.append(renamed)
-    (root / f".{ids[0]}.json.abc.tmp").write_bytes(b"half")  # a crash before a rename
-    for p in root.iterdir():
-        os.utime(p, (clock.now, clock.now))
+    (root / FILE_NAME).write_bytes(b"this is not a database, and it is long enough" * 100)
     s = store_at(root, clock)
-    await s.open()
-    with caplog.at_level(logging.WARNING, "localrouter.responses"):
-        assert [await s.get(i, "alice") for i in ids] == [None] * 5
-    assert any("skipped" in r.message for r in caplog.records)
-    assert not any(p.name.endswith(".tmp") for p in root.iterdir())
-    good = record()
-    s.put(good)
-    await written(s)
-    assert await s.get(good.id, "alice") == good
-    await s.close()
+    with pytest.raises(ResponseStateError) as info:
+        await s.open()
+    assert str(root / FILE_NAME) in str(info.value) and "move it" in str(info.value)
+    assert (root / FILE_NAME).read_bytes().startswith(b"this is not")  # never overwritten
 
 
 async def test_permissions(tmp_path: Path, clock: Clock) -> None:
@@ -266,7 +296,9 @@ async def test_permissions(tmp_path: Path, clock: Clock) -> None:
         os.umask(old)
     assert stat.S_IMODE(os.stat(s.root).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(tmp_path / "state").st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(s.root / f"{rec.id}.json").st_mode) == 0o600
+    assert stored(s.root) == [rec.id]
+    for name in os.listdir(s.root):  # the database and its -wal/-shm
+        assert stat.S_IMODE(os.stat(s.root / name).st_mode) == 0o600, name
 
 
 async def test_close_writes_everything_pending(tmp_path: Path, clock: Clock) -> None:
@@ -276,7 +308,7 @@ async def test_close_writes_everything_pending(tmp_path: Path, clock: Clock) -> 
     for r in recs:
         s.put(r)  # many puts in one turn of the loop, then close at once
     await s.close()
-    assert len(files(s.root)) == 200
+    assert len(stored(s.root)) == 200
     again = store_at(tmp_path / "r", clock)
     await again.open()
     got = await asyncio.gather(*(again.get(r.id, r.owner) for r in recs))
@@ -296,9 +328,9 @@ async def test_concurrent_gets_puts_and_deletes(store: ResponseStore) -> None:
     deleted = await asyncio.gather(*(one(r) for r in recs))
     await written(store)
     await asyncio.sleep(0.05)
-    kept = {r.id + ".json" for r, d in zip(recs, deleted, strict=True) if not d}
-    assert set(files(store.root)) == kept
-    assert store.total_bytes == 4096 * len(kept)
+    kept = {r.id for r, d in zip(recs, deleted, strict=True) if not d}
+    assert set(stored(store.root)) == kept
+    assert store.total_bytes == sum(size(r) for r in recs if r.id in kept)
 
 
 async def test_memory_stays_bounded_when_the_disk_falls_behind(
@@ -322,10 +354,9 @@ async def test_memory_stays_bounded_when_the_disk_falls_behind(
     await fresh.close()
 
 
-async def test_many_records_are_written_in_batches(store: ResponseStore, tmp_path: Path) -> None:
+async def test_many_records_are_written_together(store: ResponseStore, tmp_path: Path) -> None:
     many = [record() for _ in range(150)]  # more than one worker-thread hop
     for r in many:
         store.put(r)
     await written(store)
-    names = sorted(p.name for p in (tmp_path / "responses").iterdir())
-    assert names == sorted(r.id + ".json" for r in many)
+    assert stored(tmp_path / "responses") == sorted(r.id for r in many)

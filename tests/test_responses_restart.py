@@ -1,10 +1,12 @@
 """Stored responses survive a real restart and a reload of ``localrouter serve``: a response
 made by one process is read, continued and deleted through the next one on the same
-``state_dir``, its file 0600 in a 0700 directory; after a reload (the config file changed) it
+``state_dir``, its database 0600 in a 0700 directory; after a reload (the config file changed) it
 is still there."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -39,10 +41,12 @@ def test_a_stored_response_survives_a_restart_and_a_reload(tmp_path: Path) -> No
             url + "/v1/responses", json={"model": "auto", "input": "keep me"}, headers=auth
         ).json()
     folder = state / "responses"
-    files = list(folder.iterdir())
-    assert [f.name for f in files] == [first["id"] + ".json"]
+    db = sqlite3.connect(folder / "responses.sqlite3")
+    assert [r[0] for r in db.execute("SELECT id FROM responses")] == [first["id"]]
+    db.close()
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    for name in os.listdir(folder):  # the database and its -wal/-shm
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
 
     with serve_process(config, free_port(), watch=True) as (url, _proc):
         got = httpx.get(url + f"/v1/responses/{first['id']}", headers=auth)
@@ -65,4 +69,6 @@ def test_a_stored_response_survives_a_restart_and_a_reload(tmp_path: Path) -> No
         assert again.json()["previous_response_id"] == first["id"]
         gone = httpx.delete(url + f"/v1/responses/{first['id']}", headers=auth)
         assert gone.json() == {"id": first["id"], "object": "response.deleted", "deleted": True}
-    assert not (folder / (first["id"] + ".json")).exists()
+    db = sqlite3.connect(folder / "responses.sqlite3")
+    assert first["id"] not in [r[0] for r in db.execute("SELECT id FROM responses")]
+    db.close()

@@ -2,39 +2,37 @@
 ``previous_response_id`` can continue a conversation and ``GET``/``DELETE /v1/responses/{id}``
 can find it again.
 
-One JSON file per response in ``state_dir/responses`` (the directory 0700, each file 0600), named
-by its id: ``resp_`` and 48 lowercase hex characters (:func:`new_response_id`). Anything else is
-never looked up on disk (:func:`valid_id`), so an id cannot name another path. The file holds the
-owner (the client's name), ``created_at``, the response as answered and the whole conversation's
-input items; a client asking for another client's id gets the same ``None`` as for a missing one.
+One SQLite database (WAL) at ``state_dir/responses/responses.sqlite3`` (the directory 0700, the
+file and its ``-wal``/``-shm`` 0600: :mod:`localrouter.statefiles`), a row a response: its id
+(``resp_`` and 48 lowercase hex characters, :func:`new_response_id`; anything else is never looked
+up, :func:`valid_id`), its owner (the client's name), ``created_at``, its size and the record
+(:func:`encode`: the response as answered and the whole conversation's input items). A client
+asking for another client's id gets the same ``None`` as for a missing one.
 
 :meth:`ResponseStore.put` is synchronous and never touches the disk: the record is visible to
-:meth:`~ResponseStore.get` at once, from memory, until one writer task has written it, with up to
-63 others, in one worker-thread hop (a temporary file, then a rename: a file is whole or absent,
-never half written). Files are not fsynced: a stored response is a convenience, not a config,
-and a file a second costs the disk more than it protects — a crash of LocalRouter loses nothing
-written, a crash of the machine may lose the last seconds' responses (read as absent). At most
-4096 records wait to be written (:data:`MAX_PENDING`); when the disk falls that far behind, a new
-one is not stored (a warning), so memory stays bounded. Reads, deletes and sweeps run in worker
-threads too: the event loop never waits on the disk.
+:meth:`~ResponseStore.get` at once, from memory, until the writer task has written it — with the
+others that came in the last :data:`LINGER_S` — in one transaction in a worker thread
+(``synchronous=NORMAL``: a crash of LocalRouter loses nothing committed, a crash of the machine
+may lose the last moments' responses). At most :data:`MAX_PENDING` records wait to be written;
+when the disk falls that far behind, a new one is not stored (a warning), so memory stays
+bounded. Reads, deletes and sweeps run in worker threads too: the event loop never waits on the
+disk. A row a response costs ~16 µs of CPU to write (a file a response cost 0.2–0.4 ms:
+docs/performance.md).
 
-In memory there is only an index (id → created_at, size) and the records not yet written. At
-:meth:`~ResponseStore.open` the index is rebuilt from a listing of the directory, not by reading
-the files: each file's modification time is set to its ``created_at`` when written. Bounds:
+Bounds:
 
 - retention (``server.responses.retention``, 30 days): an older record is never returned, even
-  before the hourly sweep (and :meth:`~ResponseStore.open`) removes its file;
-- total size (``server.responses.max_mb``, 512 MiB): each file counts as its size rounded up to
-  4 KiB (a file system block), which also bounds the index to ``max_bytes / 4096`` entries; past
-  it the oldest records are removed first;
+  before the hourly sweep (and :meth:`~ResponseStore.open`) deletes it;
+- total size (``server.responses.max_mb``, 512 MiB): the sum of the records' sizes; past it the
+  oldest records are deleted first;
 - one record: at most ``max_bytes / 8``, and never more than 16 MiB (:attr:`max_record_bytes`).
-  A larger one is not stored (a warning is logged; the client's request still succeeds) and a
-  larger file found on disk is never read.
+  A larger one is not stored (a warning is logged; the client's request still succeeds).
 
-A file that cannot be read or does not decode to a record is skipped with a warning (``get`` then
-answers ``None``); it goes when it expires. Temporary files left by a crash are removed at open.
-:meth:`~ResponseStore.configure` takes a reload's new settings; :meth:`~ResponseStore.close`
-writes what is pending and stops the sweep.
+A row that does not decode to a record of its id is skipped with a warning (``get`` answers
+``None``); it goes when it expires. A database SQLite cannot use raises
+:class:`~localrouter.errors.ResponseStateError` at :meth:`~ResponseStore.open` (``serve``
+refuses to start, naming the file and how to recover). :meth:`~ResponseStore.configure` takes a
+reload's new settings; :meth:`~ResponseStore.close` writes what is pending and stops the sweep.
 """
 
 from __future__ import annotations
@@ -43,9 +41,10 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import re
 import secrets
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,21 +53,25 @@ from typing import Any
 
 import orjson
 
-from localrouter.statefiles import DIR_MODE, FILE_MODE, private_dir
+from localrouter.errors import ResponseStateError
+from localrouter.statefiles import make_private, private_sqlite
 
 __all__ = ["ResponseStore", "StoredResponse", "new_response_id", "valid_id"]
 
 log = logging.getLogger("localrouter.responses")
 
 FORMAT = "localrouter-response/1"
+FILE_NAME = "responses.sqlite3"
 MIB = 1024 * 1024
 RECORD_CAP = 16 * MIB
-BLOCK = 4096
 SWEEP_S = 3600.0
-WRITE_BATCH = 64  # records written in one worker-thread hop
+LINGER_S = 0.05  # records put within this long go to disk together
 MAX_PENDING = 4096  # records held in memory, not yet written: past it a new one is not stored
 _ID = re.compile(r"resp_[0-9a-f]{48}", re.ASCII)
-_SUFFIX = ".json"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+    "created_at REAL NOT NULL, size INTEGER NOT NULL, record BLOB NOT NULL)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +90,6 @@ def new_response_id() -> str:
 def valid_id(s: str) -> bool:
     """``s`` has the exact shape of :func:`new_response_id`'s ids."""
     return isinstance(s, str) and _ID.fullmatch(s) is not None
-
-
-def _charged(size: int) -> int:
-    return max(BLOCK, -(-size // BLOCK) * BLOCK)
 
 
 def encode(record: StoredResponse) -> bytes:
@@ -146,14 +145,18 @@ class ResponseStore:
         sweep_s: float = SWEEP_S,
     ) -> None:
         self.root = root
+        self.path = root / FILE_NAME
         self.retention_s = retention_s
         self.max_bytes = max_bytes
         self._clock = clock
         self._sweep_s = sweep_s
-        self._index: dict[str, tuple[float, int]] = {}  # id -> (created_at, charged size)
-        self._total = 0
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one statement at a time on the one connection
+        self._total = 0  # the sum of the stored records' sizes
         self._pending: dict[str, StoredResponse] = {}
         self._dropped = 0  # records not stored because too many waited to be written
+        self._writing: set[str] = set()  # the ids of the transaction under way
+        self._undo: set[str] = set()  # of those, the ones deleted meanwhile
         self._wake = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
@@ -166,23 +169,22 @@ class ResponseStore:
 
     @property
     def total_bytes(self) -> int:
-        """What the written records count for (each rounded up to 4 KiB)."""
+        """The sum of the written records' sizes."""
         return self._total
 
     def configure(self, *, retention_s: float, max_bytes: int) -> None:
         """A reload's settings: a shorter retention hides older records at once, a smaller
-        ``max_bytes`` removes the oldest at the writer's next turn."""
+        ``max_bytes`` deletes the oldest at the writer's next turn."""
         self.retention_s = retention_s
         self.max_bytes = max_bytes
         self._wake.set()
 
     async def open(self) -> None:
-        """Create the directory, index what is in it, remove what expired or is over the bound,
-        then start the writer and the hourly sweep."""
-        entries = await asyncio.to_thread(self._scan)
-        for rid, created, size in sorted(entries, key=lambda e: e[1]):
-            self._index[rid] = (created, size)
-            self._total += size
+        """Open (or create) the database unless :meth:`connect` did, delete what expired or is
+        over the bound, then start the writer and the hourly sweep. Raises
+        :class:`ResponseStateError` when the file cannot be used."""
+        if self._db is None:
+            await asyncio.to_thread(self.connect)
         await self.sweep()
         await self._evict()
         self._writer = asyncio.create_task(self._write_loop(), name="response-store-writer")
@@ -199,6 +201,10 @@ class ResponseStore:
         if self._writer is not None:
             await self._writer
         self._writer = self._sweeper = None
+        if self._db is not None:
+            with self._lock:
+                self._db.close()
+            self._db = None
 
     def put(self, record: StoredResponse) -> None:
         """Keep ``record``: visible to :meth:`get` now, written soon by the writer task."""
@@ -228,10 +234,7 @@ class ResponseStore:
         pending = self._pending.get(response_id)
         if pending is not None:
             return pending if pending.owner == owner and pending.created_at >= cutoff else None
-        entry = self._index.get(response_id)
-        if entry is None or entry[0] < cutoff:
-            return None
-        record = await asyncio.to_thread(self._read, response_id)
+        record = await asyncio.to_thread(self._read, response_id, owner, cutoff)
         if record is None or record.owner != owner or record.created_at < cutoff:
             return None
         return record
@@ -245,70 +248,54 @@ class ResponseStore:
         if pending is not None:
             if pending.owner != owner or pending.created_at < cutoff:
                 return False
-            del self._pending[response_id]  # a write under way is undone when it ends
-            if self._forget(response_id):
-                await asyncio.to_thread(self._unlink, [response_id])
+            del self._pending[response_id]
+            if response_id in self._writing:  # its write is under way: deleted once it ends
+                self._undo.add(response_id)
             return True
-        if (entry := self._index.get(response_id)) is None or entry[0] < cutoff:
+        if await asyncio.to_thread(self._read, response_id, owner, cutoff) is None:
             return False
-        record = await asyncio.to_thread(self._read, response_id)
-        if record is None or record.owner != owner or not self._forget(response_id):
-            return False
-        await asyncio.to_thread(self._unlink, [response_id])
+        self._total -= await asyncio.to_thread(self._delete_ids, [response_id])
         return True
 
     async def sweep(self) -> int:
-        """Remove the expired records' files; how many were removed."""
+        """Delete the expired records; how many were deleted."""
         cutoff = self._clock() - self.retention_s
-        expired = [rid for rid, (created, _) in self._index.items() if created < cutoff]
-        for rid in expired:
-            self._forget(rid)
-        if expired:
-            await asyncio.to_thread(self._unlink, expired)
-        return len(expired)
+        rows = await asyncio.to_thread(self._expired, cutoff)
+        self._total -= sum(size for _, size in rows)
+        return len(rows)
 
     # -- on the loop ---------------------------------------------------------------------------
-
-    def _forget(self, rid: str) -> bool:
-        entry = self._index.pop(rid, None)
-        if entry is None:
-            return False
-        self._total -= entry[1]
-        return True
 
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self._closing:  # the others of the moment go in the same transaction
+                await asyncio.sleep(LINGER_S)
             while self._pending:
-                batch = list(self._pending.items())[:WRITE_BATCH]
-                records = [record for _, record in batch]
-                sizes = await asyncio.to_thread(self._write_all, records, self.max_record_bytes)
-                gone: list[str] = []
-                for (rid, record), size in zip(batch, sizes, strict=True):
+                batch = list(self._pending.items())
+                self._writing = {rid for rid, _ in batch}
+                written = await asyncio.to_thread(
+                    self._write, [r for _, r in batch], self.max_record_bytes
+                )
+                self._total += written
+                for rid, record in batch:
                     if self._pending.get(rid) is record:
                         del self._pending[rid]
-                        if size is not None:
-                            self._forget(rid)
-                            self._index[rid] = (record.created_at, size)
-                            self._total += size
-                    elif size is not None and rid not in self._pending:  # deleted meanwhile
-                        gone.append(rid)
-                if gone:
-                    await asyncio.to_thread(self._unlink, gone)
+                undo, self._undo, self._writing = self._undo, set(), set()
+                if undo:  # deleted while their write was under way
+                    self._total -= await asyncio.to_thread(self._delete_ids, undo)
             await self._evict()
             if self._closing and not self._pending:
                 return
 
     async def _evict(self) -> None:
-        victims: list[str] = []
-        while self._total > self.max_bytes and self._index:
-            rid = next(iter(self._index))
-            self._forget(rid)
-            victims.append(rid)
-        if victims:
-            log.info("removed %d stored responses over the size bound", len(victims))
-            await asyncio.to_thread(self._unlink, victims)
+        if self._total <= self.max_bytes:
+            return
+        removed, freed = await asyncio.to_thread(self._oldest_over, self._total - self.max_bytes)
+        self._total -= freed
+        if removed:
+            log.info("removed %d stored responses over the size bound", removed)
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -317,86 +304,119 @@ class ResponseStore:
 
     # -- in worker threads ---------------------------------------------------------------------
 
-    def _path(self, rid: str) -> Path:
-        return self.root / (rid + _SUFFIX)
-
-    def _scan(self) -> list[tuple[str, float, int]]:
-        private_dir(self.root)
-        os.chmod(self.root, DIR_MODE)  # our own directory, whatever made it
-        found: list[tuple[str, float, int]] = []
-        with os.scandir(self.root) as it:
-            for entry in it:
-                name = entry.name
-                if name.startswith(".") and name.endswith(".tmp"):  # a crash before a rename
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-                    continue
-                rid = name.removesuffix(_SUFFIX)
-                if rid == name or not valid_id(rid) or not entry.is_file(follow_symlinks=False):
-                    continue
-                with contextlib.suppress(OSError):
-                    st = entry.stat(follow_symlinks=False)
-                    found.append((rid, st.st_mtime, _charged(st.st_size)))
-        return found
-
-    def _write_all(self, records: list[StoredResponse], limit: int) -> list[int | None]:
-        return [self._write(record, limit) for record in records]
-
-    def _write(self, record: StoredResponse, limit: int) -> int | None:
+    def connect(self) -> None:
+        """Open (or create) the database now (blocking: at start-up, or in a worker thread);
+        :class:`ResponseStateError` when it cannot be used."""
         try:
-            data = encode(record)
-        except orjson.JSONEncodeError as e:
-            log.warning("response %s not stored: %s", record.id, e)
-            return None
-        if len(data) > limit:
-            log.warning(
-                "response %s not stored: %d bytes, over the %d bytes a stored response may take",
-                record.id,
-                len(data),
-                limit,
-            )
-            return None
-        path = self._path(record.id)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+            private_sqlite(self.path)  # 0600 before SQLite makes its -wal/-shm beside it
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise ResponseStateError(self.path, f"it cannot be opened ({exc})") from exc
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            db.execute("CREATE INDEX IF NOT EXISTS responses_created ON responses(created_at)")
+            self._total = db.execute("SELECT COALESCE(SUM(size), 0) FROM responses").fetchone()[0]
+            make_private(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            db.close()
+            raise ResponseStateError(self.path, f"it is not a usable database ({exc})") from exc
+        self._db = db
+
+    def _delete_ids(self, ids: Iterable[str]) -> int:
+        """Delete these records; the size they freed."""
+        if self._db is None:
+            return 0
+        freed = 0
+        with self._lock:
+            for rid in ids:
+                row = self._db.execute("SELECT size FROM responses WHERE id = ?", (rid,)).fetchone()
+                if row is not None:
+                    self._db.execute("DELETE FROM responses WHERE id = ?", (rid,))
+                    freed += int(row[0])
+        return freed
+
+    def _write(self, records: Iterable[StoredResponse], limit: int) -> int:
+        """Insert ``records`` in one transaction; the size they add."""
+        rows: list[tuple[str, str, float, int, bytes]] = []
+        for record in records:
             try:
-                os.fchmod(fd, FILE_MODE)  # whatever the umask
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-            os.utime(tmp, (record.created_at, record.created_at))  # the index's created_at
-            os.replace(tmp, path)  # whole or absent: never half a file
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            log.warning("response %s not stored: %s", record.id, e.strerror or e)
-            return None
-        return _charged(len(data))
+                data = encode(record)
+            except orjson.JSONEncodeError as e:
+                log.warning("response %s not stored: %s", record.id, e)
+                continue
+            if len(data) > limit:
+                log.warning(
+                    "response %s not stored: %d bytes, over the %d bytes a stored response "
+                    "may take",
+                    record.id,
+                    len(data),
+                    limit,
+                )
+                continue
+            rows.append((record.id, record.owner, record.created_at, len(data), data))
+        if self._db is None or not rows:
+            return 0
+        try:
+            with self._lock:
+                self._db.execute("BEGIN")
+                try:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", rows
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            log.warning("%d responses not stored: %s", len(rows), e)
+            return 0
+        return sum(row[3] for row in rows)
 
-    def _read(self, rid: str) -> StoredResponse | None:
-        path = self._path(rid)
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
-            return None  # removed meanwhile
-        except OSError as e:
-            log.warning("stored response %s unreadable: %s", rid, e.strerror or e)
+    def _read(self, rid: str, owner: str, cutoff: float) -> StoredResponse | None:
+        if self._db is None:
             return None
         try:
-            with os.fdopen(fd, "rb") as f:
-                data = f.read(self.max_record_bytes + 1)
-        except OSError as e:
-            log.warning("stored response %s unreadable: %s", rid, e.strerror or e)
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT record FROM responses WHERE id = ? AND owner = ? AND created_at >= ?",
+                    (rid, owner, cutoff),
+                ).fetchone()
+        except sqlite3.Error as e:
+            log.warning("stored response %s unreadable: %s", rid, e)
             return None
-        record = decode(data, rid) if len(data) <= self.max_record_bytes else None
+        if row is None:
+            return None
+        record = decode(row[0], rid)
         if record is None:
             log.warning("stored response %s skipped: not a readable record", rid)
         return record
 
-    def _unlink(self, rids: Iterable[str]) -> None:
-        for rid in rids:
-            with contextlib.suppress(FileNotFoundError):
-                self._path(rid).unlink()
+    def _expired(self, cutoff: float) -> list[tuple[str, int]]:
+        if self._db is None:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, size FROM responses WHERE created_at < ?", (cutoff,)
+            ).fetchall()
+            if rows:
+                self._db.execute("DELETE FROM responses WHERE created_at < ?", (cutoff,))
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def _oldest_over(self, excess: int) -> tuple[int, int]:
+        """Delete the oldest records until ``excess`` bytes are freed: (how many, bytes)."""
+        if self._db is None:
+            return 0, 0
+        victims: list[str] = []
+        freed = 0
+        with self._lock:
+            for rid, size in self._db.execute(
+                "SELECT id, size FROM responses ORDER BY created_at, id"
+            ):
+                if freed >= excess:
+                    break
+                victims.append(rid)
+                freed += size
+            self._db.executemany("DELETE FROM responses WHERE id = ?", [(v,) for v in victims])
+        return len(victims), freed
