@@ -1,6 +1,7 @@
 """The files ``serve`` keeps in ``state_dir``: every file 0600 (SQLite's ``-wal``/``-shm`` too) in a
-0700 directory whatever the umask, and a corrupt ``generations.sqlite3`` stops ``serve`` with one
-line naming the file and how to recover."""
+0700 directory whatever the umask, and a corrupt ``generations.sqlite3`` or
+``responses/responses.sqlite3`` stops ``serve`` with one line naming the file and how to
+recover."""
 
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ def test_state_files_are_0600_in_a_0700_directory(tmp_path: Path, umask_022: Non
         r = httpx.post(f"{gw.v1}/chat/completions", json=body, timeout=10,
                        headers={"authorization": f"Bearer {gw.keys['app']}"})  # fmt: skip
         assert r.status_code == 200, r.text
+        r = httpx.post(f"{gw.v1}/responses", json={"model": "auto", "input": "hi"}, timeout=10,
+                       headers={"authorization": f"Bearer {gw.keys['app']}"})  # fmt: skip
+        assert r.status_code == 200, r.text
         deadline = time.monotonic() + 5
         while not (state / "generations.sqlite3-wal").exists():  # the record's batch is written
             assert time.monotonic() < deadline, sorted(modes(state))
@@ -66,16 +70,18 @@ def test_state_files_are_0600_in_a_0700_directory(tmp_path: Path, umask_022: Non
     assert {"generations.sqlite3", "generations.sqlite3-wal", "generations.sqlite3-shm"} <= set(
         serving
     )
+    assert "responses/responses.sqlite3" in serving
     assert wrong(serving, state) == {}
     stopped = modes(state)
     assert "limits.sqlite3" in stopped  # written at shutdown
     assert wrong(stopped, state) == {}
 
 
-def test_a_corrupt_generations_file_stops_serve_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["generations.sqlite3", "responses/responses.sqlite3"])
+def test_a_corrupt_database_stops_serve_with_one_line(tmp_path: Path, name: str) -> None:
     path, _keys = write_config(CONFIG, tmp_path)
-    (tmp_path / "state").mkdir()
-    bad = tmp_path / "state" / "generations.sqlite3"
+    bad = tmp_path / "state" / name
+    bad.parent.mkdir(parents=True)
     bad.write_bytes(b"this is not a database" * 200)
     done = subprocess.run(
         [sys.executable, "-m", "localrouter.cli", "serve", "--config", str(path), "--port",

@@ -92,6 +92,7 @@ class Runtime:
                 retention_s=kept.retention_s,
                 max_bytes=kept.max_bytes,
             )
+            rt.responses.connect()  # ResponseStateError: refuse to start, as for the others
         rt.health = HealthMonitor.from_settings(
             table.settings.health, time.monotonic, probe=rt.probe, unchecked=rt.unchecked
         )
