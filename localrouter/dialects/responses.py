@@ -36,7 +36,8 @@ from localrouter.errors import (
 )
 from localrouter.providers.openai_responses import ResponsesEvent
 from localrouter.routing.facts import RequestFacts, facts_from_openai
-from localrouter.runtime.response_store import ResponseStore, StoredResponse, new_response_id
+from localrouter.runtime.response_record import StoredResponse, new_response_id
+from localrouter.runtime.response_store import ResponseStore
 from localrouter.server.accounting import Usage, completion_text, usage_from
 from localrouter.server.dispatch import Served
 from localrouter.server.payloads import ResponsesPayload

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localrouter.runtime.response_store import StoredResponse
+from localrouter.runtime.response_record import StoredResponse
 from localrouter.server.auth import authenticated
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Call
