@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,50 +29,8 @@ from tests.clients import HERE, Listener, logged
 from tests.clients.codex import ENV_KEY, CodexRun, codex_missing, codex_path, config_toml, run_codex
 from tests.fakes import openai_fake
 from tests.fakes.openai_fake_model import text_of
-from tests.fakes.serve import serve_app
-from tests.gateway import Gateway, running_gateway
-
-UPSTREAM_KEY = "LR_TEST_CODEX_KEY"  # the fake's key, read by the config (${env:…})
-CONFIG = """
-version: 2
-providers:
-  mock: {type: mock, models: {small: {}}}
-  chat:  # chat completions only: the gateway translates
-    type: openai-compatible
-    base_url: {openai}/v1
-    api_key: ${env:LR_TEST_CODEX_KEY}
-    discover: false
-    models: {gpt-4o-mini: {}}
-  openai:  # the Responses API natively: the body goes up as Codex sent it
-    type: openai
-    base_url: {openai}/v1
-    api_key: ${env:LR_TEST_CODEX_KEY}
-    discover: false
-    models: {gpt-4o-mini: {}}
-strategies:
-  to-mock:
-    models: [mock/small]
-    aliases: {"gpt-*": auto}  # Codex's own names: gpt-5.5, …
-  to-chat:
-    models: [chat/gpt-4o-mini]
-    aliases: {"gpt-*": auto}
-  to-openai:
-    models: [openai/gpt-4o-mini]
-    aliases: {"gpt-*": auto}
-clients:
-  via-mock:
-    key_prefix: "{key_prefix:via-mock}"
-    key_hash: "{key_hash:via-mock}"
-    strategy: to-mock
-  via-chat:
-    key_prefix: "{key_prefix:via-chat}"
-    key_hash: "{key_hash:via-chat}"
-    strategy: to-chat
-  via-openai:
-    key_prefix: "{key_prefix:via-openai}"
-    key_hash: "{key_hash:via-openai}"
-    strategy: to-openai
-"""
+from tests.gateway import Gateway
+from tests.responses_upstreams import gateway_with_three_upstreams
 
 
 @dataclass
@@ -87,14 +44,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     why = codex_missing()
     if why is not None:
         pytest.skip(why)
-    gpt = openai_fake.FakeState()
-    with ExitStack() as stack:
-        mp = stack.enter_context(pytest.MonkeyPatch.context())
-        mp.setenv(UPSTREAM_KEY, openai_fake.API_KEY)
-        o_url = stack.enter_context(serve_app(openai_fake.create_app(gpt)))
-        text = CONFIG.replace("{openai}", o_url)
-        gw = stack.enter_context(running_gateway(text, tmp_path_factory.mktemp("gw")))
-        yield World(gw, gpt)
+    with gateway_with_three_upstreams(tmp_path_factory.mktemp("gw")) as (gw, fake):
+        yield World(gw, fake)
 
 
 def codex(world: World, client: str, prompt: str, root: Path, model: str = "auto") -> CodexRun:

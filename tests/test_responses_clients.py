@@ -39,50 +39,9 @@ from pydantic_ai.providers.openai import OpenAIProvider
 
 from tests.clients import Listener, logged
 from tests.fakes import openai_fake
-from tests.fakes.serve import serve_app
-from tests.gateway import Gateway, running_gateway
+from tests.gateway import Gateway
+from tests.responses_upstreams import CLIENTS, SERVED_BY, gateway_with_three_upstreams
 
-UPSTREAM_KEY = "LR_TEST_RESPONSES_CLIENTS_KEY"
-CONFIG = """
-version: 2
-providers:
-  mock: {type: mock, models: {small: {}}}
-  chat:  # chat completions only: the gateway translates
-    type: openai-compatible
-    base_url: {openai}/v1
-    api_key: ${env:LR_TEST_RESPONSES_CLIENTS_KEY}
-    discover: false
-    models: {gpt-4o-mini: {}}
-  openai:  # serves the Responses API: the body is forwarded
-    type: openai
-    base_url: {openai}/v1
-    api_key: ${env:LR_TEST_RESPONSES_CLIENTS_KEY}
-    discover: false
-    models: {gpt-4o-mini: {}}
-strategies:
-  to-mock: {models: [mock/small], aliases: {"gpt-*": auto}}
-  to-chat: {models: [chat/gpt-4o-mini], aliases: {"gpt-*": auto}}
-  to-openai: {models: [openai/gpt-4o-mini], aliases: {"gpt-*": auto}}
-clients:
-  via-mock:
-    key_prefix: "{key_prefix:via-mock}"
-    key_hash: "{key_hash:via-mock}"
-    strategy: to-mock
-  via-chat:
-    key_prefix: "{key_prefix:via-chat}"
-    key_hash: "{key_hash:via-chat}"
-    strategy: to-chat
-  via-openai:
-    key_prefix: "{key_prefix:via-openai}"
-    key_hash: "{key_hash:via-openai}"
-    strategy: to-openai
-"""
-CLIENTS = ["via-mock", "via-chat", "via-openai"]
-SERVED_BY = {
-    "via-mock": ("mock", "small"),
-    "via-chat": ("chat", "gpt-4o-mini"),
-    "via-openai": ("openai", "gpt-4o-mini"),
-}
 PARIS = 'call get_weather {"city": "Paris"}'
 WEATHER = {
     "type": "function",
@@ -111,11 +70,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    gpt = openai_fake.FakeState()
     proxy = Listener()
     with ExitStack() as stack:
         mp = stack.enter_context(pytest.MonkeyPatch.context())
-        mp.setenv(UPSTREAM_KEY, openai_fake.API_KEY)
         mp.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # the price map bundled with it
         mp.setenv("LITELLM_OFFLINE_MODE", "true")  # no catalogue, check or tokenizer fetched
         for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
@@ -126,10 +83,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for hooks in ("callbacks", "success_callback", "failure_callback", "input_callback"):
             mp.setattr(litellm, hooks, [])
         mp.setattr(litellm, "suppress_debug_info", True)
-        o_url = stack.enter_context(serve_app(openai_fake.create_app(gpt)))
-        text = CONFIG.replace("{openai}", o_url)
-        gw = stack.enter_context(running_gateway(text, tmp_path_factory.mktemp("gw")))
-        yield World(gw, gpt, litellm, proxy)
+        gw, fake = stack.enter_context(gateway_with_three_upstreams(tmp_path_factory.mktemp("gw")))
+        yield World(gw, fake, litellm, proxy)
     proxy.close()
     assert proxy.seen == [], f"a client called out past the gateway: {proxy.seen}"
 
