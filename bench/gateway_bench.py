@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -444,23 +445,28 @@ def run_cell(
             after=mark,
         )
     )
+    return Cell(scenario.key, target, rnd, **measured(result, marks[0], marks[1], pid))
+
+
+def measured(
+    result: Any, start: tuple[float, float], end: tuple[float, float], pid: int
+) -> dict[str, Any]:
+    """A cell's numbers from a load run's ``result`` and the target's CPU marks (process,
+    threads) at ``start`` and ``end``: the fields of :class:`Cell` after its first three."""
     lat = [x * 1000 for x in result.latencies]
     ttfb = [x * 1000 for x in result.ttfb]
     done = max(1, result.completed)
-    return Cell(
-        scenario=scenario.key,
-        target=target,
-        round=rnd,
-        rps=result.rps,
-        p50_ms=load.percentile(lat, 50),
-        p99_ms=load.percentile(lat, 99),
-        ttfb_p50_ms=load.percentile(ttfb, 50) if ttfb else float("nan"),
-        errors=result.errors,
-        requests=result.completed,
-        cpu_ms_per_req=(marks[1][0] - marks[0][0]) * 1000 / done,
-        thread_ms_per_req=(marks[1][1] - marks[0][1]) * 1000 / done,
-        hwm_mb=status_kb(pid, "VmHWM") / 1024,
-    )
+    return {
+        "rps": result.rps,
+        "p50_ms": load.percentile(lat, 50),
+        "p99_ms": load.percentile(lat, 99),
+        "ttfb_p50_ms": load.percentile(ttfb, 50) if ttfb else float("nan"),
+        "errors": result.errors,
+        "requests": result.completed,
+        "cpu_ms_per_req": (end[0] - start[0]) * 1000 / done,
+        "thread_ms_per_req": (end[1] - start[1]) * 1000 / done,
+        "hwm_mb": status_kb(pid, "VmHWM") / 1024,
+    }
 
 
 def machine() -> str:

@@ -151,24 +151,10 @@ def run_cell(
     )
     if result.errors:
         print(f"  {target} {scenario.key}: errors {result.error_kinds}", file=sys.stderr)
-    lat = [x * 1000 for x in result.latencies]
-    ttfb = [x * 1000 for x in result.ttfb]
     n = max(1, result.completed)
-    return Cell(
-        scenario=scenario.key,
-        target=target,
-        round=rnd,
-        rps=result.rps,
-        p50_ms=load.percentile(lat, 50),
-        p99_ms=load.percentile(lat, 99),
-        ttfb_p50_ms=load.percentile(ttfb, 50) if ttfb else float("nan"),
-        errors=result.errors,
-        requests=result.completed,
-        cpu_ms_per_req=(marks[2][0] - marks[0][0]) * 1000 / n,
-        thread_ms_per_req=(marks[2][1] - marks[0][1]) * 1000 / n,
-        hwm_mb=gb.status_kb(proc.pid, "VmHWM") / 1024,
-        tail_ms_per_req=(marks[2][0] - marks[1][0]) * 1000 / n,
-    )
+    numbers = gb.measured(result, marks[0], marks[2], proc.pid)
+    tail = (marks[2][0] - marks[1][0]) * 1000 / n
+    return Cell(scenario.key, target, rnd, **numbers, tail_ms_per_req=tail)
 
 
 def check_paths(setup: Setup) -> None:
