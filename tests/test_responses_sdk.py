@@ -99,20 +99,52 @@ class World:
     gw: Gateway
     chat: openai_fake.FakeState
     native: openai_fake.FakeState
+    bad: openai_fake.FakeState  # the fake behind the BAD clients, scripted to misbehave
+
+
+# a native provider, strategy and client of each on the fake `bad`: each test that makes an
+# upstream misbehave has its own, so the circuit it opens closes no other test's way
+BAD = ["json", "shape", "html", "stream-json", "stream-shape"]
+BAD_PROVIDERS = "".join(
+    f"""
+  bad-{b}:
+    type: openai
+    base_url: {{bad}}/v1
+    api_key: ${{env:LR_TEST_RESPONSES_KEY}}
+    discover: false
+    models: {{gpt-4o-mini: {{}}}}"""
+    for b in BAD
+)
+BAD_STRATEGIES = "".join(
+    f'\n  bad-{b}: {{models: [bad-{b}/gpt-4o-mini], aliases: {{"gpt-*": auto}}}}' for b in BAD
+)
+BAD_CLIENTS = "".join(
+    f'  bad-{b}: {{key_prefix: "{{key_prefix:bad-{b}}}", key_hash: "{{key_hash:bad-{b}}}", '
+    f"strategy: bad-{b}}}\n"
+    for b in BAD
+)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     chat, native, down = openai_fake.FakeState(), openai_fake.FakeState(), openai_fake.FakeState()
+    bad = openai_fake.FakeState()
     down.fail(500, times=10_000)
     with ExitStack() as stack:
         mp = stack.enter_context(pytest.MonkeyPatch.context())
         mp.setenv("LR_TEST_RESPONSES_KEY", openai_fake.API_KEY)
         text = CONFIG
-        for name, state in (("{chat}", chat), ("{native}", native), ("{down}", down)):
+        text = text.replace("\nstrategies:", BAD_PROVIDERS + "\nstrategies:", 1)
+        text = text.replace("\nclients:", BAD_STRATEGIES + "\nclients:", 1) + BAD_CLIENTS
+        for name, state in (
+            ("{chat}", chat),
+            ("{native}", native),
+            ("{down}", down),
+            ("{bad}", bad),
+        ):
             text = text.replace(name, stack.enter_context(serve_app(openai_fake.create_app(state))))
         gw = stack.enter_context(running_gateway(text, tmp_path_factory.mktemp("gw")))
-        yield World(gw, chat, native)
+        yield World(gw, chat, native, bad)
 
 
 def sdk(gw: Gateway, client: str) -> openai.OpenAI:
@@ -478,3 +510,24 @@ def test_chat_and_responses_share_one_clients_requests_limit(world: World) -> No
         api.responses.create(model=MODEL, input="three")
     with pytest.raises(openai.RateLimitError):
         api.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "four"}])
+
+
+@pytest.mark.parametrize("what", ["json", "shape", "html"])
+def test_a_native_answer_that_is_not_a_response_is_a_clear_502(world: World, what: str) -> None:
+    for _ in range(3):  # a cut answer may be retried
+        world.bad.malformed(what)
+    try:
+        with pytest.raises(openai.InternalServerError) as info:
+            sdk(world.gw, f"bad-{what}").responses.create(model=MODEL, input="x")
+    finally:
+        world.bad.script.clear()
+    assert info.value.status_code == 502
+    assert f"bad-{what}" in info.value.message  # the provider that failed is named
+
+
+@pytest.mark.parametrize("what", ["json", "shape"])
+def test_a_native_stream_gone_bad_ends_with_error_events(world: World, what: str) -> None:
+    world.bad.malformed(what, after_events=3)
+    events = raw_events(world.gw, f"bad-stream-{what}", {"model": MODEL, "input": "one two"})
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "response.created" and kinds[-2:] == ["error", "response.failed"]

@@ -18,7 +18,9 @@ size caps are the OpenAI adapter's (:mod:`localrouter.providers.openai`).
 ``max_event_kb``) and handed on event by event: ``frame`` the provider's bytes, ``data`` the
 JSON parsed. An ``error`` or ``response.failed`` event raises its error instead of being
 yielded: as the first event, so the caller may still fall back; later, so the caller ends the
-stream with its own ``error`` and ``response.failed`` events (and records the failure). A stream
+stream with its own ``error`` and ``response.failed`` events (and records the failure). So does
+an event whose fields a client reads have the wrong types (:func:`_well_formed`: ids, deltas and
+texts strings, indexes integers, a response an object with an ``output`` list). A stream
 that ends without ``response.completed`` or ``response.incomplete`` was cut:
 ``UpstreamProtocolError`` after the last event.
 """
@@ -83,6 +85,27 @@ def _failed(doc: Json, provider: str, target: Target) -> UpstreamHTTPError | Non
     return None
 
 
+_STRINGS = ("item_id", "delta", "text", "arguments")
+_INTEGERS = ("output_index", "content_index", "sequence_number")
+
+
+def _well_formed(doc: Json) -> bool:
+    """The fields a client reads from an event have their types: ids, deltas and texts strings,
+    indexes integers, a response an object with an ``output`` list (what a client cannot read is
+    never relayed: the stream ends with an error instead)."""
+    for key in _STRINGS:
+        if key in doc and not isinstance(doc[key], str):
+            return False
+    for key in _INTEGERS:
+        if key in doc and type(doc[key]) is not int:
+            return False
+    response = doc.get("response")
+    if response is not None:
+        return isinstance(response, dict) and isinstance(response.get("output", []), list)
+    item = doc.get("item")
+    return item is None or (isinstance(item, dict) and isinstance(item.get("type"), str))
+
+
 async def respond(client: Transport, target: Target, body: Json) -> Json:
     """The provider's response object (a 200 whose response ``failed`` is its error)."""
     p = target.provider
@@ -131,6 +154,10 @@ async def respond_stream(
                         error = _failed(doc, p.name, target)
                         if error is not None:  # the caller tells it in its own events
                             raise error
+                    if not _well_formed(doc):
+                        raise UpstreamProtocolError(
+                            f"{p.name} sent a {name} event of the wrong shape", provider=p.name
+                        )
                     frame = b"event: " + name.encode() + b"\ndata: " + data.encode() + b"\n\n"
                     yield ResponsesEvent(name, doc, frame)
                     if name in ENDS:
