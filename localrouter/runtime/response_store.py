@@ -232,9 +232,10 @@ class ResponseStore:
                 for rid, record in batch:
                     if self._pending.get(rid) is record:
                         del self._pending[rid]
-                undo, self._undo, self._writing = self._undo, set(), set()
+                undo, self._undo = self._undo, set()
                 if undo:  # deleted while their write was under way
                     self._total -= await asyncio.to_thread(self._delete_ids, undo)
+                self._writing = set()  # the transaction and its undoing are over
             await self._evict()
             if self._closing and not self._pending:
                 return
