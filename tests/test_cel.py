@@ -784,7 +784,7 @@ def test_to_cel_converts_json_like_data() -> None:
 
 
 def test_declared_variables_and_neutral_facts() -> None:
-    assert set(VARIABLES) == {"request", "client", "now", "model"}
+    assert set(VARIABLES) == {"request", "client", "now", "model", "tool"}
     assert VARIABLES["request"]["headers"] == "map(string, string)"
     assert VARIABLES["model"]["params_b"] == "double"
     assert SCOPES["route"] == ("request", "client", "now") and "model" in SCOPES["filter"]

@@ -282,11 +282,11 @@ CASES: list[tuple[str, str, Severity, str, tuple[int, int], str, str]] = [
         "LR318",
         "unknown-mcp-server",
         Severity.ERROR,
-        BASE.replace("    order: [lowest_cost]\n", "    mcp_servers: [tmie]\n")
+        BASE.replace("    order: [lowest_cost]\n", "    mcp: {servers: [tmie]}\n")
         + "mcp_servers:\n  time: {transport: stdio, command: [mcp-server-time]}\n",
-        (11, 19),
+        (11, 21),
         "unknown MCP server 'tmie'",
-        BASE.replace("    order: [lowest_cost]\n", "    mcp_servers: [time]\n")
+        BASE.replace("    order: [lowest_cost]\n", "    mcp: {servers: [time]}\n")
         + "mcp_servers:\n  time: {transport: stdio, command: [mcp-server-time]}\n",
     ),
     (

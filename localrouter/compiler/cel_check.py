@@ -35,6 +35,7 @@ from localrouter.compiler.cel_types import (
     PASS,
     SCOPES,
     STRING,
+    WHOLE_TYPES,
     Node,
     Scope,
     T,
@@ -137,6 +138,7 @@ class Checker:
     names: set[str] = field(default_factory=set)  # comprehension variables
     # some value is typed dyn (metadata, dyn(), mixed literals): engines may differ on it
     saw_dyn: bool = False
+    result: T | None = None  # the type of the whole expression, once checked
 
     def err(self, at: Node | Token, msg: str, help: str | None = None, code: str = "LR403") -> T:
         self.problems.append(CelProblem(code, msg, *where(self.source, at), help))
@@ -316,8 +318,9 @@ class Checker:
             if local == name.value:
                 return t
         if name.value in known:
-            return T("message", msg=name.value)
-        if name.value == "model":
+            whole = WHOLE_TYPES.get(name.value)
+            return whole if whole is not None else T("message", msg=name.value)
+        if name.value == "model" and self.scope == "route":
             only = "'model' exists only in a strategy's 'filter'"
             return self.err(name, "'model' is not available in a route's 'when'", only, "LR402")
         hint = suggest(name.value, [n for n, _ in self.local] + known)
@@ -413,11 +416,13 @@ class Checker:
         return BOOL
 
 
-def check(tree: Node, source: str, scope: Scope) -> Checker:
+def check(tree: Node, source: str, scope: Scope, *, boolean: bool = True) -> Checker:
     """Type-check a bounded tree. ``.problems`` says what is wrong; ``.has_calls``,
-    ``.dyn_access`` and ``.names`` (comprehension variables) let the caller choose a runner."""
+    ``.dyn_access`` and ``.names`` (comprehension variables) let the caller choose a runner.
+    ``boolean=False`` accepts a result of any type (a skill's value expressions)."""
     checker = Checker(source, scope)
     result = checker.check(tree)
-    if result.name not in ("bool", "dyn"):
+    checker.result = result
+    if boolean and result.name not in ("bool", "dyn"):
         checker.err(tree, f"expression must be a boolean, this one is {a(result)}")
     return checker

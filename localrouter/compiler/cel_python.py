@@ -132,7 +132,7 @@ def has_rewrites(calls: list[Node], scope: Scope, local: Collection[str]) -> Swa
         var = tok(root, 0).value if root.data in ("ident", "dot_ident") else ""
         if var not in SCOPES[scope] or (root.data == "ident" and var in local):
             return None
-        kind = FIELDS[var].get(field_name) if field_name else None
+        kind = FIELDS.get(var, {}).get(field_name) if field_name else None
         if field_name and (kind is None or kind.name != "map" or kind.args[0] != STRING):
             return None
         key = Tree("literal", [Token("STRING_LIT", f"'{name}'")])  # name is an IDENT

@@ -31,12 +31,13 @@ from lark import Token, Tree
 __all__ = [
     "ARITH", "BOOL", "BYTES", "CONVERT", "DOUBLE", "DYN", "FIELDS", "FUNCTIONS", "GLOBALS", "INT",
     "MACROS", "METHODS", "NULL", "NULLABLE", "NUMERIC", "OPS", "ORDERED", "PASS", "SCOPES",
-    "STRING", "UINT", "VARIABLES", "Node", "Scope", "T", "a", "eq_ok", "fix_positions", "items",
-    "join", "leaves", "literal", "parse_type", "sub", "tok", "unwrap", "where",
+    "STRING", "UINT", "VARIABLES", "WHOLE", "WHOLE_TYPES", "Node", "Scope", "T", "a", "eq_ok",
+    "fix_positions", "items", "join", "leaves", "literal", "parse_type", "sub", "tok", "unwrap",
+    "where",
 ]
 # fmt: on
 
-Scope = Literal["route", "filter"]
+Scope = Literal["route", "filter", "mcp_rule", "skill"]
 
 # fmt: off
 VARIABLES: Mapping[str, Mapping[str, str]] = MappingProxyType({
@@ -52,12 +53,21 @@ VARIABLES: Mapping[str, Mapping[str, str]] = MappingProxyType({
         "output_per_mtok": "double", "context_window": "int", "params_b": "double",
         "kind": "string", "capabilities": "list(string)", "quality": "double",
         "healthy": "bool", "latency_ms": "double"}),
+    "tool": MappingProxyType({"name": "string", "server": "string", "args": "map(string, dyn)"}),
 })
-"""Every CEL variable → field → CEL type name (SPEC §1). ``model`` exists only in filters."""
+"""Every CEL object variable → field → CEL type name (SPEC §1). ``model`` exists only in
+filters, ``tool`` only in a strategy's MCP ``rules``."""
+
+WHOLE: Mapping[str, str] = MappingProxyType({
+    "input": "map(string, dyn)", "steps": "map(string, dyn)"})
+"""Variables that are a value of one type rather than an object with declared fields: a skill's
+``input`` (its arguments) and ``steps`` (step id → that step's result)."""
 
 SCOPES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "route": ("request", "client", "now"), "filter": ("request", "client", "now", "model")})
-"""The variables each scope declares: a route's ``when`` and a strategy's ``filter``."""
+    "route": ("request", "client", "now"), "filter": ("request", "client", "now", "model"),
+    "mcp_rule": ("tool", "client", "now"), "skill": ("input", "steps")})
+"""The variables each scope declares: a route's ``when``, a strategy's ``filter``, an MCP
+rule's ``when``, a skill step's ``args`` and a skill's ``result``."""
 # fmt: on
 
 
@@ -90,6 +100,7 @@ def parse_type(text: str) -> T:
 # fmt: off
 FIELDS: Mapping[str, Mapping[str, T]] = MappingProxyType(
     {v: MappingProxyType({f: parse_type(t) for f, t in fs.items()}) for v, fs in VARIABLES.items()})
+WHOLE_TYPES: Mapping[str, T] = MappingProxyType({v: parse_type(t) for v, t in WHOLE.items()})
 NUMERIC = frozenset({"int", "uint", "double"})
 ARITH = MappingProxyType({"+": NUMERIC | {"string", "bytes", "list"}, "-": NUMERIC,
                           "*": NUMERIC, "/": NUMERIC, "%": frozenset({"int", "uint"})})

@@ -14,7 +14,7 @@ from typing import Any
 
 from celpy import celtypes
 
-from localrouter.compiler.cel_types import FIELDS, SCOPES, Scope
+from localrouter.compiler.cel_types import FIELDS, SCOPES, WHOLE_TYPES, Scope
 from localrouter.routing.client_data import (
     MAX_HEADERS,
     MAX_METADATA_CHARS,
@@ -82,7 +82,12 @@ def to_cel(value: Any) -> Any:
 
 def neutral_activation(scope: Scope) -> dict[str, Any]:
     """Every variable of ``scope`` with neutral facts: zeros, false, empty strings, lists, maps."""
-    return {var: {f: _neutral(t.name) for f, t in FIELDS[var].items()} for var in SCOPES[scope]}
+    return {
+        var: _neutral(WHOLE_TYPES[var].name)
+        if var in WHOLE_TYPES
+        else {f: _neutral(t.name) for f, t in FIELDS[var].items()}
+        for var in SCOPES[scope]
+    }
 
 
 def _neutral(kind: str) -> Any:
@@ -100,9 +105,15 @@ def largest_activation(scope: Scope) -> Mapping[str, Any]:
     """
     act = neutral_activation(scope)
     keys = (MAX_METADATA_VALUES - 1) // 2
-    act["request"].update(
-        tags=[f"{i:03d}".ljust(MAX_TAG_CHARS, "t") for i in range(MAX_TAGS)],
-        headers={f"x-header-{i:03d}": "v" * 140 for i in range(MAX_HEADERS)},
-        metadata={f"k{i:03d}": "m" * (MAX_METADATA_CHARS // keys - 8) for i in range(keys)},
-    )
+    big = {f"k{i:03d}": "m" * (MAX_METADATA_CHARS // keys - 8) for i in range(keys)}
+    if "request" in act:
+        act["request"].update(
+            tags=[f"{i:03d}".ljust(MAX_TAG_CHARS, "t") for i in range(MAX_TAGS)],
+            headers={f"x-header-{i:03d}": "v" * 140 for i in range(MAX_HEADERS)},
+            metadata=big,
+        )
+    if "tool" in act:  # a tool call's arguments: as much data as a request's metadata
+        act["tool"]["args"] = big
+    if "input" in act:
+        act["input"] = big
     return act

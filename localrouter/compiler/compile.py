@@ -20,6 +20,8 @@ from typing import Any
 from localrouter.compiler.aliases import compile_aliases
 from localrouter.compiler.catalog import params_from_name
 from localrouter.compiler.cel import CelProblem, Predicate, Scope, compile_predicate
+from localrouter.compiler.mcp_compile import SkillCompiler, compile_policy, compile_servers
+from localrouter.compiler.mcp_table import NO_MCP
 from localrouter.compiler.settings import compile_settings
 from localrouter.compiler.table import (
     Client,
@@ -202,7 +204,7 @@ class _Compiler:
             Fallback(s.fallback.attempts, lo, hi),
             _limits("strategy", sname, s.limits),
             s.privacy,
-            tuple(s.mcp_servers),
+            compile_policy(sname, s, self.predicate),
             aliases=aliases,
         )
 
@@ -237,7 +239,7 @@ class _Compiler:
             if cl.model is not None and sname not in strategies:
                 only = self.route("default", None, [cl.model], [], None, ())
                 strategies[sname] = Strategy(
-                    sname, (), only, None, Fallback(), (), "any", (), implicit=True
+                    sname, (), only, None, Fallback(), (), "any", NO_MCP, implicit=True
                 )
             clients[cname] = Client(
                 cname,
@@ -250,6 +252,9 @@ class _Compiler:
                 cl.admin,
                 cl.model,
             )
+        skills = SkillCompiler(c, self._cel_diag)
+        compiled_skills = skills.run()
+        self.diagnostics += skills.diagnostics
         if has_errors(self.diagnostics):
             return CompileResult(None, tuple(self.diagnostics))
         models = {m.id: m for m in self.all_models}
@@ -261,9 +266,8 @@ class _Compiler:
             clients=MappingProxyType(clients),
             clients_by_prefix=MappingProxyType({cl.key_prefix: n for n, cl in clients.items()}),
             settings=compile_settings(c, base_dir),
-            mcp_servers=MappingProxyType(
-                {n: MappingProxyType(m.model_dump()) for n, m in sorted(c.mcp_servers.items())}
-            ),
+            mcp_servers=compile_servers(c),
+            skills=compiled_skills,
             tests=tuple(c.tests),
             cel_models=MappingProxyType(
                 {i: MappingProxyType(m.cel_fields()) for i, m in models.items()}
@@ -299,12 +303,44 @@ def table_sha(config: ConfigSpec, catalog: Mapping[str, tuple[ModelInfo, ...]]) 
         aliases = strategy.pop("aliases", None)
         if aliases:
             strategy["aliases"] = [[pattern, target] for pattern, target in aliases.items()]
+    _drop_mcp_defaults(dumped)
     doc: dict[str, Any] = {
         "config": dumped,
         "catalog": {p: [asdict(m) for m in ms] for p, ms in sorted(catalog.items())},
     }
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_SERVER_DEFAULTS = {"start": "at_start", "connect_timeout_s": 10, "call_timeout_s": 60}
+
+
+def _drop_mcp_defaults(dumped: dict[str, Any]) -> None:
+    """The MCP keys' defaults (and a limit's unset ``tool_calls``) left out of the sha: a config
+    that does not use them keeps the sha it had before they existed."""
+    limits = [lim for p in dumped["providers"].values() for lim in p["limits"]]
+    for strategy in dumped["strategies"].values():
+        limits += strategy["limits"]
+        if strategy.get("mcp", 0) is None:
+            del strategy["mcp"]
+        if strategy.get("mcp_servers", 0) is None:
+            strategy["mcp_servers"] = []
+    limits += [lim for c in dumped["clients"].values() for lim in c["limits"]]
+    for lim in limits:
+        if lim.get("tool_calls", 0) is None:
+            del lim["tool_calls"]
+    for server in dumped["mcp_servers"].values():
+        for key, default in _SERVER_DEFAULTS.items():
+            if server.get(key) == default:
+                del server[key]
+    if not dumped.get("skills", 1):
+        del dumped["skills"]
+    for test in dumped["tests"]:
+        if test.get("tool", 0) is None:
+            del test["tool"]
+        for key in ("tools_include", "tools_exclude", "tool"):
+            if test["expect"].get(key, 0) is None:
+                del test["expect"][key]
 
 
 def compile_config(

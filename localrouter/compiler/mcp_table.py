@@ -11,8 +11,9 @@ skills. Frozen data, as the rest of the table; what runs them lives in :mod:`loc
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,28 @@ class McpPolicy:
     allow: tuple[str, ...] = ("*",)  # globs over public names (fnmatch-style, case-sensitive)
     deny: tuple[str, ...] = ()
     rules: tuple[McpRule, ...] = ()
+    # compiled once (:func:`glob_regex`), one alternative per glob in order: matched per call
+    listed: frozenset[str] = field(init=False, repr=False, compare=False)
+    allow_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    deny_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "listed", frozenset(self.servers))
+        object.__setattr__(self, "allow_re", globs_regex(self.allow))
+        object.__setattr__(self, "deny_re", globs_regex(self.deny))
+
+    def first_glob(self, globs: Sequence[str], name: str) -> str | None:
+        """The first of ``globs`` that matches ``name`` (for messages; slower than the regex)."""
+        return next((g for g in globs if fnmatch.fnmatchcase(name, g)), None)
+
+
+def globs_regex(globs: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex matching exactly the names some glob of ``globs`` matches, with
+    :func:`fnmatch.fnmatchcase` semantics (whole name, case-sensitive; ``*``, ``?``, ``[...]``);
+    None for no globs."""
+    if not globs:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs), re.DOTALL)
 
 
 NO_MCP = McpPolicy(servers=())

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from localrouter.compiler.mcp_table import NO_MCP, McpPolicy, McpServer, Skill
 from localrouter.compiler.settings import Settings
 from localrouter.config.spec import DEFAULT_MAX_EVENT_KB, DEFAULT_MAX_RESPONSE_MB
 
@@ -106,7 +107,7 @@ class ModelInfo:
 class LimitPolicy:
     scope: str  # client | strategy | provider
     owner: str  # the client, strategy or provider name
-    metric: str  # requests | input_tokens | output_tokens | total_tokens | cost_usd
+    metric: str  # requests | input_tokens | output_tokens | total_tokens | cost_usd | tool_calls
     amount: float
     per: str  # as written: "1m"
     window_s: int
@@ -177,7 +178,7 @@ class Strategy:
     fallback: Fallback
     limits: tuple[LimitPolicy, ...]
     privacy: str
-    mcp_servers: tuple[str, ...]
+    mcp: McpPolicy = NO_MCP  # what its clients see and may call behind /mcp
     implicit: bool = False  # made for a client with a fixed `model`
     aliases: tuple[Alias, ...] = ()  # in file order: the first that matches a model name wins
 
@@ -212,7 +213,8 @@ class RoutingTable:
     clients: Mapping[str, Client]
     clients_by_prefix: Mapping[str, str]
     settings: Settings  # server, health, logging, state_dir: typed, compiled once
-    mcp_servers: Mapping[str, Mapping[str, Any]]
+    mcp_servers: Mapping[str, McpServer] = field(default_factory=lambda: MappingProxyType({}))
+    skills: Mapping[str, Skill] = field(default_factory=lambda: MappingProxyType({}))
     tests: tuple[TestSpec, ...] = ()
     source_files: tuple[str, ...] = ()
     # each model's static CEL `model` fields as plain data, built once per table

@@ -1,9 +1,9 @@
 """Merging a config directory: several files' documents into one, section by section (SPEC §1).
 
-Named sections (``providers``, ``strategies``, ``clients``, ``mcp_servers``) merge by name and a
-name defined in two files is an error naming both places; ``tests`` concatenate (the spans of the
-later files' tests shift with them); ``version`` may repeat but must agree; any other section may
-be set in one file only.
+Named sections (``providers``, ``strategies``, ``clients``, ``mcp_servers``, ``skills``) merge by
+name and a name defined in two files is an error naming both places; ``tests`` concatenate (the
+spans of the later files' tests shift with them); ``version`` may repeat but must agree; any
+other section may be set in one file only.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from localrouter.config.source import PathKey, SpanIndex
 from localrouter.diagnostics import Diagnostic, error
 
-NAMED_SECTIONS = frozenset({"providers", "strategies", "clients", "mcp_servers"})
+NAMED_SECTIONS = frozenset({"providers", "strategies", "clients", "mcp_servers", "skills"})
 LIST_SECTIONS = frozenset({"tests"})
 
 

@@ -253,7 +253,7 @@ _PATTERN_HELP = {
 }
 
 
-NAMED = ("providers", "strategies", "clients", "mcp_servers")
+NAMED = ("providers", "strategies", "clients", "mcp_servers", "skills")
 
 
 def prune_invalid(

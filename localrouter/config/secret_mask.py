@@ -272,10 +272,10 @@ def find_secrets(
 
 
 def config_names(data: object) -> frozenset[str]:
-    """The names a config defines (providers, strategies, clients, MCP servers)."""
+    """The names a config defines (providers, strategies, clients, MCP servers, skills)."""
     out: set[str] = set()
     if isinstance(data, dict):
-        for section in ("providers", "strategies", "clients", "mcp_servers"):
+        for section in ("providers", "strategies", "clients", "mcp_servers", "skills"):
             value = data.get(section)
             if isinstance(value, dict):
                 out.update(str(k) for k in value)

@@ -14,6 +14,7 @@ from localrouter.compiler.table import ModelInfo
 from localrouter.config.alias_checks import AliasChecks
 from localrouter.config.client_checks import ClientChecks
 from localrouter.config.lints import reaches
+from localrouter.config.mcp_checks import McpChecks
 from localrouter.config.paths import state_dir_problem
 from localrouter.config.provider_types import TYPES
 from localrouter.config.refs import CatalogIndex, ModelRef, parse_ref
@@ -28,7 +29,7 @@ from localrouter.config.url_policy import check_base_url
 from localrouter.diagnostics import Diagnostic, Span, error, warning
 
 
-class _Checker(ClientChecks, AliasChecks):
+class _Checker(ClientChecks, AliasChecks, McpChecks):
     def __init__(
         self,
         config: ConfigSpec,
@@ -99,7 +100,7 @@ class _Checker(ClientChecks, AliasChecks):
         import re
 
         name_re = re.compile(NAME_PATTERN)
-        for section in ("providers", "strategies", "clients", "mcp_servers"):
+        for section in ("providers", "strategies", "clients", "mcp_servers", "skills"):
             for name in getattr(c, section):
                 if not name_re.match(name):
                     self.err(
@@ -126,25 +127,7 @@ class _Checker(ClientChecks, AliasChecks):
                     ("tests", i, "client"),
                     self.suggest(t.client, c.clients, "clients"),
                 )
-        for mname, m in c.mcp_servers.items():
-            if m.transport == "stdio" and not m.command:
-                self.err(
-                    "LR321",
-                    f"MCP server '{mname}' (stdio) needs `command`",
-                    ("mcp_servers", mname),
-                    "e.g. command: [mcp-server-time]",
-                    key=True,
-                )
-            if m.transport == "streamable_http" and not m.url:
-                self.err(
-                    "LR321",
-                    f"MCP server '{mname}' (streamable_http) needs `url`",
-                    ("mcp_servers", mname),
-                    "e.g. url: http://127.0.0.1:8931/mcp",
-                    key=True,
-                )
-            for h, v in m.headers.items():
-                self.secret(v, ("mcp_servers", mname, "headers", h), literal_ok=True)
+        self.mcp()
         why = state_dir_problem(c.state_dir) if c.state_dir else None
         if why is not None:
             self.err(
@@ -343,14 +326,6 @@ class _Checker(ClientChecks, AliasChecks):
                 (*base, "fallback", "backoff_ms"),
             )
         self.limits(s.limits, (*base, "limits"))
-        for i, m in enumerate(s.mcp_servers):
-            if m not in self.c.mcp_servers:
-                self.err(
-                    "LR318",
-                    f"unknown MCP server '{m}'",
-                    (*base, "mcp_servers", i),
-                    self.suggest(m, self.c.mcp_servers, "mcp_servers"),
-                )
         if s.privacy == "local_only":
             self.privacy(sname, refs)
         self.aliases(sname)

@@ -10,8 +10,8 @@ each file into nodes; this module walks the nodes itself so that it can
   hold an alias inside its own anchor (:mod:`localrouter.config.expansion`),
   any tag outside plain JSON-like data (``!!python/…`` and friends), duplicate keys,
 * merge a config directory section by section (SPEC §1): named sections (``providers``,
-  ``strategies``, ``clients``, ``mcp_servers``) merge by name, ``tests`` concatenate, ``version``
-  must agree, and any other section may be set in one file only.
+  ``strategies``, ``clients``, ``mcp_servers``, ``skills``) merge by name, ``tests``
+  concatenate, ``version`` must agree, and any other section may be set in one file only.
 
 Nothing here resolves a secret reference or reads the environment.
 """

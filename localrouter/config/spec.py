@@ -40,7 +40,14 @@ OrderKey = Literal[
     "api_first",
 ]
 ORDER_KEYS: tuple[str, ...] = OrderKey.__args__  # type: ignore[attr-defined]
-LIMIT_METRICS = ("requests", "input_tokens", "output_tokens", "total_tokens", "cost_usd")
+LIMIT_METRICS = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "tool_calls",
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 DURATION_PATTERN = r"^[1-9][0-9]*[smhd]$"
@@ -66,6 +73,9 @@ class LimitSpec(_Spec):
     output_tokens: Annotated[int, Field(ge=0)] | None = None
     total_tokens: Annotated[int, Field(ge=0)] | None = None
     cost_usd: NonNegative | None = None
+    tool_calls: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="MCP tool calls through /mcp (a skill's steps count one each)"
+    )
     per: str = Field(
         description="window: <n>s, <n>m, <n>h or <n>d, from 1s to 366d",
         pattern=DURATION_PATTERN,
@@ -187,6 +197,86 @@ class RouteSpec(_Spec):
     order: list[OrderKey] | None = None
 
 
+class McpServerSpec(_Spec):
+    """One upstream MCP server, merged behind ``/mcp`` as ``NAME__tool``."""
+
+    transport: Literal["stdio", "sse", "streamable_http"]
+    command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        None, description="stdio: the program and its arguments", max_length=256
+    )
+    url: str | None = Field(None, description="sse / streamable_http: the server's endpoint")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="sse / streamable_http: sent with every request; a value may be a "
+        "${env:NAME} or ${keyring:NAME} reference",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="stdio: added to the child's environment; a value may be a reference",
+    )
+    start: Literal["at_start", "first_use"] = Field(
+        "at_start",
+        description="connect when the gateway starts (default), or on the first call",
+    )
+    connect_timeout_s: Annotated[float, Field(gt=0, le=600)] = Field(
+        10, description="starting the server and initialising the session"
+    )
+    call_timeout_s: Annotated[float, Field(gt=0, le=86400)] = Field(
+        60, description="one request to it (a tool call, a listing, a read)"
+    )
+
+
+class McpRuleSpec(_Spec):
+    when: str = Field(description="CEL over tool {name, server, args}, client and now")
+    action: Literal["allow", "deny"]
+
+
+class McpAccessSpec(_Spec):
+    """What a strategy's clients see and may call behind ``/mcp``."""
+
+    servers: list[str] = Field(
+        default_factory=list,
+        description="the upstream servers (by name) its clients see, and `skills` for the skills",
+    )
+    allow: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="globs over public tool names (SERVER__TOOL, skills__NAME): '*' any run, "
+        "'?' one character, '[...]' a set",
+    )
+    deny: list[str] = Field(default_factory=list, description="globs; deny wins over allow")
+    rules: list[McpRuleSpec] = Field(
+        default_factory=list,
+        description="checked per call before allow/deny: the first rule whose `when` is true "
+        "decides",
+    )
+
+
+class SkillStepSpec(_Spec):
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    call: str = Field(description="the tool, as SERVER__TOOL", max_length=256)
+    args: dict[str, str] = Field(
+        default_factory=dict, description="argument name -> CEL over `input` and `steps`"
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=86400)] | None = Field(
+        None, description="default: the server's call_timeout_s"
+    )
+
+
+class SkillSpec(_Spec):
+    """A multi-step workflow served as the MCP tool ``skills__NAME``."""
+
+    description: str = Field("", max_length=4096)
+    input: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object"},
+        description="JSON Schema of the tool's input (an object)",
+    )
+    steps: list[SkillStepSpec] = Field(min_length=1, max_length=64)
+    result: str | None = Field(
+        None, description="CEL over `input` and `steps`; default: the last step's result"
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=86400)] = Field(300, description="the whole skill")
+
+
 class StrategySpec(_Spec):
     description: str | None = None
     models: list[str] = Field(default_factory=list)
@@ -198,7 +288,13 @@ class StrategySpec(_Spec):
     fallback: FallbackSpec = Field(default_factory=FallbackSpec)
     limits: list[LimitSpec] = Field(default_factory=list)
     privacy: Literal["any", "local_only"] = "any"
-    mcp_servers: list[str] = Field(default_factory=list)
+    mcp: McpAccessSpec | None = Field(
+        None, description="the MCP servers, tools and skills its clients see behind /mcp"
+    )
+    mcp_servers: list[str] | None = Field(
+        None,
+        description="deprecated (the first version's form): read as `mcp: {servers: [...]}`",
+    )
     aliases: dict[str, str] = Field(
         default_factory=dict,
         description="model names a client of this strategy sends, read as another target: "
@@ -221,14 +317,6 @@ class ClientSpec(_Spec):
     admin: bool = False
 
 
-class McpServerSpec(_Spec):
-    transport: Literal["stdio", "streamable_http"]
-    command: list[str] | None = None
-    url: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
-
-
 class TestRequestSpec(_Spec):
     model: str | None = None
     messages_count: int | None = None
@@ -244,6 +332,11 @@ class TestRequestSpec(_Spec):
     prompt: str | None = Field(None, description="estimate facts from this text instead")
 
 
+class TestToolSpec(_Spec):
+    name: str = Field(description="the public tool name: SERVER__TOOL or skills__NAME")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class TestExpectSpec(_Spec):
     status: int | None = None
     strategy: str | None = None
@@ -251,6 +344,15 @@ class TestExpectSpec(_Spec):
     first: str | None = None
     candidates: list[str] | None = None
     excluded: list[str] | None = None
+    tools_include: list[str] | None = Field(
+        None, description="public tool names the client must see behind /mcp"
+    )
+    tools_exclude: list[str] | None = Field(
+        None, description="public tool names the client must not see"
+    )
+    tool: Literal["allow", "deny"] | None = Field(
+        None, description="whether the test's `tool` call is allowed"
+    )
 
 
 class TestNowSpec(_Spec):
@@ -266,6 +368,7 @@ class TestSpec(_Spec):
     client: str
     request: TestRequestSpec = Field(default_factory=TestRequestSpec)
     now: TestNowSpec | None = None
+    tool: TestToolSpec | None = Field(None, description="an MCP tool call, for expect.tool")
     expect: TestExpectSpec
 
 
@@ -293,6 +396,7 @@ class ConfigSpec(_Spec):
     strategies: dict[str, StrategySpec] = Field(default_factory=dict)
     clients: dict[str, ClientSpec] = Field(default_factory=dict)
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
+    skills: dict[str, SkillSpec] = Field(default_factory=dict)
     tests: list[TestSpec] = Field(default_factory=list)
     health: HealthSpec = Field(default_factory=HealthSpec)
     logging: LoggingSpec = Field(default_factory=LoggingSpec)

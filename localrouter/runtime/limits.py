@@ -56,7 +56,7 @@ from localrouter.compiler.table import LimitPolicy, ModelInfo
 from localrouter.runtime.store import CounterStore, Key, Reserved
 from localrouter.runtime.window import TOLERANCE, Reading, fits
 
-METRICS = ("requests", "input_tokens", "output_tokens", "total_tokens", "cost_usd")
+METRICS = ("requests", "input_tokens", "output_tokens", "total_tokens", "cost_usd", "tool_calls")
 IN_FLIGHT_RETRY_S = 1.0  # Retry-After when only holds of requests in flight block (they settle)
 _INTEGRAL = frozenset(METRICS) - {"cost_usd"}
 
