@@ -3,7 +3,8 @@
 Each test names a client and request facts (neutral defaults for the rest, or facts estimated from
 a ``prompt``), routes them through the compiled table with no runtime state, and compares the
 decision with ``expect``: status, strategy, route, first candidate, the whole candidate list,
-models that must be left out.
+models that must be left out; and the MCP tools the client sees or may call
+(:mod:`localrouter.routing.mcp_expectations`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from localrouter.routing.client_data import (
     token_count,
 )
 from localrouter.routing.facts import NowFacts, RequestFacts, facts_from_openai, needs_of
+from localrouter.routing.mcp_expectations import mcp_problems
 from localrouter.routing.route import Decision, route
 
 
@@ -97,6 +99,7 @@ def run_test(table: RoutingTable, index: int, test: TestSpec) -> TestOutcome:
     for model in e.excluded or ():
         if model in got:
             problems.append(f"expected '{model}' to be left out, but it is a candidate")
+    problems += mcp_problems(table, client, test, now_from_test(test.now))
     return TestOutcome(index, test.name, not problems, tuple(problems), d)
 
 
