@@ -14,6 +14,11 @@ ours (a type it would name is a structural Protocol here, never an import).
     │   ├── GenerationStateError   generations.sqlite3 cannot be opened (generations.py)
     │   └── ResponseStateError     responses/responses.sqlite3 cannot be opened
     │                              (runtime/response_store.py)
+    ├── McpError               a tool call (or list, read, get) behind /mcp was refused or failed;
+    │   │                      `reason` is what the MCP client is told (never a secret), `code`
+    │   │                      the JSON-RPC error code, `status` the access log's (mcp/calls.py)
+    │   └── McpUnavailable     the server has no session (starting, failed, removed by a
+    │                          reload) (mcp/upstream.py)
     └── UpstreamError          a provider call failed
         ├── UpstreamConnectError   no connection, or it broke (refused, reset, cut mid-stream):
         │                          retryable
@@ -63,6 +68,7 @@ ours (a type it would name is a structural Protocol here, never an import).
 
 Private control flow stays where it is raised: an exception named with a leading underscore that
 is raised and caught in one module (config/source.py `_Hostile`, commands/keys.py `_Refused`,
+mcp/skills.py `_StepFailed`,
 server/http_servers.py `_HeadTooLarge`), and `Fail`, raised by the Anthropic body checks
 (dialects/anthropic_check_types.py) and always caught by ``anthropic_check.check``, which returns
 the problem instead. None of them reaches a caller; every other exception class lives here.
@@ -158,6 +164,29 @@ class ResponseStateError(StateFileError):
             f"{path}-wal, {path}-shm if present) aside: LocalRouter then starts an empty one, and "
             "the responses stored so far can no longer be read or continued.",
         )
+
+
+# ---------------------------------------------------------------- MCP servers
+
+
+class McpError(LocalRouterError):
+    """A request behind ``/mcp`` refused or failed: ``reason`` (what the client is told),
+    ``code`` (JSON-RPC; default -32603, internal error) and ``status`` (the access log's)."""
+
+    def __init__(self, server: str, reason: str, *, code: int = -32603, status: int = 502) -> None:
+        super().__init__(reason)
+        self.server = server
+        self.reason = reason
+        self.code = code
+        self.status = status
+
+
+class McpUnavailable(McpError):
+    """The server has no ready session: starting, failed (``reason`` says why) or removed by a
+    reload."""
+
+    def __init__(self, server: str, reason: str) -> None:
+        super().__init__(server, f"MCP server '{server}' is unavailable: {reason}", status=503)
 
 
 # ---------------------------------------------------------------- upstream calls

@@ -16,6 +16,7 @@ PRIVATE = {
     "localrouter.commands.keys._Refused",
     "localrouter.config.source._Hostile",
     "localrouter.dialects.anthropic_check_types.Fail",
+    "localrouter.mcp.skills._StepFailed",
 }
 
 

@@ -178,3 +178,38 @@ def unauthenticated_line(
         "config_sha": config_sha,
         "facts": None,
     }
+
+
+def tool_call_line(
+    *,
+    request_id: str,
+    client: str,
+    strategy: str,
+    server: str,
+    tool: str,
+    status: int,
+    error_code: str | None,
+    latency_ms: float,
+    config_sha: str,
+) -> dict[str, Any]:
+    """The line of one MCP tool call (endpoint ``mcp``): the server as provider ``mcp:SERVER``,
+    the public tool name as model. Never its arguments or its result."""
+    line = unauthenticated_line(
+        request_id=request_id,
+        endpoint="mcp",
+        status=status,
+        error_code=error_code,
+        latency_ms=latency_ms,
+        config_sha=config_sha,
+        client=client,
+    )
+    ok = status < 400
+    line.update(
+        strategy=strategy,
+        provider=f"mcp:{server}",
+        model=tool,
+        status="ok" if ok else "error",
+        error_type=None if ok else error_type(status),
+        error_code=None if ok else error_code,
+    )
+    return line

@@ -117,5 +117,6 @@ async def health(rt: Runtime, call: Call) -> Reply:
         "uptime_s": round(time.time() - rt.started, 3),
         "config": config,
         "providers": providers,
+        "mcp_servers": rt.mcp.health(),
     }
     return Reply.json(body)

@@ -3,6 +3,7 @@ and one lifespan.
 
     Edge (Host check, framing, CORS: server/edge.py)
       └─ Gateway ─┬─ model endpoints (ROUTES): server/endpoint.py, straight from ASGI
+                  ├─ /mcp: the MCP gateway (mcp/gateway.py, the mcp SDK's session manager)
                   ├─ every other path: the mounted web app (server/web.py, Quart)
                   └─ lifespan: server/lifespan.py (every long-lived resource)
 
@@ -50,6 +51,9 @@ ROUTES: Mapping[str, ModelEndpoint] = {
 }
 
 
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+
+
 def dialect_error_body(path: str, status: int, message: str, code: str, rid: str) -> bytes:
     """An error body in the envelope of the endpoint at ``path`` (OpenAI's off the routes)."""
     ep = ROUTES.get(path)
@@ -60,10 +64,13 @@ def dialect_error_body(path: str, status: int, message: str, code: str, rid: str
 class Gateway:
     """The ASGI app: see the module doc. ``runtime``: the state it serves from."""
 
-    def __init__(self, runtime: Runtime, mount: ASGIApp, lifespan: Lifespan) -> None:
+    def __init__(
+        self, runtime: Runtime, mount: ASGIApp, lifespan: Lifespan, mcp: ASGIApp | None = None
+    ) -> None:
         self.runtime = runtime
         self.mount = mount
         self.lifespan = lifespan
+        self.mcp = mcp  # /mcp: localrouter/mcp/gateway.py
         self._edge = Edge(self._route, runtime.holder, dialect_error_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,6 +82,9 @@ class Gateway:
             ep = ROUTES.get(scope["path"])
             if ep is not None:
                 await self._model(ep, scope, receive, send)
+                return
+            if self.mcp is not None and scope["path"] in MCP_PATHS:
+                await self.mcp(scope, receive, send)
                 return
         elif kind == "lifespan":
             await self._lifespan(receive, send)

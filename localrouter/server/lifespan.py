@@ -84,4 +84,6 @@ async def serving(rt: Runtime, discovery: Discovery | None, watch: bool) -> Asyn
         tasks.extend(asyncio.ensure_future(job) for job in jobs)
         if rt.health is not None:
             rt.health.start(rt.holder.current.providers)
+        rt.mcp.start()  # `at_start` MCP servers connect now
+        stack.push_async_callback(rt.mcp.aclose)  # closed before the tasks are cancelled
         yield

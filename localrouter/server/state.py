@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from localrouter.compiler.table import Provider, RoutingTable
 from localrouter.errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError
 from localrouter.generations import GenerationStore
+from localrouter.mcp.servers import McpServers
 from localrouter.providers.registry import adapter_for
 from localrouter.routing.facts import NowFacts
 from localrouter.runtime.breakers import breaker_key
@@ -70,6 +71,7 @@ class Runtime:
     started: float = field(default_factory=time.time)
     loop: asyncio.AbstractEventLoop | None = None  # the serving loop, set when serving starts
     responses: ResponseStore | None = None  # stored responses (state_dir/responses)
+    mcp: McpServers = field(default_factory=McpServers)  # upstream MCP servers, by name
 
     @classmethod
     def for_table(cls, table: RoutingTable) -> Runtime:
@@ -126,6 +128,7 @@ class Runtime:
         if self.discovery is not None:
             self.discovery.reconcile(table.providers)
         self.observer.configure(table)
+        self.mcp.reconcile(table)  # unchanged servers keep their sessions
         if self.responses is not None:
             kept = table.settings.server.responses
             self.responses.configure(retention_s=kept.retention_s, max_bytes=kept.max_bytes)

@@ -1,0 +1,371 @@
+"""One upstream MCP server: its session, kept alive by one supervising task.
+
+An :class:`Upstream` owns a task (:meth:`Upstream.start`) that connects over the configured
+transport (``stdio``: a subprocess; ``sse``; ``streamable_http``), initialises an MCP session
+with the official SDK's :class:`~mcp.ClientSession`, reads the server's tools, resources and
+prompts, and then waits until the connection ends or the upstream is stopped. When the
+connection ends (the process died, the HTTP server went away, initialisation failed or timed
+out) the state becomes ``failed`` with the reason, and the task tries again after a backoff
+(0.5 s doubling to :data:`MAX_BACKOFF_S`). Everything a session holds (the process, the HTTP
+client, the SDK's task groups) is entered and left in that one task, as anyio requires.
+
+Other tasks use the session through :meth:`Upstream.session`, which waits (up to the
+server's ``connect_timeout_s``) for it to be ready, and start it first for a ``first_use``
+server. A call in flight when the connection ends fails at once with the SDK's "connection
+closed" error: nothing waits for a dead process.
+
+The connection's end is seen without the SDK's private state: the transport's read stream is
+forwarded into the session through one more memory stream, and its end (EOF) is the signal.
+A stdio server's stderr goes to LocalRouter's log at debug, a line at a time (each cut to
+:data:`MAX_STDERR_LINE` characters), read by a daemon thread that ends with the process.
+
+Secrets (``${env:}``/``${keyring:}`` in ``headers`` and ``env``) are resolved at each connect;
+a value never reaches a log line, an error or ``/health`` (errors are redacted with every value
+resolved).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+from anyio.streams.memory import MemoryObjectSendStream
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.sse import sse_client
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import SessionMessage
+
+from localrouter import __version__
+from localrouter.compiler.mcp_table import McpServer, public_name
+from localrouter.compiler.table import SecretValue
+from localrouter.errors import McpUnavailable
+from localrouter.redaction import Redactor
+
+log = logging.getLogger("localrouter.mcp")
+
+MAX_BACKOFF_S = 30.0
+MAX_STDERR_LINE = 2000
+MAX_LISTED = 10_000  # tools (resources, prompts) taken from one server; the rest are ignored
+MAX_PAGES = 100
+
+Resolve = Callable[[SecretValue], str]
+Changed = Callable[["Upstream", str], None]  # (upstream, "tools" | "resources" | "prompts")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a server offers, as last read (replaced whole, never changed in place). ``index``:
+    its tools by public name (``SERVER__TOOL``); ``collisions``: its tools left out because an
+    earlier one of its tools has the same public name."""
+
+    tools: tuple[types.Tool, ...] = ()
+    resources: tuple[types.Resource, ...] = ()
+    templates: tuple[types.ResourceTemplate, ...] = ()
+    prompts: tuple[types.Prompt, ...] = ()
+    at: float = field(default_factory=time.time)
+    index: Mapping[str, types.Tool] = field(default_factory=dict)
+    collisions: tuple[str, ...] = ()
+
+
+def listing_of(
+    server: str,
+    tools: Sequence[types.Tool],
+    resources: Sequence[types.Resource] = (),
+    templates: Sequence[types.ResourceTemplate] = (),
+    prompts: Sequence[types.Prompt] = (),
+) -> Listing:
+    index: dict[str, types.Tool] = {}
+    collisions: list[str] = []
+    for tool in tools:
+        name = public_name(server, tool.name)
+        if name in index:
+            collisions.append(tool.name)
+        else:
+            index[name] = tool
+    if collisions:
+        shown = ", ".join(repr(c) for c in collisions[:10])
+        log.warning(
+            "MCP server %s: tools %s collide with another public name: left out", server, shown
+        )
+    return Listing(
+        tuple(tools),
+        tuple(resources),
+        tuple(templates),
+        tuple(prompts),
+        index=MappingProxyType(index),
+        collisions=tuple(collisions),
+    )
+
+
+class Upstream:
+    """One configured MCP server (see the module doc). ``resolve`` turns a secret reference
+    into its value (raising :class:`~localrouter.errors.SecretError`); ``on_change`` is told
+    when the server's tools, resources or prompts changed (after they were read again)."""
+
+    def __init__(
+        self,
+        server: McpServer,
+        resolve: Resolve,
+        on_change: Changed | None = None,
+    ) -> None:
+        self.server = server
+        self.name = server.name
+        self._resolve = resolve
+        self._on_change = on_change
+        self._redactor = Redactor()  # the secret values resolved for the last connect
+        self.state = "idle"  # idle | starting | ready | failed | stopped
+        self.last_error: str | None = None
+        self.listing = Listing()
+        self.restarts = 0
+        self._session: ClientSession | None = None
+        self._ready = anyio.Event()
+        self._stop = anyio.Event()
+        self._task: Any = None  # asyncio.Task of the supervisor
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the supervising task (idempotent; on the serving loop)."""
+        if self._task is None and not self._stop.is_set():
+            import asyncio
+
+            self._task = asyncio.ensure_future(self._supervise())
+
+    async def aclose(self) -> None:
+        """Stop: the session is closed and a stdio server's process ends."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await task
+        self.state = "stopped"
+        self._session = None
+
+    async def session(self) -> ClientSession:
+        """The ready session, waiting up to ``connect_timeout_s`` for it (a ``first_use``
+        server is started here). Raises :class:`~localrouter.errors.McpUnavailable`."""
+        if self._session is not None and self.state == "ready":
+            return self._session
+        if self._stop.is_set():
+            raise McpUnavailable(self.name, "the server was removed or changed by a reload")
+        self.start()
+        if self.state == "failed" and self.last_error is not None:
+            raise McpUnavailable(self.name, self.last_error)
+        with anyio.move_on_after(self.server.connect_timeout_s):
+            await self._ready.wait()
+        if self._session is None:
+            why = self.last_error or f"not ready within {self.server.connect_timeout_s:g} s"
+            raise McpUnavailable(self.name, why)
+        return self._session
+
+    # -- the supervisor -----------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            self.state = "starting"
+            started = time.monotonic()
+            try:
+                await self._connect_and_wait()
+            except Exception as exc:  # noqa: BLE001 - any failure of the server: reported, retried
+                self._failed(describe(exc, self._redactor))
+            else:
+                if not self._stop.is_set():
+                    self._failed("the server closed the connection")
+            if self._stop.is_set():
+                break
+            if time.monotonic() - started > 60:  # it had been up a while: start over quickly
+                backoff = 0.5
+            with anyio.move_on_after(backoff):
+                await self._stop.wait()
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            self.restarts += 1
+
+    def _failed(self, why: str) -> None:
+        self._session = None
+        self._ready = anyio.Event()
+        self.state = "failed"
+        self.last_error = why
+        log.warning("MCP server %s: %s", self.name, why)
+        self._tell("tools")  # its tools leave the lists until it is back
+
+    def _tell(self, kind: str) -> None:
+        if self._on_change is not None and not self._stop.is_set():
+            self._on_change(self, kind)
+
+    async def _connect_and_wait(self) -> None:
+        eof = anyio.Event()
+        async with contextlib.AsyncExitStack() as stack:
+            read, write = await stack.enter_async_context(self._transport())
+            fwd_send, fwd_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            tg.start_soon(_forward, read, fwd_send, eof)
+            session = await stack.enter_async_context(
+                ClientSession(
+                    fwd_recv,
+                    write,
+                    read_timeout_seconds=self.server.call_timeout_s,
+                    message_handler=self._on_message,
+                    client_info=types.Implementation(name="localrouter", version=__version__),
+                )
+            )
+            with anyio.fail_after(self.server.connect_timeout_s):
+                await session.initialize()
+                self.listing = await read_listing(session, self.name)
+            self._session, self.state, self.last_error = session, "ready", None
+            self._ready.set()
+            log.info("MCP server %s ready: %d tools", self.name, len(self.listing.tools))
+            self._tell("tools")
+            async with anyio.create_task_group() as waiting:
+
+                async def until(event: anyio.Event) -> None:
+                    await event.wait()
+                    waiting.cancel_scope.cancel()
+
+                waiting.start_soon(until, eof)
+                waiting.start_soon(until, self._stop)
+
+    @contextlib.asynccontextmanager
+    async def _transport(self) -> AsyncIterator[tuple[Any, Any]]:
+        s = self.server
+        if s.transport == "stdio":
+            env = {k: self._resolve(v) for k, v in s.env.items()}
+            self._redactor = Redactor([v for k, v in env.items() if s.env[k].ref_kind != "literal"])
+            params = StdioServerParameters(command=s.command[0], args=list(s.command[1:]), env=env)
+            with _stderr_to_log(self.name) as errlog:
+                async with stdio_client(params, errlog=errlog) as streams:
+                    yield streams
+            return
+        headers = {k: self._resolve(v) for k, v in s.headers.items()}
+        self._redactor = Redactor(headers.values())
+        assert s.url is not None  # the compiler requires it for HTTP transports
+        if s.transport == "sse":
+            async with sse_client(s.url, headers=headers, timeout=s.connect_timeout_s) as streams:
+                yield streams
+            return
+        timeout = httpx2.Timeout(s.connect_timeout_s, read=max(s.call_timeout_s, 300.0))
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=timeout) as client,
+            streamable_http_client(s.url, http_client=client) as streams,
+        ):
+            yield streams
+
+    async def _on_message(self, message: Any) -> None:
+        """Notifications from the server: a changed list is read again and passed on."""
+        kind = _CHANGED.get(type(message))
+        if kind is None or self._session is None:
+            return
+        try:
+            self.listing = await read_listing(self._session, self.name)
+        except Exception as exc:  # noqa: BLE001 - the old listing stays; the next change retries
+            log.warning("MCP server %s: re-reading its %s failed: %s", self.name, kind, exc)
+            return
+        self._tell(kind)
+
+
+_CHANGED: dict[type, str] = {
+    types.ToolListChangedNotification: "tools",
+    types.ResourceListChangedNotification: "resources",
+    types.PromptListChangedNotification: "prompts",
+}
+
+
+async def _forward(
+    source: Any, sink: MemoryObjectSendStream[SessionMessage | Exception], eof: anyio.Event
+) -> None:
+    """Pass the transport's messages to the session; set ``eof`` when the transport ends."""
+    try:
+        async with sink:
+            async for item in source:
+                await sink.send(item)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+        pass
+    finally:
+        eof.set()
+
+
+async def read_listing(session: ClientSession, server: str) -> Listing:
+    """Every page of the server's tools, resources (and templates) and prompts, as far as its
+    capabilities announce them; at most :data:`MAX_LISTED` of each."""
+    caps = session.server_capabilities if hasattr(session, "server_capabilities") else None
+    caps = caps() if callable(caps) else caps
+    has = _capabilities(caps)
+    tools = await _pages(session.list_tools, "tools") if has("tools") else []
+    resources = await _pages(session.list_resources, "resources") if has("resources") else []
+    templates = (
+        await _pages(session.list_resource_templates, "resource_templates")
+        if has("resources")
+        else []
+    )
+    prompts = await _pages(session.list_prompts, "prompts") if has("prompts") else []
+    return listing_of(server, tools, resources, templates, prompts)
+
+
+def _capabilities(caps: Any) -> Callable[[str], bool]:
+    if caps is None:  # unknown: ask for everything, a refusal is an empty list
+        return lambda _name: True
+    return lambda name: getattr(caps, name, None) is not None
+
+
+async def _pages(fetch: Callable[..., Any], attr: str) -> list[Any]:
+    out: list[Any] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+        result = await fetch(params=params)
+        out.extend(getattr(result, attr))
+        cursor = result.next_cursor
+        if not cursor or len(out) >= MAX_LISTED:
+            break
+    return out[:MAX_LISTED]
+
+
+def describe(exc: BaseException, redactor: Redactor | None = None) -> str:
+    """One line for ``exc`` (the first leaf of an exception group), redacted, bounded."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, TimeoutError):
+        text = "timed out starting the session"
+    elif isinstance(exc, FileNotFoundError):
+        text = f"cannot start the command: {exc.strerror or exc} ({exc.filename})"
+    elif isinstance(exc, httpx2.ConnectError):
+        text = f"cannot connect: {exc}"
+    else:
+        detail = str(exc) or type(exc).__name__
+        text = f"{type(exc).__name__}: {detail}" if str(exc) else detail
+    text = " ".join(text.split())
+    if redactor is not None:
+        text = redactor.redact(text)
+    return text[:500]
+
+
+@contextlib.contextmanager
+def _stderr_to_log(name: str) -> Any:
+    """A writable file for a child's stderr whose lines go to the log at debug."""
+    r, w = os.pipe()
+    writer = os.fdopen(w, "w")
+    reader = os.fdopen(r, "rb")
+    errlog = logging.getLogger(f"localrouter.mcp.{name}")
+
+    def pump() -> None:
+        with reader:
+            for raw in reader:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line:
+                    errlog.debug("%s", line[:MAX_STDERR_LINE])
+
+    threading.Thread(target=pump, name=f"mcp-stderr-{name}", daemon=True).start()
+    try:
+        yield writer
+    finally:
+        writer.close()  # the child holds its own copy: the pump ends when the child does
