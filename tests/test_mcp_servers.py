@@ -118,6 +118,9 @@ async def _owned(transport: Any, http: Any) -> AsyncIterator[Any]:
 async def check_fixture(client: Client, *, http: bool) -> None:
     """Everything the fixture offers, as one client sees it."""
     assert client.server_info is not None and client.server_info.name == "fixture"
+    capabilities = client.server_capabilities
+    assert capabilities.tools is not None and capabilities.tools.list_changed
+    assert capabilities.resources is not None and capabilities.prompts is not None
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) >= FIXTURE_TOOLS
     assert tools["echo"].annotations is not None and tools["echo"].annotations.read_only_hint
@@ -200,6 +203,16 @@ async def test_fixture_over_http(transport: HttpTransport) -> None:
             await legacy_list_changed(client, notes)
 
 
+async def test_fixture_stateless_streamable_http() -> None:
+    """``--stateless``: no session, every request on its own, on both revisions."""
+    with serve_fixture("streamable_http", stateless=True) as served:
+        for mode in ("auto", "legacy"):
+            async with connected(http_transport(served, "streamable_http"), mode) as client:
+                added = await client.call_tool("add", {"a": 1, "b": 2})
+                assert added.structured_content == {"result": 3}
+                assert text(await client.call_tool("whoami", {})) == SECRET
+
+
 async def test_fixture_slow_call_times_out() -> None:
     async with connected(params(stdio_argv()), "legacy") as client:
         started = time.monotonic()
@@ -272,13 +285,13 @@ async def broken_connect(
 
 
 async def test_broken_garbage_times_out() -> None:
-    error, took = await broken_connect(params(broken_argv("garbage")), read_timeout=1, bound=6)
+    error, took = await broken_connect(params(broken_argv("garbage")), read_timeout=0.5, bound=6)
     assert codes(error) == {REQUEST_TIMEOUT} and took < 5
 
 
 async def test_broken_hang_times_out() -> None:
-    # 1 s for initialize, then the client's 2 s grace after closing stdin before SIGTERM.
-    error, took = await broken_connect(params(broken_argv("hang")), read_timeout=1, bound=8)
+    # 0.5 s for initialize, then the client's 2 s grace after closing stdin before SIGTERM.
+    error, took = await broken_connect(params(broken_argv("hang")), read_timeout=0.5, bound=8)
     assert codes(error) == {REQUEST_TIMEOUT} and took < 6
 
 
@@ -291,7 +304,7 @@ async def test_broken_slow_start() -> None:
     """Initialize is answered only after the delay: a client that waits less times out, one that
     waits longer gets a working server."""
     error, _took = await broken_connect(
-        params(broken_argv("slow_start", delay=3)), read_timeout=0.5, bound=8
+        params(broken_argv("slow_start", delay=1.5)), read_timeout=0.5, bound=8
     )
     assert codes(error) == {REQUEST_TIMEOUT}
     started = time.monotonic()

@@ -6,9 +6,9 @@ Over stdio (``python -m tests.mcp_servers.broken --mode MODE``, or this file by 
 - ``garbage``: answers every line it reads (and greets at start) with lines that are not JSON;
 - ``hang``: reads stdin to its end and never writes a byte;
 - ``exit``: writes one line on stderr and exits at once with status 1;
-- ``slow_start``: waits ``--delay`` seconds (default 2) before reading anything, then becomes the
-  fixture server (:mod:`tests.mcp_servers.fixture`, exec'd in place: the messages sent meanwhile
-  wait in the pipe), so ``initialize`` is answered only after the delay.
+- ``slow_start``: becomes the fixture server (:mod:`tests.mcp_servers.fixture`, exec'd in place)
+  told to read nothing until ``--delay`` seconds (default 2) after this start: the messages sent
+  meanwhile wait in the pipe, so ``initialize`` is answered only after the delay.
 
 Over HTTP (``--transport streamable_http --mode MODE --port 0``), a bare HTTP/1.1 server on
 127.0.0.1 that writes ``READY <port>`` on stderr once listening and answers every request:
@@ -62,8 +62,9 @@ def stdio_exit() -> None:
 
 
 def stdio_slow_start(delay: float) -> None:
-    time.sleep(delay)
-    os.execv(sys.executable, [sys.executable, str(FIXTURE), "--transport", "stdio"])
+    serve_after = str(time.time() + delay)  # the fixture's own start-up counts in the delay
+    fixture = [str(FIXTURE), "--transport", "stdio", "--serve-after", serve_after]
+    os.execv(sys.executable, [sys.executable, *fixture])
 
 
 async def _answer(mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

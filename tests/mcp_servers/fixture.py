@@ -2,10 +2,13 @@
 tool, resource and prompt is there to prove one thing the gateway must do with a real upstream.
 
 ``python -m tests.mcp_servers.fixture --transport stdio|sse|streamable_http [--port N]
-[--name NAME] [--stateless]`` (from the repository root). Over stdio nothing but the protocol is
-written on stdout. Over HTTP it listens on 127.0.0.1 (``--port 0``: a free port, chosen by the
-kernel when the socket is bound, so two tests never race for one) and writes ``READY <port>`` on
-stderr once uvicorn accepts connections; SSE is served at ``/sse``, Streamable HTTP at ``/mcp``.
+[--name NAME] [--stateless]`` from the repository root, or ``python tests/mcp_servers/fixture.py
+...`` from anywhere (it imports nothing from the repository). ``--name`` is the ``serverInfo``
+name; ``--stateless`` serves Streamable HTTP without sessions. Over stdio nothing but the
+protocol is written on stdout (logs go to stderr). Over HTTP it listens on 127.0.0.1
+(``--port 0``: a free port, chosen by the kernel when the socket is bound, so two tests never race
+for one) and writes ``READY <port>`` on stderr once uvicorn accepts connections; SSE is served at
+``/sse``, Streamable HTTP at ``/mcp``.
 
 Tools:
 
@@ -37,11 +40,14 @@ import logging
 import os
 import socket
 import sys
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 import uvicorn
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.models import InitializationOptions
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
@@ -49,9 +55,27 @@ README = "The LocalRouter fixture MCP server: tools, resources and prompts for t
 CRASH_STATUS = 3
 
 
+def advertise_tools_list_changed(server: MCPServer) -> None:
+    """Say ``tools.listChanged: true`` on handshake-era sessions too. ``MCPServer`` has no option
+    for it (its transports call the low-level ``create_initialization_options()`` with no
+    ``NotificationOptions``, so the flag is false though the notification is sent), hence the
+    default given here; on 2026-07-28 the SDK derives the flag from ``subscriptions/listen``."""
+    lowlevel = server._lowlevel_server  # no public handle
+    options = lowlevel.create_initialization_options
+
+    def with_list_changed(
+        notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> InitializationOptions:
+        chosen = notification_options or NotificationOptions(tools_changed=True)
+        return options(chosen, *args, **kwargs)
+
+    lowlevel.create_initialization_options = with_list_changed  # type: ignore[method-assign]
+
+
 def build(name: str = "fixture") -> MCPServer:
     """A fresh fixture server (one per process: ``add_tool_later`` changes it)."""
     server: MCPServer = MCPServer(name, instructions=README, version="1.0.0", log_level="WARNING")
+    advertise_tools_list_changed(server)
 
     @server.tool(
         annotations=ToolAnnotations(read_only_hint=True, title="Echo"), structured_output=False
@@ -157,10 +181,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="HTTP port (0: a free one)")
     parser.add_argument("--name", default="fixture", help="the server's name (serverInfo)")
     parser.add_argument("--stateless", action="store_true", help="Streamable HTTP without sessions")
+    parser.add_argument(
+        "--serve-after",
+        type=float,
+        default=0.0,
+        help="a Unix time: read nothing before it (broken.py's slow_start)",
+    )
     args = parser.parse_args(argv)
     # The SDK logs six warning lines for "weird tool!" at every start: deliberate here.
     logging.getLogger("mcp.shared.tool_name_validation").setLevel(logging.ERROR)
     server = build(args.name)
+    time.sleep(max(0.0, min(args.serve_after - time.time(), 600.0)))
     if args.transport == "stdio":
         asyncio.run(server.run_stdio_async())
     else:
