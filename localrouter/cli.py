@@ -26,6 +26,7 @@ COMMANDS = {
     "secrets": "localrouter.commands.secrets_cmd",
     "stats": "localrouter.commands.stats",
     "models": "localrouter.commands.models",
+    "mcp": "localrouter.commands.mcp_cmd",
 }
 
 FORMAT_HELP = "output format (default: text)"
@@ -169,6 +170,21 @@ def _parser() -> argparse.ArgumentParser:
         help="health from the running gateway's /health (server.host:port), not from state_dir",
     )
     mo.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+
+    mc = sub.add_parser("mcp", parents=[common], help="the MCP gateway: tools clients see")
+    mcs = mc.add_subparsers(dest="mcp_command", metavar="ACTION", help="what to do")
+    mcs.required = True
+    mt = mcs.add_parser(
+        "tools", parents=[common], help="the MCP tools a client would see behind /mcp (dry)"
+    )
+    mt.add_argument("--client", help=CLIENT_HELP + " (default: every client)")
+    mt.add_argument(
+        "--live",
+        action="store_true",
+        help="ask the upstream servers for their tools (starts stdio servers) instead of "
+        "reading the gateway's cache in state_dir",
+    )
+    mt.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     return p
 
 

@@ -5,7 +5,8 @@ Runtime state is the one the server saved in ``state_dir`` (``limits.sqlite3``),
 never created (:mod:`localrouter.runtime.offline`): circuits open, providers unhealthy or capped,
 a client or strategy limit that would answer 429, and the observed latency the latency ORDER
 keys sort by. Without that file, or with ``--no-state``, nothing is unhealthy, rate-limited or
-open; a file that cannot be used is named in a warning and ignored.
+open; a file that cannot be used is named in a warning and ignored. A config with MCP servers or
+skills adds what the client sees behind ``/mcp`` (as ``localrouter mcp tools`` shows it).
 """
 
 from __future__ import annotations
@@ -261,9 +262,17 @@ def run(args: Namespace) -> int:
         # async like the server's (the store's calls are); the offline store never suspends
         verdict = asyncio.run(budget.reserve(saved.limiter, client, strategy, facts, first))
         limited = verdict if isinstance(verdict, Rejection) else None
+    from localrouter.commands.mcp_cmd import explain_json, explain_lines
+
     if args.format == "json":
         doc = as_json(decision, state, view, limited)
+        mcp = explain_json(table, client)  # only for a config with MCP servers or skills
+        if mcp is not None:
+            doc["mcp"] = mcp
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render(decision, facts, state, view, limited))
+        lines = explain_lines(table, client)
+        if lines is not None:
+            sys.stdout.write("\n".join(lines) + "\n")
     return EXIT_OK if decision.status == 200 and limited is None else EXIT_FAILED
