@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
@@ -59,6 +60,7 @@ log = logging.getLogger("localrouter.mcp")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Any]]
 Send = Callable[[Any], Awaitable[None]]
+SESSION_HEADER = MCP_SESSION_ID_HEADER.lower()
 CALLER = "localrouter.mcp.client"  # the ASGI scope key our handlers read the client from
 MAX_SESSIONS = 1000
 IDLE_S = 30 * 60.0
@@ -91,7 +93,9 @@ class McpGateway:
     def __init__(self, rt: Runtime, servers: McpServers) -> None:
         self.rt = rt
         self.servers = servers
-        self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        # the open sessions by Mcp-Session-Id: the last request's ServerSession of each (its
+        # notifications go out on the connection's GET stream), at most MAX_SESSIONS
+        self._sessions: OrderedDict[str, ServerSession] = OrderedDict()
         self._notifying: set[asyncio.Task[None]] = set()
         self._run_skill = make_runner(servers)
         self.server = _Server(
@@ -145,6 +149,8 @@ class McpGateway:
             extra["x-localrouter-error"] = auth_code(auth.status)
             await _json(send, auth.status, data, extra)
             return
+        if scope["method"] == "DELETE":  # the client ends its session
+            self._sessions.pop(headers.get(SESSION_HEADER, ""), None)
         name = auth.client.name
         token = AccessToken(token="-", client_id=name, scopes=[])  # no key: the name identifies
         scope = {**scope, "user": AuthenticatedUser(token), CALLER: name}
@@ -152,9 +158,13 @@ class McpGateway:
 
     # -- who is asking ------------------------------------------------------------------------
     def _caller(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
-        if ctx.session is not None:
-            self._sessions.add(ctx.session)
         request = ctx.request
+        sid = request.headers.get(SESSION_HEADER) if request is not None else None
+        if sid and ctx.session is not None:
+            self._sessions[sid] = ctx.session
+            self._sessions.move_to_end(sid)
+            if len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
         name = request.scope.get(CALLER) if request is not None else None
         table = self.rt.holder.current
         client = table.clients.get(name) if isinstance(name, str) else None
@@ -248,21 +258,21 @@ class McpGateway:
     def _changed(self, server: str, kind: str) -> None:
         """An upstream's list changed (or a server came, went, or a reload happened): tell
         every open session. Sent from tasks of their own; a session that is gone is skipped."""
-        for session in list(self._sessions):
-            task = asyncio.ensure_future(_notify(session, kind))
+        for sid, session in list(self._sessions.items()):
+            task = asyncio.ensure_future(self._notify(sid, session, kind))
             self._notifying.add(task)
             task.add_done_callback(self._notifying.discard)
 
-
-async def _notify(session: ServerSession, kind: str) -> None:
-    send = {
-        "tools": session.send_tool_list_changed,
-        "resources": session.send_resource_list_changed,
-        "prompts": session.send_prompt_list_changed,
-    }[kind]
-    # a session whose stream is closed, or that has no GET stream: nothing to tell
-    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, MCPError):
-        await send()
+    async def _notify(self, sid: str, session: ServerSession, kind: str) -> None:
+        send = {
+            "tools": session.send_tool_list_changed,
+            "resources": session.send_resource_list_changed,
+            "prompts": session.send_prompt_list_changed,
+        }[kind]
+        try:
+            await send()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+            self._sessions.pop(sid, None)  # the session ended: forget it
 
 
 async def _json(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
