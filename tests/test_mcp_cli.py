@@ -177,3 +177,35 @@ def test_live_asks_the_servers(tmp_path: Path) -> None:
     assert "    time__get_current_time" in result.out
     assert "    - time__convert_time: denied by pattern 'time__convert*'" in result.out
     assert "  down: cannot list its tools: " in result.out
+
+
+def test_diff_shows_mcp_changes(tmp_path: Path) -> None:
+    old = FULL.read_text(encoding="utf-8")
+    new = (
+        old.replace('"docs__fetch", "time__*"', '"time__*"')
+        .replace("connect_timeout_s: 5", "connect_timeout_s: 6")
+        .replace("timeout_s: 60\n", "timeout_s: 90\n")
+        .replace("  legacy: {transport: sse, url: http://127.0.0.1:8932/sse}\n", "")
+    )
+    (tmp_path / "old.yaml").write_text(old, encoding="utf-8")
+    (tmp_path / "new.yaml").write_text(new, encoding="utf-8")
+    result = run_cli("diff", str(tmp_path / "old.yaml"), str(tmp_path / "new.yaml"))
+    lines = result.out.splitlines()
+    assert "mcp server docs: changed (restarted on reload)" in lines
+    assert "mcp server legacy: removed" in lines
+    assert "skill city-brief: changed" in lines
+    assert any(line.startswith("client cursor: mcp allow [") for line in lines)
+    assert "mcp server time" not in result.out  # unchanged: keeps its session
+
+
+def test_the_table_dump_has_the_mcp_parts() -> None:
+    from localrouter.compiler.dump import table_dict
+
+    table = build(FULL).table
+    assert table is not None
+    doc = table_dict(table)
+    assert doc["strategies"]["coding"]["mcp"]["deny"] == ["docs__delete*"]
+    assert "mcp" not in doc["strategies"]["plain"]
+    assert doc["mcp_servers"]["docs"]["headers"] == {"Authorization": "${env:DOCS_TOKEN}"}
+    assert doc["mcp_servers"]["time"]["env"] == {"TZ": "(literal)"}
+    assert doc["skills"]["city-brief"]["steps"][0][:2] == ["now", "time__get_current_time"]

@@ -3,7 +3,8 @@
 For every client: added or removed, its strategy, enabled, limits, its strategy's aliases, and
 per route the candidates added, removed and re-ordered, route conditions and order keys changed.
 Strategies added or removed, and the changes of strategies no client uses. Providers added,
-removed or re-pointed.
+removed or re-pointed. MCP: per client its strategy's servers, allow, deny and rules; servers
+added, removed or changed (a changed one is restarted on reload); skills added, removed, changed.
 Key material is never shown: a rotated key is reported as "key rotated".
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from localrouter.compiler.dump import mcp_policy
 from localrouter.compiler.table import Client, LimitPolicy, Route, RoutingTable, Strategy
 
 
@@ -78,6 +80,30 @@ def _route_changes(subject: str, old: Strategy, new: Strategy) -> list[Change]:
     ab = [f"{a.pattern} → {a.target}" for a in new.aliases]
     if aa != ab:
         out.append(Change(subject, f"aliases [{', '.join(aa)}] → [{', '.join(ab)}]"))
+    ma, mb = mcp_policy(old.mcp), mcp_policy(new.mcp)
+    for key in ("servers", "allow", "deny"):
+        if ma[key] != mb[key]:
+            out.append(Change(subject, f"mcp {key} {ma[key]} → {mb[key]}"))
+    if ma["rules"] != mb["rules"]:
+        show = [" when ".join(r) for r in mb["rules"]]
+        out.append(Change(subject, f"mcp rules changed: [{'; '.join(show)}]"))
+    return out
+
+
+def _mcp_changes(old: RoutingTable, new: RoutingTable) -> list[Change]:
+    out = []
+    for n in sorted(old.mcp_servers.keys() | new.mcp_servers.keys()):
+        a, b = old.mcp_servers.get(n), new.mcp_servers.get(n)
+        if a is None or b is None:
+            out.append(Change(f"mcp server {n}", "added" if a is None else "removed"))
+        elif a.fingerprint != b.fingerprint:
+            out.append(Change(f"mcp server {n}", "changed (restarted on reload)"))
+    for n in sorted(old.skills.keys() | new.skills.keys()):
+        sa, sb = old.skills.get(n), new.skills.get(n)
+        if sa is None or sb is None:
+            out.append(Change(f"skill {n}", "added" if sa is None else "removed"))
+        elif sa != sb:
+            out.append(Change(f"skill {n}", "changed"))
     return out
 
 
@@ -136,6 +162,7 @@ def diff_tables(old: RoutingTable, new: RoutingTable) -> list[Change]:
             out.append(Change(f"strategy {s}", "added" if sa is None else "removed"))
         elif s not in used:  # a strategy's changes show per client; unused ones show here
             out += _route_changes(f"strategy {s}", sa, sb)
+    out += _mcp_changes(old, new)
     for c in sorted(old.clients.keys() | new.clients.keys()):
         out += _client_changes(c, old, new)
     return out

@@ -1,12 +1,14 @@
 """A routing table as plain, deterministic data: for golden tests and for reading what compiled.
 
-Secrets appear only as their references; key hashes are left out.
+Secrets appear only as their references; key hashes are left out. The MCP parts (a strategy's
+``mcp``, ``mcp_servers``, ``skills``) appear only when the config has them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from localrouter.compiler.mcp_table import McpPolicy, McpServer, Skill
 from localrouter.compiler.table import LimitPolicy, ModelInfo, Route, RoutingTable, SecretValue
 
 
@@ -27,6 +29,39 @@ def _route(r: Route) -> dict[str, Any]:
     if r.left_out:
         out["left_out"] = {m: reason for m, reason in r.left_out}
     return out
+
+
+def mcp_policy(p: McpPolicy) -> dict[str, Any]:
+    return {
+        "servers": list(p.servers),
+        "allow": list(p.allow),
+        "deny": list(p.deny),
+        "rules": [[r.action, r.when.source] for r in p.rules],
+    }
+
+
+def mcp_server(m: McpServer) -> dict[str, Any]:
+    return {
+        "transport": m.transport,
+        "command": list(m.command),
+        "url": m.url,
+        "headers": {h: v.reference for h, v in m.headers.items()},
+        "env": {k: v.reference for k, v in m.env.items()},
+        "start": m.start,
+        "timeouts_s": [m.connect_timeout_s, m.call_timeout_s],
+        "fingerprint": m.fingerprint,
+    }
+
+
+def skill(k: Skill) -> dict[str, Any]:
+    return {
+        "description": k.description,
+        "steps": [
+            [st.id, st.call, {a: e.source for a, e in st.args}, st.timeout_s] for st in k.steps
+        ],
+        "result": k.result.source if k.result else None,
+        "timeout_s": k.timeout_s,
+    }
 
 
 def table_dict(table: RoutingTable) -> dict[str, Any]:
@@ -71,9 +106,16 @@ def table_dict(table: RoutingTable) -> dict[str, Any]:
                 ],
                 "limits": _limits(s.limits),
                 "privacy": s.privacy,
+                **({"mcp": mcp_policy(s.mcp)} if s.mcp.servers else {}),
             }
             for n, s in table.strategies.items()
         },
+        **(
+            {"mcp_servers": {n: mcp_server(m) for n, m in table.mcp_servers.items()}}
+            if table.mcp_servers
+            else {}
+        ),
+        **({"skills": {n: skill(k) for n, k in table.skills.items()}} if table.skills else {}),
         "clients": {
             n: {
                 "key_prefix": c.key_prefix,
