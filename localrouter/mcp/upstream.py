@@ -129,7 +129,7 @@ class Upstream:
         self.listing = Listing()
         self.restarts = 0
         self._session: ClientSession | None = None
-        self._ready = anyio.Event()
+        self._settled = anyio.Event()  # set when an attempt to connect ends, either way
         self._stop = anyio.Event()
         self._task: Any = None  # asyncio.Task of the supervisor
 
@@ -162,7 +162,7 @@ class Upstream:
         if self.state == "failed" and self.last_error is not None:
             raise McpUnavailable(self.name, self.last_error)
         with anyio.move_on_after(self.server.connect_timeout_s):
-            await self._ready.wait()
+            await self._settled.wait()
         if self._session is None:
             why = self.last_error or f"not ready within {self.server.connect_timeout_s:g} s"
             raise McpUnavailable(self.name, why)
@@ -192,7 +192,8 @@ class Upstream:
 
     def _failed(self, why: str) -> None:
         self._session = None
-        self._ready = anyio.Event()
+        settled, self._settled = self._settled, anyio.Event()
+        settled.set()  # whoever waits for this attempt learns that it failed
         self.state = "failed"
         self.last_error = why
         log.warning("MCP server %s: %s", self.name, why)
@@ -223,7 +224,7 @@ class Upstream:
                 await session.initialize()
                 self.listing = await read_listing(session, self.name)
             self._session, self.state, self.last_error = session, "ready", None
-            self._ready.set()
+            self._settled.set()
             log.info("MCP server %s ready: %d tools", self.name, len(self.listing.tools))
             self._tell("tools")
             async with anyio.create_task_group() as waiting:
@@ -369,3 +370,15 @@ def _stderr_to_log(name: str) -> Any:
         yield writer
     finally:
         writer.close()  # the child holds its own copy: the pump ends when the child does
+
+
+async def list_tools_once(server: McpServer, resolve: Resolve) -> list[types.Tool]:
+    """Connect to ``server`` once, read its tools and close it (``localrouter mcp tools
+    --live``). Raises :class:`~localrouter.errors.McpUnavailable` when it cannot be reached
+    within its ``connect_timeout_s``."""
+    up = Upstream(server, resolve)
+    try:
+        await up.session()
+        return list(up.listing.tools)
+    finally:
+        await up.aclose()
