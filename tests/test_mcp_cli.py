@@ -80,8 +80,8 @@ def test_cached_tools_are_filtered_by_the_strategy(tmp_path: Path) -> None:
     assert "    docs__search  Search the docs\n" in out
     assert "    docs__search_all\n" in out
     assert "    docs__fetch  Fetch a page\n" in out
-    assert "    - docs__delete_page: denied by pattern 'docs__delete*'\n" in out
-    assert "    - docs__update: 'docs__update' matches no allow pattern" in out
+    assert "    hidden:\n      docs__delete_page: denied by pattern 'docs__delete*'\n" in out
+    assert "      docs__update: 'docs__update' matches no allow pattern" in out
     assert "  time: tools cached for another configuration of the server" in out
 
     doc = json.loads(run_cli("mcp", "tools", "--config", str(path), "--format", "json").out)
@@ -175,7 +175,7 @@ def test_live_asks_the_servers(tmp_path: Path) -> None:
     assert result.code == 1, result.out  # the server that is down fails the listing
     assert "  time (live, " in result.out
     assert "    time__get_current_time" in result.out
-    assert "    - time__convert_time: denied by pattern 'time__convert*'" in result.out
+    assert "      time__convert_time: denied by pattern 'time__convert*'" in result.out
     assert "  down: cannot list its tools: " in result.out
 
 

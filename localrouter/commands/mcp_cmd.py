@@ -225,7 +225,9 @@ def render(view: dict[str, Any], how_to_learn: str) -> list[str]:
         lines.append(f"  {s['server']} ({s['source']}{_ago(s['at'])}): {len(tools)} tools")
         lines += [f"    {t['name']}" + (f"  {t['description']}" if t["description"] else "")
                   for t in tools]  # fmt: skip
-        lines += [f"    - {h['name']}: {h['reason']}" for h in hidden]
+        if hidden:
+            lines.append("    hidden:")
+            lines += [f"      {h['name']}: {h['reason']}" for h in hidden]
     if SKILLS in view["servers"]:
         lines.append(f"  skills: {len(view['skills'])}")
         lines += [f"    {t['name']}" + (f"  {t['description']}" if t["description"] else "")
