@@ -2,7 +2,8 @@
 
 * chat: ``"[<model>] You said: <last user text>"`` (text cut to 200 characters);
   an empty prompt gives ``"[<model>] Hello from LocalRouter's mock provider."``.
-* tools: when the request offers tools and the last user message is ``call NAME {json}``, the
+* tools: when the request offers tools and the last user message (or its last text part: agents
+  such as Claude Code put reminders before the prompt) is ``call NAME {json}``, the
   answer is one call of NAME with those arguments (``{}`` when absent), finish reason
   ``tool_calls``. A ``tool_choice`` that forces a function (by name, or ``required``: the first
   tool) gets a call of it with arguments made from its ``parameters`` schema
@@ -47,6 +48,16 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _last_part(content: Any) -> str:
+    """The last text part of a message's content (the whole text of a plain string)."""
+    if isinstance(content, list):
+        texts = [
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        ]
+        return texts[-1].strip() if texts else ""
+    return content.strip() if isinstance(content, str) else ""
+
+
 def _tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
@@ -71,7 +82,9 @@ def _answer(model: str, body: Json) -> tuple[str | None, list[Json] | None]:
         return (structured if structured is not None else f"[{model}] {tail}"), None
     last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
     text = _text(last.get("content")) if isinstance(last, dict) else ""
-    if body.get("tools") and text.startswith("call "):
+    command = _last_part(last.get("content")) if isinstance(last, dict) else ""
+    if body.get("tools") and (text.startswith("call ") or command.startswith("call ")):
+        text = text if text.startswith("call ") else command
         name, _, args = text[5:].strip().partition(" ")
         try:
             arguments = json.dumps(json.loads(args)) if args.strip() else "{}"

@@ -68,13 +68,19 @@ class ClaudeRun:
 QUIET = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
 
 
-def run_claude(prompt: str, home: Path, env: dict[str, str], timeout: float = 90.0) -> ClaudeRun:
-    """``claude -p PROMPT --output-format json`` in a fresh ``home`` (no user settings, no
-    login), with only ``env`` (plus PATH) in its environment: no proxy or key of the caller's
+def run_claude(
+    prompt: str,
+    home: Path,
+    env: dict[str, str],
+    timeout: float = 90.0,
+    extra: tuple[str, ...] = (),
+) -> ClaudeRun:
+    """``claude -p PROMPT --output-format json [EXTRA…]`` in a fresh ``home`` (no user settings,
+    no login), with only ``env`` (plus PATH) in its environment: no proxy or key of the caller's
     leaks in. ``home`` is also its working directory."""
     home.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [str(claude_path()), "-p", prompt, "--output-format", "json"],
+        [str(claude_path()), "-p", prompt, "--output-format", "json", *extra],
         cwd=home,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **env},
         capture_output=True,
