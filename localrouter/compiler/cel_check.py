@@ -302,12 +302,14 @@ class Checker:
         return T("map", (keys, self.same(pairs[1::2], "map values")))
 
     def same(self, nodes: list[Node], what: str) -> T:
-        """The common type of literal elements; LR403 where one differs."""
+        """The common type of literal elements; LR403 where one differs, except in a skill's
+        value expressions, whose lists and maps become JSON (``{"time": "…", "count": 3}``):
+        there mixed elements make the literal's element type ``dyn``."""
         common: T | None = None
         for node in nodes:
             t = self.check(node)
             joined = t if common is None else join(common, t)
-            if joined is None and common is not None:
+            if joined is None and common is not None and self.scope != "skill":
                 self.err(node, f"{what} differ: {a(common)} and {a(t)}")
             common = joined or DYN
         return common or DYN
