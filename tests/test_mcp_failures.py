@@ -1,0 +1,406 @@
+"""``/mcp`` when upstream MCP servers misbehave: the client gets a clear MCP error, quickly, and
+the gateway and the other servers keep working.
+
+One gateway for the module, ``health: {failure_threshold: 2, recovery_s: 60}``, in front of
+servers that each misbehave in one way (a breaker and a state persist within a gateway, so no
+two tests share a misbehaving server): the fixture over stdio that crashes mid-call (``crashy``),
+is slow (``slowpoke``, ``tripper``) or starts on first use (``lazy``); the broken stdio servers
+(garbage, a hang at start, an exit at once) and a command that does not exist; the broken
+Streamable HTTP servers (garbage, 500, a hang); secrets that are missing or that a server
+echoes back in its error. ``ok`` is the healthy fixture that must keep answering throughout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import re
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.gateway import Gateway, running_gateway
+from tests.mcp_client import names, session, text
+from tests.mcp_servers.run import broken_argv, serve_broken_http, serve_fixture, stdio_argv
+
+pytestmark = pytest.mark.timeout(60)
+
+LEAK = "hunter2-correct-horse-battery"  # not shaped like a key: only its value can redact it
+MISSING = "LR_MCP_TEST_SURELY_UNSET"
+NO_COMMAND = "/nonexistent/no-such-mcp-server"
+
+# A stdio "server" that answers its first request (initialize) with an error quoting the
+# secret it was given in its environment, as a careless server does.
+ECHO_ENV_SECRET = """
+import json, os, sys
+line = sys.stdin.readline()
+ident = json.loads(line).get("id", 0)
+error = {"code": -32600, "message": "refused credentials " + os.environ["LEAKED"]}
+sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": ident, "error": error}) + "\\n")
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+CONFIG = """
+version: 2
+providers:
+  mock: {{type: mock}}
+health: {{interval_s: 3600, failure_threshold: 2, recovery_s: 60}}
+strategies:
+  agents:
+    models: [mock/echo]
+    mcp:
+      servers: [{servers}]
+clients:
+  app: {{key_prefix: "{{key_prefix:app}}", key_hash: "{{key_hash:app}}", strategy: agents}}
+mcp_servers:
+  ok: {{transport: stdio, command: {ok}}}
+  crashy: {{transport: stdio, command: {crashy}, call_timeout_s: 10}}
+  slowpoke: {{transport: streamable_http, url: {slowpoke}, call_timeout_s: 1}}
+  tripper: {{transport: streamable_http, url: {tripper}, call_timeout_s: 0.5}}
+  quick_calls:
+    transport: stdio
+    command: {quick_calls}
+    connect_timeout_s: 20
+    call_timeout_s: 0.5
+  garbage: {{transport: stdio, command: {garbage}, connect_timeout_s: 1, call_timeout_s: 5}}
+  hang: {{transport: stdio, command: {hang}, connect_timeout_s: 1, call_timeout_s: 5}}
+  exits: {{transport: stdio, command: {exits}, connect_timeout_s: 2}}
+  missing: {{transport: stdio, command: [{no_command}]}}
+  h_garbage: {{transport: streamable_http, url: {h_garbage}, connect_timeout_s: 1}}
+  h_500: {{transport: streamable_http, url: {h_500}, connect_timeout_s: 1}}
+  h_hang:
+    transport: streamable_http
+    url: {h_hang}
+    connect_timeout_s: 1
+    call_timeout_s: 5
+  unset_secret:
+    transport: streamable_http
+    url: {h_500}
+    headers: {{Authorization: "${{env:{missing}}}"}}
+  leaky_http:
+    transport: streamable_http
+    url: {leaky_http}
+    connect_timeout_s: 2
+    headers: {{X-Upstream-Token: "${{env:LR_MCP_TEST_LEAK}}"}}
+  leaky_stdio:
+    transport: stdio
+    command: {leaky_stdio}
+    connect_timeout_s: 2
+    env: {{LEAKED: "${{env:LR_MCP_TEST_LEAK}}"}}
+"""
+SERVERS = (
+    *("ok", "crashy", "slowpoke", "tripper", "quick_calls", "garbage", "hang", "exits"),
+    *("missing", "h_garbage", "h_500", "h_hang", "unset_secret", "leaky_http", "leaky_stdio"),
+)
+AT_START_GOOD = ("ok", "crashy", "slowpoke", "tripper")
+
+
+class _EchoHeader(http.server.BaseHTTPRequestHandler):
+    """A Streamable HTTP "server" whose every POST is answered with a JSON-RPC error that
+    quotes the token header it was sent."""
+
+    def do_POST(self) -> None:
+        size = int(self.headers.get("content-length") or 0)
+        try:
+            ident = json.loads(self.rfile.read(size)).get("id", 0)
+        except ValueError:
+            ident = 0
+        token = self.headers.get("x-upstream-token", "")
+        error = {"code": -32600, "message": f"refused credentials {token}"}
+        body = json.dumps({"jsonrpc": "2.0", "id": ident, "error": error}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.send_response(405)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextlib.contextmanager
+def echo_header_server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeader)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/mcp"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _argv(argv: list[str]) -> str:
+    return json.dumps(argv)
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    directory = tmp_path_factory.mktemp("mcp-failures")
+    with contextlib.ExitStack() as stack:
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
+        mp.setenv("LR_MCP_TEST_LEAK", LEAK)
+        mp.delenv(MISSING, raising=False)
+        h_garbage = stack.enter_context(serve_broken_http("garbage"))
+        h_500 = stack.enter_context(serve_broken_http("http500"))
+        h_hang = stack.enter_context(serve_broken_http("hang"))
+        leaky_http = stack.enter_context(echo_header_server())
+        slowpoke = stack.enter_context(serve_fixture("streamable_http", name="slowpoke"))
+        tripper = stack.enter_context(serve_fixture("streamable_http", name="tripper"))
+        config = CONFIG.format(
+            servers=", ".join(SERVERS),
+            ok=_argv(stdio_argv("ok")),
+            crashy=_argv(stdio_argv("crashy")),
+            slowpoke=slowpoke.url,
+            tripper=tripper.url,
+            quick_calls=_argv(stdio_argv("quick_calls")),
+            garbage=_argv(broken_argv("garbage")),
+            hang=_argv(broken_argv("hang")),
+            exits=_argv(broken_argv("exit")),
+            no_command=json.dumps(NO_COMMAND),
+            h_garbage=h_garbage.url,
+            h_500=h_500.url,
+            h_hang=h_hang.url,
+            missing=MISSING,
+            leaky_http=leaky_http,
+            leaky_stdio=_argv([sys.executable, "-c", ECHO_ENV_SECRET]),
+        )
+        gw = stack.enter_context(running_gateway(config, directory))
+        wait_for(gw, lambda s: all(s[n]["state"] == "ready" for n in AT_START_GOOD))
+        yield gw
+
+
+def health(gw: Gateway) -> dict[str, Any]:
+    with urllib.request.urlopen(gw.url + "/health", timeout=5) as r:
+        return json.loads(r.read())["mcp_servers"]  # type: ignore[no-any-return]
+
+
+def wait_for(gw: Gateway, done: Any, timeout: float = 20.0) -> dict[str, Any]:
+    """Poll ``/health`` until ``done(servers)`` holds; the last states on failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = health(gw)
+        if done(states):
+            return states
+        assert time.monotonic() < deadline, json.dumps(states, indent=1)
+        time.sleep(0.05)
+
+
+def failed_with(gw: Gateway, server: str) -> str:
+    """The server's ``last_error`` once it has failed (at least once)."""
+    states = wait_for(gw, lambda s: s[server]["last_error"] is not None)
+    assert states[server]["state"] in ("failed", "starting")  # between two retries
+    assert states[server]["tools"] == 0
+    return str(states[server]["last_error"])
+
+
+async def assert_ok_answers(s: Any) -> None:
+    echoed = await s.call_tool("ok__echo", {"text": "still here"})
+    assert text(echoed) == "still here" and not echoed.is_error
+
+
+async def test_a_crash_mid_call_is_a_clear_error_and_the_server_comes_back(gw: Gateway) -> None:
+    before = health(gw)["crashy"]["restarts"]
+    async with session(gw.url, gw.keys["app"]) as s:
+        started = time.monotonic()
+        with pytest.raises(MCPError) as crashed:
+            await s.call_tool("crashy__crash", {})
+        assert time.monotonic() - started < 3  # not the 10 s call timeout
+        assert "MCP server 'crashy' closed the connection" in str(crashed.value)
+        await assert_ok_answers(s)  # the same session, another server
+        states = wait_for(
+            gw, lambda st: st["crashy"]["restarts"] > before and st["crashy"]["state"] == "ready"
+        )
+        assert states["crashy"]["tools"] > 0
+        assert states["crashy"]["last_error"] is None
+        echoed = await s.call_tool("crashy__echo", {"text": "back"})
+        assert text(echoed) == "back"
+        assert "crashy__echo" in names(await s.list_tools())
+
+
+async def test_a_call_past_call_timeout_s_fails_in_time(gw: Gateway) -> None:
+    async with session(gw.url, gw.keys["app"]) as s:
+        started = time.monotonic()
+        with pytest.raises(MCPError) as late:
+            await s.call_tool("slowpoke__slow", {"seconds": 30})
+        took = time.monotonic() - started
+        assert 0.9 < took < 4, took
+        assert "MCP server 'slowpoke' did not answer within 1 s" in str(late.value)
+        await assert_ok_answers(s)
+        # the server itself is fine: a quick call goes through
+        quick = await s.call_tool("slowpoke__slow", {"seconds": 0})
+        assert text(quick) == "slept 0.0"
+    assert health(gw)["slowpoke"]["circuit"] == "closed"  # one failure is under the threshold
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [
+        ("garbage", r"^timed out starting the session$"),  # its lines are ignored
+        ("hang", r"^timed out starting the session$"),
+        ("exits", r"Connection closed"),
+    ],
+)
+async def test_a_broken_stdio_server_fails_with_a_reason(
+    gw: Gateway, server: str, why: str
+) -> None:
+    last_error = failed_with(gw, server)
+    assert re.search(why, last_error, re.IGNORECASE), last_error
+    async with session(gw.url, gw.keys["app"]) as s:
+        listed = names(await s.list_tools())
+        assert not [n for n in listed if n.startswith(f"{server}__")]
+        with pytest.raises(MCPError) as refused:
+            await s.call_tool(f"{server}__echo", {"text": "x"})
+        message = str(refused.value)
+        assert f"unknown tool '{server}__echo'" in message
+        assert re.search(f"server '{server}' is (failed|starting)", message), message
+        await assert_ok_answers(s)
+
+
+def test_a_command_that_does_not_exist(gw: Gateway) -> None:
+    last_error = failed_with(gw, "missing")
+    assert last_error.startswith("cannot start the command"), last_error
+    assert NO_COMMAND in last_error
+
+
+@pytest.mark.parametrize(
+    ("server", "why"),
+    [
+        ("h_garbage", r"Failed to parse JSON response.*Invalid JSON"),
+        ("h_500", r"Server returned an error response"),
+        ("h_hang", r"^timed out starting the session$"),
+    ],
+)
+async def test_a_broken_http_server_fails_with_a_reason(gw: Gateway, server: str, why: str) -> None:
+    last_error = failed_with(gw, server)
+    assert re.search(why, last_error, re.IGNORECASE), last_error
+    async with session(gw.url, gw.keys["app"]) as s:
+        with pytest.raises(MCPError) as refused:
+            await s.call_tool(f"{server}__echo", {"text": "x"})
+        assert re.search(f"server '{server}' is (failed|starting)", str(refused.value))
+        await assert_ok_answers(s)
+
+
+async def test_repeated_timeouts_open_the_circuit(gw: Gateway) -> None:
+    async with session(gw.url, gw.keys["app"]) as s:
+        for _ in range(2):
+            with pytest.raises(MCPError) as late:
+                await s.call_tool("tripper__slow", {"seconds": 30})
+            assert "did not answer within 0.5 s" in str(late.value)
+        assert health(gw)["tripper"]["circuit"] == "open"
+        started = time.monotonic()
+        with pytest.raises(MCPError) as refused:
+            await s.call_tool("tripper__echo", {"text": "x"})
+        assert time.monotonic() - started < 0.5  # refused at once, no upstream call
+        assert "MCP server 'tripper': circuit open" in str(refused.value)
+        await assert_ok_answers(s)
+    states = health(gw)
+    assert states["ok"]["circuit"] == "closed" and states["slowpoke"]["circuit"] == "closed"
+    assert states["tripper"]["state"] == "ready"  # the server is up; its circuit is what is open
+
+
+def test_a_missing_secret_is_named_by_its_reference(gw: Gateway) -> None:
+    last_error = failed_with(gw, "unset_secret")
+    assert f"${{env:{MISSING}}}" in last_error, last_error
+    assert "not set" in last_error
+
+
+@pytest.mark.parametrize("server", ["leaky_http", "leaky_stdio"])
+def test_a_secret_echoed_by_a_server_never_reaches_health(gw: Gateway, server: str) -> None:
+    last_error = failed_with(gw, server)
+    assert "refused credentials" in last_error, last_error  # the server's error is shown
+    assert "[redacted]" in last_error
+    body = json.dumps(health(gw))
+    assert LEAK not in body and LEAK[:8] not in body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="upstream.py: initialize and the first listing wait only call_timeout_s (the "
+    "ClientSession's read timeout), not connect_timeout_s",
+)
+def test_a_short_call_timeout_does_not_cut_the_start_short(gw: Gateway) -> None:
+    """``quick_calls`` (the fixture over stdio, ~2 s to import and start) has
+    ``connect_timeout_s: 20`` and ``call_timeout_s: 0.5``: starting is bounded by the former."""
+    states = wait_for(
+        gw, lambda s: s["quick_calls"]["state"] == "ready" or s["quick_calls"]["last_error"]
+    )
+    assert states["quick_calls"]["last_error"] is None, states["quick_calls"]
+    assert states["quick_calls"]["state"] == "ready"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the SDK's Streamable HTTP client replaces a non-2xx answer by 'Server returned an "
+    "error response'; the gateway does not record the status it saw",
+)
+def test_an_http_500_is_named_in_last_error(gw: Gateway) -> None:
+    assert "500" in failed_with(gw, "h_500")
+
+
+LAZY_CONFIG = """
+version: 2
+providers:
+  mock: {{type: mock}}
+strategies:
+  agents:
+    models: [mock/echo]
+    mcp: {{servers: [lazy_read, lazy_call]}}
+clients:
+  app: {{key_prefix: "{{key_prefix:app}}", key_hash: "{{key_hash:app}}", strategy: agents}}
+mcp_servers:
+  lazy_read: {{transport: stdio, command: {lazy_read}, start: first_use}}
+  lazy_call: {{transport: stdio, command: {lazy_call}, start: first_use}}
+"""
+
+
+@pytest.fixture(scope="module")
+def lazy_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """Only ``first_use`` servers: nothing to wait for at start."""
+    config = LAZY_CONFIG.format(
+        lazy_read=_argv(stdio_argv("lazy_read")), lazy_call=_argv(stdio_argv("lazy_call"))
+    )
+    with running_gateway(config, tmp_path_factory.mktemp("mcp-lazy")) as gw:
+        yield gw
+
+
+async def test_a_first_use_server_is_not_started_before_it_is_used(lazy_gw: Gateway) -> None:
+    time.sleep(0.5)
+    assert {s["state"] for s in health(lazy_gw).values()} == {"idle"}
+    async with session(lazy_gw.url, lazy_gw.keys["app"]) as s:
+        read = await s.read_resource("localrouter://lazy_read/fixture://readme")
+        assert "fixture MCP server" in read.contents[0].text  # type: ignore[union-attr]
+        states = health(lazy_gw)
+        assert states["lazy_read"]["state"] == "ready" and states["lazy_read"]["tools"] > 0
+        assert "lazy_read__echo" in names(await s.list_tools())
+        assert text(await s.call_tool("lazy_read__echo", {"text": "awake"})) == "awake"
+    assert health(lazy_gw)["lazy_call"]["state"] == "idle"  # used by no one yet
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="calls.py finds the tool in the server's listing, empty until the server has "
+    "started, so a call to an idle first_use server is 'unknown tool' and never starts it "
+    "(nor does tools/list): only resources/read calls Upstream.session()",
+)
+async def test_the_first_call_starts_a_first_use_server(lazy_gw: Gateway) -> None:
+    async with session(lazy_gw.url, lazy_gw.keys["app"]) as s:
+        await s.list_tools()
+        echoed = await s.call_tool("lazy_call__echo", {"text": "woken"})
+        assert text(echoed) == "woken"
+    assert health(lazy_gw)["lazy_call"]["state"] == "ready"
