@@ -11,6 +11,9 @@ with the ``health`` settings' threshold and recovery): a call that fails for the
 (no session, a timeout, the connection lost) counts as a failure; an error the server answers
 with (a JSON-RPC error, a tool's ``isError`` result) shows it is up.
 
+This module does not import the MCP SDK: :mod:`localrouter.mcp.upstream` (which does) is imported
+when a table first names a server, so a gateway without MCP servers never loads it.
+
 The tools each server offers are written to ``STATE_DIR/mcp/tools.json`` whenever a server is
 (re)connected or says its tools changed, so ``localrouter mcp tools`` can show them without
 connecting (``{"SERVER": {"fingerprint", "at", "tools": [{"name", "description"}]}}``).
@@ -25,14 +28,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localrouter.compiler.mcp_table import McpServer
 from localrouter.compiler.table import RoutingTable, SecretValue
 from localrouter.fsutil import atomic_write
-from localrouter.mcp.upstream import Upstream
 from localrouter.runtime.breakers import BreakerKey, Breakers
 from localrouter.secrets import resolve
+
+if TYPE_CHECKING:
+    from localrouter.mcp.upstream import Upstream
 
 log = logging.getLogger("localrouter.mcp")
 
@@ -68,6 +73,8 @@ class McpServers:
             return resolve(secret, state_dir=state_dir)
 
         wanted = table.mcp_servers
+        if wanted:  # the MCP SDK is imported only by a gateway that has MCP servers
+            from localrouter.mcp.upstream import Upstream
         for name in [n for n in self._ups if n not in wanted]:
             log.info("MCP server %s removed: closing it", name)
             self._retire(self._ups.pop(name))
@@ -125,6 +132,7 @@ class McpServers:
                 "last_error": up.last_error,
                 "restarts": up.restarts,
                 "circuit": "open" if circuit else "closed",
+                "collisions": list(up.listing.collisions),  # tools left out: a name taken
             }
         return out
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from localrouter.compiler.table import RoutingTable
 from localrouter.config.source import SourceDocument
 from localrouter.diagnostics import Diagnostic
-from localrouter.mcp.gateway import McpGateway
+from localrouter.mcp.mount import McpMount
 from localrouter.server.asgi import Gateway
 from localrouter.server.discovery import start_discovery
 from localrouter.server.lifespan import serving
@@ -49,11 +49,14 @@ def create_app(
         )
     discovery = start_discovery(rt, rt.config) if rt.config is not None else None
 
-    mcp = McpGateway(rt, rt.mcp)
+    mcp = McpMount(rt)  # /mcp: built on its first request
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        async with serving(rt, discovery, watch), mcp.running():
-            yield
+        async with serving(rt, discovery, watch):
+            try:
+                yield
+            finally:
+                await mcp.aclose()
 
     return Gateway(rt, web.asgi_app, lifespan, mcp)
