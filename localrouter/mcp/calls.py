@@ -92,7 +92,10 @@ async def call_tool(
         if target is None and not is_skill:
             why = f"unknown tool '{public}'"
             if server is not None and (up := servers.get(server)) is not None:
-                why += f": server '{server}' is {up.state} and offers no such tool"
+                if up.state == "ready":
+                    why += f": server '{server}' offers no such tool"
+                else:
+                    why += f": server '{server}' is not ready ({up.last_error or up.state})"
             else:
                 why += " for this client (tools/list shows the ones it may call)"
             raise refusal(server or "-", why, INVALID_PARAMS, 404)
