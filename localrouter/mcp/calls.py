@@ -82,6 +82,11 @@ async def call_tool(
     started = time.perf_counter()
     policy = caller.policy
     target = catalog.find_tool(policy, servers, public)
+    if target is None and (named := catalog.server_of(policy, public)) is not None:
+        up = servers.get(named)
+        if up is not None and up.state == "idle":  # a first_use server's first call
+            await catalog.wake(McpPolicy(servers=(named,)), servers)
+            target = catalog.find_tool(policy, servers, public)
     is_skill = (
         target is None
         and SKILLS in policy.servers

@@ -20,12 +20,15 @@ known. Resources and prompts are listed for every server the strategy lists.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import mcp_types as types
 
 from localrouter.compiler.mcp_table import SEPARATOR, SKILLS, McpPolicy, Skill, public_name
+from localrouter.errors import McpError
 from localrouter.mcp.access import visible
 from localrouter.mcp.servers import McpServers
 from localrouter.mcp.upstream import Upstream
@@ -45,6 +48,23 @@ class Target:
 def tool_index(up: Upstream) -> Mapping[str, types.Tool]:
     """The server's tools by public name."""
     return up.listing.index
+
+
+async def wake(policy: McpPolicy, servers: McpServers) -> None:
+    """Start the ``first_use`` servers ``policy`` lists that were never started, and wait for
+    them (each up to its ``connect_timeout_s``): a listing then includes them."""
+    idle = [
+        up
+        for name in policy.servers
+        if (up := servers.get(name)) is not None and up.state == "idle"
+    ]
+    if idle:
+        await asyncio.gather(*(_try(up) for up in idle))
+
+
+async def _try(up: Upstream) -> None:
+    with contextlib.suppress(McpError):  # its state and last_error say why
+        await up.session()
 
 
 def _ready(policy: McpPolicy, servers: McpServers) -> Iterator[Upstream]:

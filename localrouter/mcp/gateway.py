@@ -180,6 +180,7 @@ class McpGateway:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         c = self._caller(ctx)
+        await catalog.wake(c.policy, self.servers)
         tools = catalog.tools(c.policy, c.strategy.name, self.servers, c.table.skills)
         return types.ListToolsResult(tools=tools)
 
@@ -197,12 +198,14 @@ class McpGateway:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         c = self._caller(ctx)
+        await catalog.wake(c.policy, self.servers)
         return types.ListResourcesResult(resources=catalog.resources(c.policy, self.servers))
 
     async def _list_templates(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         c = self._caller(ctx)
+        await catalog.wake(c.policy, self.servers)
         found = catalog.templates(c.policy, self.servers)
         return types.ListResourceTemplatesResult(resource_templates=found)
 
@@ -229,6 +232,7 @@ class McpGateway:
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
         c = self._caller(ctx)
+        await catalog.wake(c.policy, self.servers)
         return types.ListPromptsResult(prompts=catalog.prompts(c.policy, self.servers))
 
     async def _get_prompt(
