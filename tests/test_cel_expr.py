@@ -196,3 +196,8 @@ async def test_a_tool_calls_limit_never_charges_a_model_request() -> None:
         assert isinstance(got, Admission)
         assert await limiter.settle(got, tool)
     assert not isinstance(await limiter.check([calls], tool), Admission)
+    # the tool calls are used up: a model request is still admitted, and settles
+    got = await limiter.check([calls, requests], usage(input_tokens=10))
+    assert isinstance(got, Admission)
+    assert await limiter.settle(got, usage(input_tokens=10))
+    assert limiter.remaining([calls])[calls.key] == 0

@@ -209,3 +209,18 @@ def test_the_table_dump_has_the_mcp_parts() -> None:
     assert doc["mcp_servers"]["docs"]["headers"] == {"Authorization": "${env:DOCS_TOKEN}"}
     assert doc["mcp_servers"]["time"]["env"] == {"TZ": "(literal)"}
     assert doc["skills"]["city-brief"]["steps"][0][:2] == ["now", "time__get_current_time"]
+
+
+def test_resolve_secrets_covers_mcp_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = config(tmp_path)
+    monkeypatch.delenv("DOCS_TOKEN", raising=False)
+    result = run_cli("validate", str(path), "--resolve-secrets", "--format", "concise")
+    assert result.code == 1
+    assert "error[LR505]: MCP server 'docs' header Authorization: secret ${env:DOCS_TOKEN}" in (
+        result.out
+    )
+    monkeypatch.setenv("DOCS_TOKEN", "t0ken-value")
+    result = run_cli("validate", str(path), "--resolve-secrets", "--format", "concise")
+    assert result.code == 0 and "t0ken-value" not in result.out

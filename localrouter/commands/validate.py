@@ -135,6 +135,24 @@ def secret_diagnostics(table: RoutingTable) -> list[Diagnostic]:
                         "before `serve`; until then this provider is unusable",
                     )
                 )
+    for name, server in sorted(table.mcp_servers.items()):
+        named = [(f"header {h}", v) for h, v in sorted(server.headers.items())]
+        named += [(f"env {k}", v) for k, v in sorted(server.env.items())]
+        for where, ref in named:
+            if ref.ref_kind == "literal":
+                continue
+            try:
+                resolve(ref, state_dir=state_dir)
+            except SecretError as exc:
+                out.append(
+                    error(
+                        "LR505",
+                        f"MCP server '{name}' {where}: {exc}",
+                        None,
+                        "set it (`localrouter secrets set NAME`, or export the variable) "
+                        "before `serve`; until then this server cannot be connected",
+                    )
+                )
     return out
 
 
