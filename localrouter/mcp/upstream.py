@@ -26,6 +26,7 @@ resolved).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -137,8 +138,6 @@ class Upstream:
     def start(self) -> None:
         """Start the supervising task (idempotent; on the serving loop)."""
         if self._task is None and not self._stop.is_set():
-            import asyncio
-
             self._task = asyncio.ensure_future(self._supervise())
 
     async def aclose(self) -> None:
@@ -146,7 +145,8 @@ class Upstream:
         self._stop.set()
         task, self._task = self._task, None
         if task is not None:
-            with contextlib.suppress(BaseException):
+            task.cancel()  # also mid-connect: a server still starting is not waited for
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.state = "stopped"
         self._session = None
