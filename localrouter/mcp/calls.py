@@ -177,7 +177,7 @@ async def _upstream_call(
     if not isinstance(result, types.CallToolResult):  # input_required and claims are refused
         why = f"MCP server '{server}' answered with a result LocalRouter does not relay"
         raise refusal(server, why, INTERNAL_ERROR, 502)
-    return result
+    return catalog.namespaced(server, result)
 
 
 def _record(

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import mcp_types as types
 
@@ -125,6 +126,25 @@ def server_of(policy: McpPolicy, public: str) -> str | None:
 # -- resources and prompts ---------------------------------------------------------------------
 def public_uri(server: str, uri: str) -> str:
     return f"{URI_PREFIX}{server}/{uri}"
+
+
+def namespaced(server: str, result: types.CallToolResult) -> types.CallToolResult:
+    """``result`` with the URIs of its resource links and embedded resources made public, so a
+    client can read them through the gateway."""
+    changed = False
+    content: list[Any] = []
+    for item in result.content:
+        if isinstance(item, types.ResourceLink):
+            item = item.model_copy(update={"uri": public_uri(server, str(item.uri))})
+            changed = True
+        elif isinstance(item, types.EmbeddedResource):
+            inner = item.resource.model_copy(
+                update={"uri": public_uri(server, str(item.resource.uri))}
+            )
+            item = item.model_copy(update={"resource": inner})
+            changed = True
+        content.append(item)
+    return result.model_copy(update={"content": content}) if changed else result
 
 
 def split_uri(policy: McpPolicy, uri: str) -> tuple[str, str] | None:

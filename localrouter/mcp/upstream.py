@@ -32,9 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -48,65 +46,19 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 
 from localrouter import __version__
-from localrouter.compiler.mcp_table import McpServer, public_name
+from localrouter.compiler.mcp_table import McpServer
 from localrouter.compiler.table import SecretValue
 from localrouter.errors import McpUnavailable
+from localrouter.mcp.listing import Listing, read_listing
 from localrouter.redaction import Redactor
 
 log = logging.getLogger("localrouter.mcp")
 
 MAX_BACKOFF_S = 30.0
 MAX_STDERR_LINE = 2000
-MAX_LISTED = 10_000  # tools (resources, prompts) taken from one server; the rest are ignored
-MAX_PAGES = 100
 
 Resolve = Callable[[SecretValue], str]
 Changed = Callable[["Upstream", str], None]  # (upstream, "tools" | "resources" | "prompts")
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What a server offers, as last read (replaced whole, never changed in place). ``index``:
-    its tools by public name (``SERVER__TOOL``); ``collisions``: its tools left out because an
-    earlier one of its tools has the same public name."""
-
-    tools: tuple[types.Tool, ...] = ()
-    resources: tuple[types.Resource, ...] = ()
-    templates: tuple[types.ResourceTemplate, ...] = ()
-    prompts: tuple[types.Prompt, ...] = ()
-    at: float = field(default_factory=time.time)
-    index: Mapping[str, types.Tool] = field(default_factory=dict)
-    collisions: tuple[str, ...] = ()
-
-
-def listing_of(
-    server: str,
-    tools: Sequence[types.Tool],
-    resources: Sequence[types.Resource] = (),
-    templates: Sequence[types.ResourceTemplate] = (),
-    prompts: Sequence[types.Prompt] = (),
-) -> Listing:
-    index: dict[str, types.Tool] = {}
-    collisions: list[str] = []
-    for tool in tools:
-        name = public_name(server, tool.name)
-        if name in index:
-            collisions.append(tool.name)
-        else:
-            index[name] = tool
-    if collisions:
-        shown = ", ".join(repr(c) for c in collisions[:10])
-        log.warning(
-            "MCP server %s: tools %s collide with another public name: left out", server, shown
-        )
-    return Listing(
-        tuple(tools),
-        tuple(resources),
-        tuple(templates),
-        tuple(prompts),
-        index=MappingProxyType(index),
-        collisions=tuple(collisions),
-    )
 
 
 class Upstream:
@@ -129,6 +81,7 @@ class Upstream:
         self.last_error: str | None = None
         self.listing = Listing()
         self.restarts = 0
+        self._http_error: str | None = None  # the last error status an HTTP server answered
         self._session: ClientSession | None = None
         self._settled = anyio.Event()  # set when an attempt to connect ends, either way
         self._stop = anyio.Event()
@@ -174,10 +127,14 @@ class Upstream:
         while not self._stop.is_set():
             self.state = "starting"
             started = time.monotonic()
+            self._http_error = None
             try:
                 await self._connect_and_wait()
             except Exception as exc:  # noqa: BLE001 - any failure of the server: reported, retried
-                self._failed(describe(exc, self._redactor))
+                why = describe(exc, self._redactor)
+                if self._http_error is not None:  # the SDK's message does not say which
+                    why = f"{why} (the server answered {self._http_error})"
+                self._failed(why)
             else:
                 if not self._stop.is_set():
                     self._failed("the server closed the connection")
@@ -204,7 +161,7 @@ class Upstream:
             self._on_change(self, kind)
 
     async def _connect_and_wait(self) -> None:
-        eof = anyio.Event()
+        eof, s = anyio.Event(), self.server
         async with contextlib.AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport())
             fwd_send, fwd_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
@@ -215,7 +172,9 @@ class Upstream:
                 ClientSession(
                     fwd_recv,
                     write,
-                    read_timeout_seconds=self.server.call_timeout_s,
+                    # a listing or read waits call_timeout_s, and initialize (bounded below by
+                    # connect_timeout_s) is not cut short by a shorter call timeout
+                    read_timeout_seconds=max(s.call_timeout_s, s.connect_timeout_s),
                     message_handler=self._on_message,
                     client_info=types.Implementation(name="localrouter", version=__version__),
                 )
@@ -250,16 +209,33 @@ class Upstream:
         headers = {k: self._resolve(v) for k, v in s.headers.items()}
         self._redactor = Redactor(headers.values())
         assert s.url is not None  # the compiler requires it for HTTP transports
+        hooks = {"response": [self._saw]}
+
+        def client(
+            headers: dict[str, str] | None = None,
+            timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None,
+        ) -> httpx2.AsyncClient:
+            return httpx2.AsyncClient(
+                headers=headers, timeout=timeout, auth=auth, event_hooks=hooks
+            )
+
         if s.transport == "sse":
-            async with sse_client(s.url, headers=headers, timeout=s.connect_timeout_s) as streams:
+            async with sse_client(
+                s.url, headers=headers, timeout=s.connect_timeout_s, httpx_client_factory=client
+            ) as streams:
                 yield streams
             return
         timeout = httpx2.Timeout(s.connect_timeout_s, read=max(s.call_timeout_s, 300.0))
         async with (
-            httpx2.AsyncClient(headers=headers, timeout=timeout) as client,
-            streamable_http_client(s.url, http_client=client) as streams,
+            client(headers=headers, timeout=timeout) as http,
+            streamable_http_client(s.url, http_client=http) as streams,
         ):
             yield streams
+
+    async def _saw(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self._http_error = f"HTTP {response.status_code}"
 
     async def _on_message(self, message: Any) -> None:
         """Notifications from the server: a changed list is read again and passed on."""
@@ -293,42 +269,6 @@ async def _forward(
         pass
     finally:
         eof.set()
-
-
-async def read_listing(session: ClientSession, server: str) -> Listing:
-    """Every page of the server's tools, resources (and templates) and prompts, as far as its
-    capabilities announce them; at most :data:`MAX_LISTED` of each."""
-    caps = session.server_capabilities if hasattr(session, "server_capabilities") else None
-    caps = caps() if callable(caps) else caps
-    has = _capabilities(caps)
-    tools = await _pages(session.list_tools, "tools") if has("tools") else []
-    resources = await _pages(session.list_resources, "resources") if has("resources") else []
-    templates = (
-        await _pages(session.list_resource_templates, "resource_templates")
-        if has("resources")
-        else []
-    )
-    prompts = await _pages(session.list_prompts, "prompts") if has("prompts") else []
-    return listing_of(server, tools, resources, templates, prompts)
-
-
-def _capabilities(caps: Any) -> Callable[[str], bool]:
-    if caps is None:  # unknown: ask for everything, a refusal is an empty list
-        return lambda _name: True
-    return lambda name: getattr(caps, name, None) is not None
-
-
-async def _pages(fetch: Callable[..., Any], attr: str) -> list[Any]:
-    out: list[Any] = []
-    cursor: str | None = None
-    for _ in range(MAX_PAGES):
-        params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
-        result = await fetch(params=params)
-        out.extend(getattr(result, attr))
-        cursor = result.next_cursor
-        if not cursor or len(out) >= MAX_LISTED:
-            break
-    return out[:MAX_LISTED]
 
 
 def describe(exc: BaseException, redactor: Redactor | None = None) -> str:
