@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from argparse import Namespace
@@ -110,15 +111,10 @@ def read_cache(table: RoutingTable) -> Catalog:
 def read_live(table: RoutingTable, names: list[str]) -> Catalog:
     """Each server of ``names`` asked for its tools now; a failure is noted per server."""
     catalog = Catalog()
-    try:
-        from localrouter.mcp import upstream
-    except ImportError as exc:  # pragma: no cover - the package is part of LocalRouter
-        catalog.notes.append(f"--live is not available: {exc}")
-        return catalog
-    list_once = getattr(upstream, "list_tools_once", None)
-    if list_once is None:
-        catalog.notes.append("--live is not available in this version (no list_tools_once)")
-        return catalog
+    from localrouter.mcp.upstream import list_tools_once as list_once
+
+    # each server's failure is shown once, on its line: not also as the gateway's log warning
+    logging.getLogger("localrouter.mcp").setLevel(logging.ERROR)
     from localrouter.compiler.table import SecretValue
     from localrouter.errors import SecretError
     from localrouter.secrets import resolve
