@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -285,3 +287,17 @@ def test_health_shows_each_server(gw: Gateway) -> None:
     assert states["fxh"]["transport"] == "streamable_http"
     assert all(s["state"] == "ready" and s["circuit"] == "closed" for s in states.values())
     assert TOKEN not in json.dumps(states)
+
+
+def test_the_cli_shows_the_tools_the_gateway_cached(gw: Gateway) -> None:
+    cache = json.loads((gw.config.parent / "mcp" / "tools.json").read_text())
+    assert {t["name"] for t in cache["time"]["tools"]} == {"get_current_time", "convert_time"}
+    assert TOKEN not in json.dumps(cache)
+    run = subprocess.run(
+        [sys.executable, "-m", "localrouter", "mcp", "tools", "--config", str(gw.config),
+         "--client", "app", "--format", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    shown = json.dumps(json.loads(run.stdout))
+    assert "time__get_current_time" in shown and "fxh__echo" in shown
