@@ -78,6 +78,7 @@ clients:
 mcp_servers:
   ok: {{transport: stdio, command: {ok}}}
   crashy: {{transport: stdio, command: {crashy}, call_timeout_s: 10}}
+  crowded: {{transport: stdio, command: {crowded}, call_timeout_s: 10}}
   slowpoke: {{transport: streamable_http, url: {slowpoke}, call_timeout_s: 1}}
   tripper: {{transport: streamable_http, url: {tripper}, call_timeout_s: 0.5}}
   quick_calls:
@@ -112,10 +113,10 @@ mcp_servers:
     env: {{LEAKED: "${{env:LR_MCP_TEST_LEAK}}"}}
 """
 SERVERS = (
-    *("ok", "crashy", "slowpoke", "tripper", "quick_calls", "garbage", "hang", "exits"),
+    *("ok", "crashy", "crowded", "slowpoke", "tripper", "quick_calls", "garbage", "hang", "exits"),
     *("missing", "h_garbage", "h_500", "h_hang", "unset_secret", "leaky_http", "leaky_stdio"),
 )
-AT_START_GOOD = ("ok", "crashy", "slowpoke", "tripper")
+AT_START_GOOD = ("ok", "crashy", "crowded", "slowpoke", "tripper")
 
 
 class _EchoHeader(http.server.BaseHTTPRequestHandler):
@@ -181,6 +182,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             servers=", ".join(SERVERS),
             ok=_argv(stdio_argv("ok")),
             crashy=_argv(stdio_argv("crashy")),
+            crowded=_argv(stdio_argv("crowded")),
             slowpoke=slowpoke.url,
             tripper=tripper.url,
             quick_calls=_argv(stdio_argv("quick_calls")),
@@ -246,6 +248,36 @@ async def test_a_crash_mid_call_is_a_clear_error_and_the_server_comes_back(gw: G
         echoed = await s.call_tool("crashy__echo", {"text": "back"})
         assert text(echoed) == "back"
         assert "crashy__echo" in names(await s.list_tools())
+
+
+async def test_every_call_in_flight_at_a_crash_fails_at_once(gw: Gateway) -> None:
+    """Calls of two sessions wait on ``crowded`` when one of them crashes it: each ends at once
+    with the same clear error, none waits for its 10 s call timeout."""
+    lost: list[tuple[str, float]] = []
+
+    async def slow_call(client: Any) -> None:
+        started = time.monotonic()
+        with pytest.raises(MCPError) as failed:
+            await client.call_tool("crowded__slow", {"seconds": 8})
+        lost.append((str(failed.value), time.monotonic() - started))
+
+    async with (
+        session(gw.url, gw.keys["app"]) as one,
+        session(gw.url, gw.keys["app"]) as two,
+    ):
+        async with anyio.create_task_group() as tg:
+            for client in (one, two, two):
+                tg.start_soon(slow_call, client)
+            await anyio.sleep(0.3)
+            with pytest.raises(MCPError) as crashed:
+                await one.call_tool("crowded__crash", {})
+        assert "MCP server 'crowded' closed the connection" in str(crashed.value)
+        assert len(lost) == 3
+        for message, took in lost:
+            assert "MCP server 'crowded' closed the connection during the call" in message
+            assert took < 3, took
+        await assert_ok_answers(one)
+        await assert_ok_answers(two)
 
 
 async def test_a_call_past_call_timeout_s_fails_in_time(gw: Gateway) -> None:
