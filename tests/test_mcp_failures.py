@@ -4,11 +4,14 @@ the gateway and the other servers keep working.
 One gateway for the module, ``health: {failure_threshold: 2, recovery_s: 60}``, in front of
 servers that each misbehave in one way (a breaker and a state persist within a gateway, so no
 two tests share a misbehaving server): the fixture over stdio that crashes mid-call
-(``crashy``) or whose ``call_timeout_s`` is shorter than its start-up (``quick_calls``), over
-Streamable HTTP that is slow (``slowpoke``, ``tripper``); the broken stdio servers (garbage, a
-hang at start, an exit at once) and a command that does not exist; the broken Streamable HTTP
-servers (garbage, 500, a hang); secrets that are missing or that a server echoes back in its
-error. ``ok`` is the healthy fixture that must keep answering throughout.
+(``crashy``, ``crowded``) or whose ``call_timeout_s`` is shorter than its start-up
+(``quick_calls``), over Streamable HTTP that is slow (``slowpoke``, ``tripper``); the broken
+stdio servers (garbage, a hang at start, an exit at once) and a command that does not exist; the
+broken Streamable HTTP servers (garbage, 500, a hang); secrets that are missing or that a server
+echoes back in its errors (``leaky_*``), and errors answered with the code -32000
+(``code32000``). ``ok`` is the healthy fixture that must keep answering throughout.
+
+An HTTP server that crashes and comes back on the same port gets a gateway of its own per test.
 
 A second gateway holds only ``first_use`` servers, each the only server of its own client, so
 each test sees its own server wake on its first call, listing or read.
