@@ -37,6 +37,7 @@ from localrouter.server.incoming import request_id
 from localrouter.server.state import now_facts
 
 if TYPE_CHECKING:
+    from localrouter.mcp.upstream import Upstream
     from localrouter.server.state import Runtime
 
 log = logging.getLogger("localrouter.mcp")
@@ -162,7 +163,8 @@ async def _upstream_call(
         why = f"MCP server '{server}' did not answer within {timeout:g} s"
         raise refusal(server, why, REQUEST_TIMEOUT, 504) from None
     except MCPError as exc:
-        if exc.code == types.CONNECTION_CLOSED:
+        lost = up.lost or (exc.code == types.CONNECTION_CLOSED and not await up.alive())
+        if lost:  # the connection ended under the call: the process died, the session is gone
             servers.breakers.record_failure(key)
             why = f"MCP server '{server}' closed the connection during the call"
             raise refusal(server, why, INTERNAL_ERROR, 502) from None
@@ -171,13 +173,18 @@ async def _upstream_call(
             why = f"MCP server '{server}' did not answer within {timeout:g} s"
             raise refusal(server, why, REQUEST_TIMEOUT, 504) from None
         servers.breakers.record_success(key)  # it answered: up, the call was wrong
-        message = " ".join(str(exc.error.message).split())[:500]
-        raise refusal(server, f"MCP server '{server}': {message}", exc.code, 502) from None
+        raise refusal(server, relayed(up, exc), exc.code, 502) from None
     servers.breakers.record_success(key)
     if not isinstance(result, types.CallToolResult):  # input_required and claims are refused
         why = f"MCP server '{server}' answered with a result LocalRouter does not relay"
         raise refusal(server, why, INTERNAL_ERROR, 502)
     return catalog.namespaced(server, result)
+
+
+def relayed(up: Upstream, exc: MCPError) -> str:
+    """The error a server answered, for the client: its secrets redacted, then cut."""
+    message = up.redact(" ".join(str(exc.error.message).split()))
+    return f"MCP server '{up.name}': {message[:500]}"
 
 
 def _record(

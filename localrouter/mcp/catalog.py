@@ -128,23 +128,30 @@ def public_uri(server: str, uri: str) -> str:
     return f"{URI_PREFIX}{server}/{uri}"
 
 
+def _public_content(server: str, item: Any) -> Any:
+    """A content block with the URI of a resource link or embedded resource made public."""
+    if isinstance(item, types.ResourceLink):
+        return item.model_copy(update={"uri": public_uri(server, str(item.uri))})
+    if isinstance(item, types.EmbeddedResource):
+        inner = item.resource.model_copy(update={"uri": public_uri(server, str(item.resource.uri))})
+        return item.model_copy(update={"resource": inner})
+    return item
+
+
 def namespaced(server: str, result: types.CallToolResult) -> types.CallToolResult:
     """``result`` with the URIs of its resource links and embedded resources made public, so a
     client can read them through the gateway."""
-    changed = False
-    content: list[Any] = []
-    for item in result.content:
-        if isinstance(item, types.ResourceLink):
-            item = item.model_copy(update={"uri": public_uri(server, str(item.uri))})
-            changed = True
-        elif isinstance(item, types.EmbeddedResource):
-            inner = item.resource.model_copy(
-                update={"uri": public_uri(server, str(item.resource.uri))}
-            )
-            item = item.model_copy(update={"resource": inner})
-            changed = True
-        content.append(item)
-    return result.model_copy(update={"content": content}) if changed else result
+    content = [_public_content(server, c) for c in result.content]
+    return result.model_copy(update={"content": content})
+
+
+def namespaced_prompt(server: str, result: types.GetPromptResult) -> types.GetPromptResult:
+    """A prompt's messages with their resources' URIs made public (as :func:`namespaced`)."""
+    messages = [
+        m.model_copy(update={"content": _public_content(server, m.content)})
+        for m in result.messages
+    ]
+    return result.model_copy(update={"messages": messages})
 
 
 def split_uri(policy: McpPolicy, uri: str) -> tuple[str, str] | None:

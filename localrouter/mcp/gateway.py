@@ -45,7 +45,7 @@ from mcp.shared.exceptions import MCPError
 from localrouter import __version__
 from localrouter.errors import McpError
 from localrouter.mcp import catalog
-from localrouter.mcp.calls import INVALID_PARAMS, Caller, call_tool
+from localrouter.mcp.calls import INVALID_PARAMS, Caller, call_tool, relayed
 from localrouter.mcp.servers import McpServers
 from localrouter.mcp.skills import make_runner
 from localrouter.server.auth import presented_key
@@ -53,6 +53,7 @@ from localrouter.server.incoming import request_id
 from localrouter.server.ledger import auth_code, refused
 
 if TYPE_CHECKING:
+    from localrouter.mcp.upstream import Upstream
     from localrouter.server.state import Runtime
 
 log = logging.getLogger("localrouter.mcp")
@@ -217,11 +218,11 @@ class McpGateway:
         if where is None:
             raise MCPError(INVALID_PARAMS, f"unknown resource '{params.uri}' for this client")
         server, own = where
-        session = await self._session(server)
+        up, session = await self._session(server)
         try:
             result = await session.read_resource(own)
         except MCPError as exc:
-            raise MCPError(exc.code, f"MCP server '{server}': {exc.error.message}") from None
+            raise MCPError(exc.code, relayed(up, exc)) from None
         contents = [
             item.model_copy(update={"uri": catalog.public_uri(server, str(item.uri))})
             for item in result.contents
@@ -243,18 +244,19 @@ class McpGateway:
         if found is None:
             raise MCPError(INVALID_PARAMS, f"unknown prompt '{params.name}' for this client")
         server, own = found
-        session = await self._session(server)
+        up, session = await self._session(server)
         try:
-            return await session.get_prompt(own, dict(params.arguments or {}))
+            got = await session.get_prompt(own, dict(params.arguments or {}))
         except MCPError as exc:
-            raise MCPError(exc.code, f"MCP server '{server}': {exc.error.message}") from None
+            raise MCPError(exc.code, relayed(up, exc)) from None
+        return catalog.namespaced_prompt(server, got)
 
-    async def _session(self, server: str) -> ClientSession:
+    async def _session(self, server: str) -> tuple[Upstream, ClientSession]:
         up = self.servers.get(server)
         if up is None:
             raise MCPError(types.INTERNAL_ERROR, f"MCP server '{server}' is not configured")
         try:
-            return await up.session()
+            return up, await up.session()
         except McpError as exc:
             raise MCPError(exc.code, exc.reason) from None
 

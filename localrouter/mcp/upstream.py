@@ -43,6 +43,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
 from localrouter import __version__
@@ -55,6 +56,8 @@ from localrouter.redaction import Redactor
 log = logging.getLogger("localrouter.mcp")
 
 MAX_BACKOFF_S = 30.0
+SESSION_HEADER = "mcp-session-id"
+PING_S = 2.0
 MAX_STDERR_LINE = 2000
 
 Resolve = Callable[[SecretValue], str]
@@ -82,6 +85,8 @@ class Upstream:
         self.listing = Listing()
         self.restarts = 0
         self._http_error: str | None = None  # the last error status an HTTP server answered
+        self._eof = anyio.Event()  # set when the current connection's transport ended
+        self._eof.set()  # (no connection yet)
         self._session: ClientSession | None = None
         self._settled = anyio.Event()  # set when an attempt to connect ends, either way
         self._stop = anyio.Event()
@@ -120,6 +125,30 @@ class Upstream:
             why = self.last_error or f"not ready within {self.server.connect_timeout_s:g} s"
             raise McpUnavailable(self.name, why)
         return self._session
+
+    @property
+    def lost(self) -> bool:
+        """Has the current connection ended (or is there none)?"""
+        return self._eof.is_set()
+
+    async def alive(self) -> bool:
+        """Does the server still answer (a ping, within 2 s)? Asked after a call failed with
+        "connection closed", which an HTTP transport also says of one request's stream. When it
+        does not answer, the connection is given up (the supervisor connects again)."""
+        session = self._session
+        if session is None or self.lost:
+            return False
+        try:
+            with anyio.fail_after(min(PING_S, self.server.call_timeout_s)):
+                await session.send_ping()
+        except (MCPError, TimeoutError):
+            self._eof.set()
+            return False
+        return True
+
+    def redact(self, text: str) -> str:
+        """``text`` (an error the server sent) without the secret values sent to it."""
+        return self._redactor.redact(text)
 
     # -- the supervisor -----------------------------------------------------------------------
     async def _supervise(self) -> None:
@@ -162,6 +191,7 @@ class Upstream:
 
     async def _connect_and_wait(self) -> None:
         eof, s = anyio.Event(), self.server
+        self._eof = eof
         async with contextlib.AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport())
             fwd_send, fwd_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
@@ -236,6 +266,8 @@ class Upstream:
     async def _saw(self, response: httpx2.Response) -> None:
         if response.status_code >= 400:
             self._http_error = f"HTTP {response.status_code}"
+        if response.status_code == 404 and SESSION_HEADER in response.request.headers:
+            self._eof.set()  # the server forgot our session (it restarted): connect again
 
     async def _on_message(self, message: Any) -> None:
         """Notifications from the server: a changed list is read again and passed on."""
@@ -260,15 +292,17 @@ _CHANGED: dict[type, str] = {
 async def _forward(
     source: Any, sink: MemoryObjectSendStream[SessionMessage | Exception], eof: anyio.Event
 ) -> None:
-    """Pass the transport's messages to the session; set ``eof`` when the transport ends."""
+    """Pass the transport's messages to the session. When the transport ends, ``eof`` is set
+    *before* the session sees the end, so a call that the session then fails with "connection
+    closed" finds the upstream :attr:`~Upstream.lost`."""
     try:
-        async with sink:
-            async for item in source:
-                await sink.send(item)
+        async for item in source:
+            await sink.send(item)
     except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
         pass
     finally:
         eof.set()
+        await sink.aclose()
 
 
 def describe(exc: BaseException, redactor: Redactor | None = None) -> str:
