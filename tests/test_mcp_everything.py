@@ -298,11 +298,6 @@ async def test_resources_in_a_result_can_be_read_through_the_gateway(gw: Gateway
         assert read.contents[0].text.startswith("Resource 4:")  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prompts/get passes an embedded resource's URI on unchanged (demo://…, which "
-    "resources/read through the gateway refuses); tool results get public URIs",
-)
 async def test_a_resource_embedded_in_a_prompt_can_be_read_through_the_gateway(
     gw: Gateway,
 ) -> None:
