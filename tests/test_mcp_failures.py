@@ -356,7 +356,10 @@ async def test_a_call_past_call_timeout_s_fails_in_time(gw: Gateway) -> None:
     [
         ("garbage", r"timed out starting the session"),  # its lines are ignored
         ("hang", r"timed out starting the session"),
-        ("exits", r"Connection closed"),
+        (
+            "exits",
+            r"Connection closed; its last words on stderr: broken MCP server: exiting at start",
+        ),
     ],
 )
 async def test_a_broken_stdio_server_fails_with_a_reason(
@@ -594,16 +597,7 @@ async def test_a_secret_echoed_in_a_call_error_never_reaches_the_client(gw: Gate
     "server",
     [
         "code32000",
-        pytest.param(
-            "code32000_noping",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Upstream.alive() takes any MCPError from its ping for a dead server, "
-                "an error answer too: a live server that does not implement ping (-32601) is "
-                "disconnected (its _eof set) after each -32000 answer, and the call is "
-                "reported as 'closed the connection during the call'",
-            ),
-        ),
+        "code32000_noping",  # a live server without ping is still alive
     ],
 )
 async def test_an_error_answer_with_code_32000_is_not_a_lost_connection(

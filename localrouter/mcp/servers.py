@@ -128,7 +128,7 @@ class McpServers:
             out[name] = {
                 "transport": up.server.transport,
                 "state": up.state,
-                "tools": len(up.listing.tools),
+                "tools": len(up.listing.index) if up.state == "ready" else 0,  # as listed
                 "last_error": up.last_error,
                 "restarts": up.restarts,
                 "circuit": "open" if circuit else "closed",
@@ -143,6 +143,8 @@ class McpServers:
     def _changed(self, up: Upstream, kind: str) -> None:
         if self._ups.get(up.name) is not up:  # a retired server's late news
             return
+        if up.state == "ready":  # (re)connected: the failures that brought it down are past
+            self.breakers.record_success(breaker_key(up.server))
         self._notify(up.name, kind)
 
     def _notify(self, server: str, kind: str) -> None:

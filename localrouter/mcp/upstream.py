@@ -45,6 +45,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from mcp_types import CONNECTION_CLOSED
 
 from localrouter import __version__
 from localrouter.compiler.mcp_table import McpServer
@@ -86,6 +87,7 @@ class Upstream:
         self.restarts = 0
         self._http_error: str | None = None  # the last error status an HTTP server answered
         self._eof = anyio.Event()  # set when the current connection's transport ended
+        self._stderr: list[str] = []  # a stdio server's last line on stderr
         self._eof.set()  # (no connection yet)
         self._session: ClientSession | None = None
         self._settled = anyio.Event()  # set when an attempt to connect ends, either way
@@ -141,7 +143,12 @@ class Upstream:
         try:
             with anyio.fail_after(min(PING_S, self.server.call_timeout_s)):
                 await session.send_ping()
-        except (MCPError, TimeoutError):
+        except MCPError as exc:
+            if exc.code != CONNECTION_CLOSED and not self.lost:
+                return True  # it answered, if only to say it has no ping: it is there
+            self._eof.set()
+            return False
+        except TimeoutError:
             self._eof.set()
             return False
         return True
@@ -163,10 +170,10 @@ class Upstream:
                 why = describe(exc, self._redactor)
                 if self._http_error is not None:  # the SDK's message does not say which
                     why = f"{why} (the server answered {self._http_error})"
-                self._failed(why)
+                self._failed(self._with_stderr(why))
             else:
                 if not self._stop.is_set():
-                    self._failed("the server closed the connection")
+                    self._failed(self._with_stderr("the server closed the connection"))
             if self._stop.is_set():
                 break
             if time.monotonic() - started > 60:  # it had been up a while: start over quickly
@@ -175,6 +182,13 @@ class Upstream:
                 await self._stop.wait()
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             self.restarts += 1
+
+    def _with_stderr(self, why: str) -> str:
+        """``why`` and, for a stdio server, the last line it wrote on stderr (redacted)."""
+        if not self._stderr:
+            return why
+        said = " ".join(self._redactor.redact(self._stderr[-1]).split())
+        return f"{why}; its last words on stderr: {said[:300]}"
 
     def _failed(self, why: str) -> None:
         self._session = None
@@ -232,7 +246,8 @@ class Upstream:
             env = {k: self._resolve(v) for k, v in s.env.items()}
             self._redactor = Redactor([v for k, v in env.items() if s.env[k].ref_kind != "literal"])
             params = StdioServerParameters(command=s.command[0], args=list(s.command[1:]), env=env)
-            with _stderr_to_log(self.name) as errlog:
+            self._stderr = []
+            with _stderr_to_log(self.name, self._stderr) as errlog:
                 async with stdio_client(params, errlog=errlog) as streams:
                     yield streams
             return
@@ -325,8 +340,10 @@ def describe(exc: BaseException, redactor: Redactor | None = None) -> str:
 
 
 @contextlib.contextmanager
-def _stderr_to_log(name: str) -> Any:
-    """A writable file for a child's stderr whose lines go to the log at debug."""
+def _stderr_to_log(name: str, last: list[str]) -> Any:
+    """A writable file for a child's stderr whose lines go to the log at debug; ``last`` keeps
+    the last non-empty one (for the server's ``last_error``). Read in pieces of at most
+    :data:`MAX_STDERR_LINE` bytes: an endless line costs no more memory than that."""
     r, w = os.pipe()
     writer = os.fdopen(w, "w")
     reader = os.fdopen(r, "rb")
@@ -334,10 +351,11 @@ def _stderr_to_log(name: str) -> Any:
 
     def pump() -> None:
         with reader:
-            for raw in reader:
+            while raw := reader.readline(MAX_STDERR_LINE):
                 line = raw.decode("utf-8", "replace").rstrip()
                 if line:
-                    errlog.debug("%s", line[:MAX_STDERR_LINE])
+                    errlog.debug("%s", line)
+                    last[:] = [line]
 
     threading.Thread(target=pump, name=f"mcp-stderr-{name}", daemon=True).start()
     try:
