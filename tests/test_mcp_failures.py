@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import logging
 import re
 import sys
 import threading
@@ -611,3 +612,16 @@ async def test_an_error_answer_with_code_32000_is_not_a_lost_connection(
     state = health(gw)[server]
     assert state["circuit"] == "closed"
     assert state["state"] == "ready" and state["restarts"] == 0
+
+
+def test_garbage_on_stdout_does_not_flood_the_log(
+    gw: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every stdout line of ``garbage`` is not JSON-RPC; the SDK would log a traceback for each:
+    the gateway logs one line per connection instead."""
+    with caplog.at_level(logging.DEBUG):
+        time.sleep(3.0)  # the server is started again (backoff) and garbles meanwhile
+    tracebacks = [r for r in caplog.records if "Failed to parse JSONRPC" in r.getMessage()]
+    ours = [r for r in caplog.records if "sent what is not JSON-RPC" in r.getMessage()]
+    assert tracebacks == []
+    assert all("garbage" in r.getMessage() for r in ours)

@@ -56,6 +56,18 @@ from localrouter.redaction import Redactor
 
 log = logging.getLogger("localrouter.mcp")
 
+
+class _OncePerConnection(logging.Filter):
+    """The SDK logs a traceback for every stdout line of a stdio server that is not JSON-RPC:
+    a server printing garbage would flood the log. Those lines reach
+    :meth:`Upstream._on_message` too, which logs the first of each connection."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Failed to parse JSONRPC message from server"
+
+
+logging.getLogger("mcp.client.stdio").addFilter(_OncePerConnection())
+
 MAX_BACKOFF_S = 30.0
 SESSION_HEADER = "mcp-session-id"
 PING_S = 2.0
@@ -88,6 +100,7 @@ class Upstream:
         self._http_error: str | None = None  # the last error status an HTTP server answered
         self._eof = anyio.Event()  # set when the current connection's transport ended
         self._stderr: list[str] = []  # a stdio server's last line on stderr
+        self._garbled = False  # this connection sent something that is not JSON-RPC
         self._eof.set()  # (no connection yet)
         self._session: ClientSession | None = None
         self._settled = anyio.Event()  # set when an attempt to connect ends, either way
@@ -205,7 +218,7 @@ class Upstream:
 
     async def _connect_and_wait(self) -> None:
         eof, s = anyio.Event(), self.server
-        self._eof = eof
+        self._eof, self._garbled = eof, False
         async with contextlib.AsyncExitStack() as stack:
             read, write = await stack.enter_async_context(self._transport())
             fwd_send, fwd_recv = anyio.create_memory_object_stream[SessionMessage | Exception](0)
@@ -285,7 +298,15 @@ class Upstream:
             self._eof.set()  # the server forgot our session (it restarted): connect again
 
     async def _on_message(self, message: Any) -> None:
-        """Notifications from the server: a changed list is read again and passed on."""
+        """Notifications from the server: a changed list is read again and passed on. What the
+        transport could not read (a stdout line that is not JSON-RPC) is logged once per
+        connection, not once per line."""
+        if isinstance(message, Exception):
+            if not self._garbled:
+                self._garbled = True
+                why = self.redact(" ".join(str(message).split()))[:200]
+                log.warning("MCP server %s sent what is not JSON-RPC (%s): ignored", self.name, why)
+            return
         kind = _CHANGED.get(type(message))
         if kind is None or self._session is None:
             return
