@@ -10,9 +10,10 @@ Run by hand, never in the test suite. Issue 17's target: a proxied ``tools/call`
 
 Processes (all on 127.0.0.1, free ports, stopped in a ``finally``; ``gateway_bench.py``'s helpers):
 
-* the upstream: ``tests/mcp_servers/fixture.py --transport streamable_http`` (the SDK's
-  ``MCPServer`` on uvicorn, its default Streamable HTTP app: sessions, SSE answers), pinned to
-  core 1 with the client (this process);
+* the upstream: the fixture server of ``tests/mcp_servers/fixture.py`` over Streamable HTTP (the
+  SDK's ``MCPServer`` on uvicorn, its default app: sessions, SSE answers; ``--upstream-json``:
+  ``json_response=True``), started by :func:`serve_fixture` with ``TCP_NODELAY`` on its
+  connections, pinned to core 1 with the client (this process);
 * the gateway: ``python -m localrouter.cli serve --no-watch`` on core 0, its config naming that
   server ``fx`` and the fixture over stdio ``fxs`` (a child of the gateway, moved to core 1 like
   the direct stdio server), one client key (``new_key(cost=4)``) whose strategy lists both;
@@ -81,9 +82,24 @@ END = "<!-- mcp-bench:end -->"
 HEADING = "## MCP gateway (`bench/mcp_bench.py`)"
 TARGET_MS = 1.0  # issue 17: added latency at c=1, Streamable HTTP
 ARGS = {"text": "ping"}
-VARIANTS = ("floor", "gateway", "json", "stateless", "json-stateless", "no-access-log")
-PATCHED = {"json": {"json_response": True}, "stateless": {"stateless": True}}
-PATCHED["json-stateless"] = {**PATCHED["json"], **PATCHED["stateless"]}
+VARIANTS = (
+    "floor",
+    "gateway",
+    "json",
+    "stateless",
+    "json-stateless",
+    "no-access-log",
+    "self-answer",
+    "json-self-answer",
+)
+PATCHED: dict[str, dict[str, bool]] = {
+    "json": {"json_response": True},
+    "stateless": {"stateless": True},
+    "json-stateless": {"json_response": True, "stateless": True},
+    "self-answer": {},
+    "json-self-answer": {"json_response": True},
+}
+SELF_ANSWER = ("self-answer", "json-self-answer")  # the upstream call replaced by its answer
 
 LEGEND = {
     "http-direct": "the upstream itself",
@@ -93,6 +109,9 @@ LEGEND = {
     "http-stateless": "LocalRouter with the SDK's `stateless=True` (monkeypatched: a what-if)",
     "http-json-stateless": "both (monkeypatched: a what-if)",
     "http-no-access-log": "LocalRouter with `logging: {access_log: false}`",
+    "http-self-answer": "LocalRouter answering the echo itself, no upstream call (monkeypatched: "
+    "the gateway without its SDK client)",
+    "http-json-self-answer": "the same with `json_response=True` (monkeypatched)",
     "stdio-direct": "the fixture over stdio, a child of the client",
     "stdio-gateway": "the gateway's stdio server (client → HTTP → gateway → pipe)",
 }
@@ -135,6 +154,20 @@ def serve_variant(variant: str, argv: list[str]) -> int:
 
     gateway.StreamableHTTPSessionManager = Patched  # type: ignore[misc]
     print(f"mcp_bench: serve with StreamableHTTPSessionManager({changes})", file=sys.stderr)
+    if variant in SELF_ANSWER:
+        import mcp_types as types
+
+        import localrouter.mcp.calls as calls
+
+        async def answer(
+            servers: Any, server: str, tool: str, args: dict[str, Any]
+        ) -> types.CallToolResult:
+            """The echo's answer without asking the upstream: what the gateway costs without
+            its SDK client (the tool is still found, authorised, counted and logged)."""
+            return types.CallToolResult(content=[types.TextContent(type="text", text=args["text"])])
+
+        calls._upstream_call = answer  # type: ignore[assignment]
+        print("mcp_bench: tools/call answered by the gateway itself", file=sys.stderr)
     return main(argv)
 
 
@@ -147,11 +180,9 @@ RETURNED = ("content-type", "mcp-session-id")
 def floor_app(upstream: str) -> Any:
     """An HTTP hop and nothing else: each request to ``/mcp`` forwarded as it is (method, body,
     the MCP headers) to the upstream over one ``httpx2`` client (the SDK's HTTP client), the
-    answer relayed (an SSE answer chunk by chunk). No MCP parsing, no auth, no log: what a Python
-    hop on LocalRouter's HTTP server (uvicorn) costs, the least a gateway in this process model
-    can add. A connection a request, as the SDK's client ends up doing (it closes an SSE answer
-    before its end): the SDK's server takes ~45 ms after an SSE answer's last byte before it
-    reads the next request on the same connection, which a kept-alive connection would wait."""
+    answer relayed (an SSE answer chunk by chunk, read to its end, so the upstream connection is
+    kept alive). No MCP parsing, no auth, no log: what a Python hop on LocalRouter's HTTP server
+    (uvicorn) costs, the least a gateway in this process model can add."""
     import httpx2
 
     clients: list[httpx2.AsyncClient] = []
@@ -178,7 +209,6 @@ def floor_app(upstream: str) -> Any:
             if not message.get("more_body"):
                 break
         headers = {k.decode(): v.decode() for k, v in scope["headers"] if k in FORWARDED}
-        headers["connection"] = "close"  # see the docstring
         request = clients[0].build_request(scope["method"], upstream, content=body, headers=headers)
         answer = await clients[0].send(request, stream=True)
         try:
@@ -219,9 +249,39 @@ class Setup:
     stdio_children: dict[str, int] = field(default_factory=dict)  # variant -> fxs's pid
 
 
-def start_upstream(procs: gb.Procs) -> gb.Proc:
+def serve_fixture(port: int, json_answers: bool) -> None:
+    """The fixture server, its listening socket made with ``IPPROTO_TCP``: the fixture binds a
+    socket of protocol 0, on which asyncio does not set ``TCP_NODELAY`` (``_set_nodelay`` checks
+    the protocol), so a response's head and body, two writes, wait for the client's delayed ACK
+    (~40 ms) on a kept-alive connection. With ``json_answers`` (``--upstream-json``) it answers
+    with the SDK's ``json_response=True``: each answer one JSON body."""
+    import functools
+    import logging
+    import socket
+
+    sys.path.insert(0, str(ROOT))
+    from tests.mcp_servers import fixture
+
+    class TcpSocket(socket.socket):
+        def __init__(self, family: int = -1, type: int = -1, proto: int = -1, *a: Any) -> None:
+            if type == socket.SOCK_STREAM and proto in (-1, 0):
+                proto = socket.IPPROTO_TCP
+            super().__init__(family, type, proto, *a)
+
+    fixture.socket = type("SocketModule", (), {**vars(socket), "socket": TcpSocket})  # type: ignore[assignment]
+    logging.getLogger("mcp.shared.tool_name_validation").setLevel(logging.ERROR)
+    server = fixture.build()
+    if json_answers:
+        server.streamable_http_app = functools.partial(  # type: ignore[method-assign]
+            server.streamable_http_app, json_response=True
+        )
+    asyncio.run(fixture.serve_http(server, "streamable_http", port, False))
+
+
+def start_upstream(procs: gb.Procs, json_answers: bool = False) -> gb.Proc:
     port = gb.free_port()
-    argv = [sys.executable, str(FIXTURE), "--transport", "streamable_http", "--port", str(port)]
+    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-fixture", str(port)]
+    argv += ["json"] if json_answers else []
     proc = procs.start("fixture", argv, port, gb.UPSTREAM_CORE)
     deadline = time.monotonic() + 30
     while "READY" not in proc.log.read_text(encoding="utf-8", errors="replace"):
@@ -276,10 +336,12 @@ def start_floor(procs: gb.Procs, up: gb.Proc) -> gb.Proc:
     return proc
 
 
-def start(procs: gb.Procs, workdir: Path, variants: list[str]) -> list[Setup]:
+def start(
+    procs: gb.Procs, workdir: Path, variants: list[str], json_answers: bool = False
+) -> list[Setup]:
     """The upstream and one gateway a variant (one Setup each, sharing the upstream); the floor
     is the variant ``floor``."""
-    up = start_upstream(procs)
+    up = start_upstream(procs, json_answers)
     setups = []
     if "floor" in variants:
         variants = [v for v in variants if v != "floor"]
@@ -518,7 +580,9 @@ def report(cells: list[Cell], args: argparse.Namespace, meta: dict[str, str]) ->
     ]
     out = [
         f"Machine: {meta['machine']}. Run {meta['date']}, LocalRouter {meta['revision']}, "
-        f"mcp {meta['sdk']}, HTTP server {gb.default_http_server()}. {rounds} rounds; a cell is "
+        f"mcp {meta['sdk']}, HTTP server {gb.default_http_server()}; the upstream answers "
+        f"{'JSON (`--upstream-json`)' if args.upstream_json else 'SSE'}. {rounds} rounds; "
+        "a cell is "
         f"{args.warmup} warm-up calls then {args.calls} calls at c=1"
         f"{f' (and {2 * args.calls} calls over 8 sessions at c=8)' if args.c8 else ''}; the "
         f"gateway pinned to core {gb.TARGET_CORE}, the upstream servers and the client to core "
@@ -733,6 +797,10 @@ def main(argv: list[str] | None = None) -> None:
         default="gateway",
         help=f"comma-separated gateways to measure, of {', '.join(VARIANTS)} (default gateway)",
     )
+    ap.add_argument(
+        "--upstream-json", action="store_true", help="the upstream answers JSON, not SSE"
+    )
+    ap.add_argument("--revision", help="the report's revision (run from a `git archive` copy)")
     ap.add_argument("--no-wait", action="store_true", help="do not wait for a quiet machine")
     ap.add_argument("--write", action="store_true", help="update docs/performance.md")
     ap.add_argument("--doc", type=Path, default=gb.DOC)
@@ -757,7 +825,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = {
         "machine": gb.machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "revision": gb.revision(),
+        "revision": args.revision or gb.revision(),
         "sdk": version("mcp"),
         "quiet": "did not wait" if args.no_wait else gb.wait_for_quiet(),
         "load_before": gb.loadavg(),
@@ -768,7 +836,7 @@ def main(argv: list[str] | None = None) -> None:
         gb.processes(Path(tmp)) as procs,
     ):
         args.procs = procs
-        setups = start(procs, Path(tmp), variants)
+        setups = start(procs, Path(tmp), variants, args.upstream_json)
         if args.profile:
             print(profile(setups, args, Path(tmp)))
             return
@@ -786,6 +854,8 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--serve-variant":
         sys.exit(serve_variant(sys.argv[2], sys.argv[3:]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--serve-fixture":
+        sys.exit(serve_fixture(int(sys.argv[2]), sys.argv[3:] == ["json"]))
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-floor":
         sys.exit(serve_floor(int(sys.argv[2]), sys.argv[3]))
     main()
