@@ -15,7 +15,7 @@ import mcp_types as types
 
 from tests.gateway import Gateway, running_gateway
 from tests.mcp_client import names, session, text
-from tests.mcp_servers.run import stdio_argv, time_argv
+from tests.mcp_servers.run import broken_argv, stdio_argv, time_argv
 
 BASE = """
 version: 2
@@ -140,3 +140,31 @@ async def test_a_changed_server_is_restarted(tmp_path: Path) -> None:
             await _until(lambda: _processes("fx-changed-b") and _ready(gw, "fx"))
             await _until(lambda: not _processes("fx-changed-a"))
             assert text(await s.call_tool("fx__echo", {"text": "b"})) == "b"
+
+
+def _with_mark(mark: str) -> set[int]:
+    """PIDs whose environment holds ``LR_TEST_MARK=mark``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if f"LR_TEST_MARK={mark}".encode() in (entry / "environ").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def test_no_server_process_outlives_the_gateway(tmp_path: Path) -> None:
+    """Even a server that ignores its stdin closing (``hang``) is stopped on shutdown: the SDK's
+    escalation (stdin closed, SIGTERM, SIGKILL) runs to its end."""
+    mark = f"outlive-{time.monotonic_ns()}"
+    entries = "\n".join(
+        f"  {name}: {{transport: stdio, command: {json.dumps(argv)}, "
+        f"connect_timeout_s: 1, env: {{LR_TEST_MARK: {mark}}}}}"
+        for name, argv in (("fx", stdio_argv("fx-outlive")), ("stuck", broken_argv("hang")))
+    )
+    text = BASE.format(servers="fx, stuck", entries=entries)
+    with running_gateway(text, tmp_path) as gw:
+        await _until(lambda: _ready(gw, "fx") and len(_with_mark(mark)) == 2)
+    await _until(lambda: not _with_mark(mark), timeout=15)

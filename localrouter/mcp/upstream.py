@@ -106,6 +106,7 @@ class Upstream:
         self._settled = anyio.Event()  # set when an attempt to connect ends, either way
         self._stop = anyio.Event()
         self._task: Any = None  # asyncio.Task of the supervisor
+        self._scope: anyio.CancelScope | None = None  # the supervisor's: cancelled by aclose()
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,7 +119,11 @@ class Upstream:
         self._stop.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()  # also mid-connect: a server still starting is not waited for
+            # also mid-connect: a server still starting is not waited for. anyio's cancellation,
+            # not the task's: the SDK shields a stdio server's shutdown (stdin closed, SIGTERM,
+            # SIGKILL) from it, which a native task.cancel() can cut short, leaving the process
+            if self._scope is not None:
+                self._scope.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.state = "stopped"
@@ -172,6 +177,10 @@ class Upstream:
 
     # -- the supervisor -----------------------------------------------------------------------
     async def _supervise(self) -> None:
+        with anyio.CancelScope() as self._scope:
+            await self._loop()
+
+    async def _loop(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
             self.state = "starting"
