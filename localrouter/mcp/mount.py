@@ -1,5 +1,5 @@
 """``/mcp`` as the gateway mounts it: built on the first request, so that a gateway whose clients
-never use MCP never imports the MCP SDK (it costs ~1 s of start-up and ~20 MB).
+never use MCP never imports the MCP SDK (it costs ~1 s of start-up and ~28 MB of memory).
 
 The first request imports :mod:`localrouter.mcp.gateway`, builds the
 :class:`~localrouter.mcp.gateway.McpGateway` and runs its session manager in a task of its own
