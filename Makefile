@@ -76,7 +76,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py --write
 	$(BIN)/python bench/floor_options.py --write
 	$(BIN)/python bench/ingress_bench.py --write
-	$(BIN)/python bench/mcp_bench.py --stdio --c8 --variants floor,gateway,json,stateless,json-stateless,no-access-log --write
+	$(BIN)/python bench/mcp_bench.py --stdio --c8 --variants floor,gateway,json,stateless,json-stateless,no-access-log,self-answer,json-self-answer --write
 
 # LiteLLM's proxy in a virtualenv of its own, for the gateway benchmark's `litellm` target;
 # a pinned version, installed from bench/peers.lock with hashes (never an unpinned release)
