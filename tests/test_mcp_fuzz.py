@@ -55,7 +55,11 @@ skills:
 """
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -159,7 +163,8 @@ def test_mcp_never_answers_5xx(gw: Gateway, era: str, caplog: pytest.LogCaptureF
                 one()
                 if time.monotonic() > deadline:
                     break
-        assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+        ours = [r for r in caplog.records if r.name.startswith("localrouter")]
+        assert not [r for r in ours if r.levelno >= logging.ERROR], caplog.text
         # still serving
         good = {
             "jsonrpc": "2.0",

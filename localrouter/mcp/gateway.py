@@ -114,6 +114,10 @@ class McpGateway:
         max_body = rt.holder.current.settings.server.max_body_bytes
         self.manager = StreamableHTTPSessionManager(
             self.server,
+            # a POST's answer is one JSON body, not an SSE stream: ~1.3 ms less CPU a call
+            # (docs/performance.md). Nothing but the answer is sent during a call (the gateway
+            # relays no progress or server requests); list_changed goes on the GET stream.
+            json_response=True,
             # the Edge checks Host (allowed_hosts) before any request gets here
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
             session_idle_timeout=IDLE_S,
