@@ -85,6 +85,8 @@ ARGS = {"text": "ping"}
 VARIANTS = (
     "floor",
     "gateway",
+    "sse",
+    "sse-self-answer",
     "json",
     "stateless",
     "json-stateless",
@@ -93,18 +95,24 @@ VARIANTS = (
     "json-self-answer",
 )
 PATCHED: dict[str, dict[str, bool]] = {
+    "sse": {"json_response": False},
+    "sse-self-answer": {"json_response": False},
     "json": {"json_response": True},
     "stateless": {"stateless": True},
     "json-stateless": {"json_response": True, "stateless": True},
     "self-answer": {},
     "json-self-answer": {"json_response": True},
 }
-SELF_ANSWER = ("self-answer", "json-self-answer")  # the upstream call replaced by its answer
+# the upstream call replaced by its answer
+SELF_ANSWER = ("self-answer", "json-self-answer", "sse-self-answer")
 
 LEGEND = {
     "http-direct": "the upstream itself",
     "http-floor": "a bare forwarding hop (no MCP, no auth, no log)",
-    "http-gateway": "LocalRouter as it is",
+    "http-gateway": "LocalRouter as it is (JSON answers on /mcp since 5f0b17f)",
+    "http-sse": "LocalRouter with SSE answers on /mcp, `json_response=False` (monkeypatched: "
+    "the first version)",
+    "http-sse-self-answer": "the same answering the echo itself (monkeypatched)",
     "http-json": "LocalRouter with the SDK's `json_response=True` (monkeypatched: a what-if)",
     "http-stateless": "LocalRouter with the SDK's `stateless=True` (monkeypatched: a what-if)",
     "http-json-stateless": "both (monkeypatched: a what-if)",
