@@ -116,43 +116,33 @@ def secret_diagnostics(table: RoutingTable) -> list[Diagnostic]:
     from localrouter.errors import SecretError
     from localrouter.secrets import resolve
 
-    out = []
-    state_dir = table.settings.state_dir
+    # (who, which reference, the reference, what cannot happen until it is set)
+    refs: list[tuple[str, str, str | SecretValue | None, str]] = []
     for name, p in sorted(table.providers.items()):
-        refs = [("api_key", p.api_key), *sorted(p.headers.items())]
-        for where, ref in refs:
-            if not isinstance(ref, SecretValue) or ref.ref_kind == "literal":
-                continue
-            try:
-                resolve(ref, state_dir=state_dir)
-            except SecretError as exc:
-                out.append(
-                    error(
-                        "LR505",
-                        f"provider '{name}' {where}: {exc}",
-                        None,
-                        "set it (`localrouter secrets set NAME`, or export the variable) "
-                        "before `serve`; until then this provider is unusable",
-                    )
-                )
+        for where, ref in [("api_key", p.api_key), *sorted(p.headers.items())]:
+            refs.append((f"provider '{name}'", where, ref, "this provider is unusable"))
     for name, server in sorted(table.mcp_servers.items()):
         named = [(f"header {h}", v) for h, v in sorted(server.headers.items())]
         named += [(f"env {k}", v) for k, v in sorted(server.env.items())]
         for where, ref in named:
-            if ref.ref_kind == "literal":
-                continue
-            try:
-                resolve(ref, state_dir=state_dir)
-            except SecretError as exc:
-                out.append(
-                    error(
-                        "LR505",
-                        f"MCP server '{name}' {where}: {exc}",
-                        None,
-                        "set it (`localrouter secrets set NAME`, or export the variable) "
-                        "before `serve`; until then this server cannot be connected",
-                    )
+            refs.append((f"MCP server '{name}'", where, ref, "this server cannot be connected"))
+    out = []
+    state_dir = table.settings.state_dir
+    for who, where, ref, until in refs:
+        if not isinstance(ref, SecretValue) or ref.ref_kind == "literal":
+            continue
+        try:
+            resolve(ref, state_dir=state_dir)
+        except SecretError as exc:
+            out.append(
+                error(
+                    "LR505",
+                    f"{who} {where}: {exc}",
+                    None,
+                    "set it (`localrouter secrets set NAME`, or export the variable) "
+                    f"before `serve`; until then {until}",
                 )
+            )
     return out
 
 

@@ -22,6 +22,7 @@ from jsonschema.exceptions import SchemaError
 
 from localrouter.compiler.mcp_compile import split_call
 from localrouter.compiler.mcp_table import SEPARATOR, SKILLS
+from localrouter.config.lints import PolicyLints
 from localrouter.config.source import PathKey
 from localrouter.config.spec import ConfigSpec, McpServerSpec, SkillSpec, StrategySpec
 from localrouter.config.url_policy import check_base_url
@@ -55,34 +56,12 @@ def glob_problem(glob: str) -> str | None:
     return None
 
 
-class McpChecks:
+class McpChecks(PolicyLints):
+    """The MCP rules; ``err``/``warn`` come from the checker (stubs in :class:`PolicyLints`)."""
+
     c: ConfigSpec
     partial: bool
     broken: set[tuple[str, str]]
-
-    def err(
-        self,
-        code: str,
-        msg: str,
-        path: PathKey,
-        help: str | None = None,
-        *,
-        key: bool = False,
-        redact: bool = False,
-    ) -> None:
-        raise NotImplementedError
-
-    def warn(
-        self,
-        code: str,
-        msg: str,
-        path: PathKey,
-        help: str | None = None,
-        *,
-        key: bool = False,
-        redact: bool = False,
-    ) -> None:
-        raise NotImplementedError
 
     def suggest(self, word: str, choices: Iterable[str], section: str) -> str | None:
         raise NotImplementedError
