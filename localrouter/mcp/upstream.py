@@ -16,8 +16,8 @@ closed" error: nothing waits for a dead process.
 
 The connection's end is seen without the SDK's private state: the transport's read stream is
 forwarded into the session through one more memory stream, and its end (EOF) is the signal.
-A stdio server's stderr goes to LocalRouter's log at debug, a line at a time (each cut to
-:data:`MAX_STDERR_LINE` characters), read by a daemon thread that ends with the process.
+A stdio server's stderr goes to LocalRouter's log at debug (:mod:`localrouter.mcp.errlog`), and
+its last line ends the server's ``last_error`` when it fails.
 
 Secrets (``${env:}``/``${keyring:}`` in ``headers`` and ``env``) are resolved at each connect;
 a value never reaches a log line, an error or ``/health`` (errors are redacted with every value
@@ -29,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -51,27 +49,16 @@ from localrouter import __version__
 from localrouter.compiler.mcp_table import McpServer
 from localrouter.compiler.table import SecretValue
 from localrouter.errors import McpUnavailable
+from localrouter.mcp.errlog import describe, stderr_to_log
 from localrouter.mcp.listing import Listing, read_listing
 from localrouter.redaction import Redactor
 
 log = logging.getLogger("localrouter.mcp")
 
 
-class _OncePerConnection(logging.Filter):
-    """The SDK logs a traceback for every stdout line of a stdio server that is not JSON-RPC:
-    a server printing garbage would flood the log. Those lines reach
-    :meth:`Upstream._on_message` too, which logs the first of each connection."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Failed to parse JSONRPC message from server"
-
-
-logging.getLogger("mcp.client.stdio").addFilter(_OncePerConnection())
-
 MAX_BACKOFF_S = 30.0
 SESSION_HEADER = "mcp-session-id"
 PING_S = 2.0
-MAX_STDERR_LINE = 2000
 
 Resolve = Callable[[SecretValue], str]
 Changed = Callable[["Upstream", str], None]  # (upstream, "tools" | "resources" | "prompts")
@@ -269,7 +256,7 @@ class Upstream:
             self._redactor = Redactor([v for k, v in env.items() if s.env[k].ref_kind != "literal"])
             params = StdioServerParameters(command=s.command[0], args=list(s.command[1:]), env=env)
             self._stderr = []
-            with _stderr_to_log(self.name, self._stderr) as errlog:
+            with stderr_to_log(self.name, self._stderr) as errlog:
                 async with stdio_client(params, errlog=errlog) as streams:
                     yield streams
             return
@@ -348,50 +335,6 @@ async def _forward(
     finally:
         eof.set()
         await sink.aclose()
-
-
-def describe(exc: BaseException, redactor: Redactor | None = None) -> str:
-    """One line for ``exc`` (the first leaf of an exception group), redacted, bounded."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    if isinstance(exc, TimeoutError):
-        text = "timed out starting the session"
-    elif isinstance(exc, FileNotFoundError):
-        text = f"cannot start the command: {exc.strerror or exc} ({exc.filename})"
-    elif isinstance(exc, httpx2.ConnectError):
-        text = f"cannot connect: {exc}"
-    else:
-        detail = str(exc) or type(exc).__name__
-        text = f"{type(exc).__name__}: {detail}" if str(exc) else detail
-    text = " ".join(text.split())
-    if redactor is not None:
-        text = redactor.redact(text)
-    return text[:500]
-
-
-@contextlib.contextmanager
-def _stderr_to_log(name: str, last: list[str]) -> Any:
-    """A writable file for a child's stderr whose lines go to the log at debug; ``last`` keeps
-    the last non-empty one (for the server's ``last_error``). Read in pieces of at most
-    :data:`MAX_STDERR_LINE` bytes: an endless line costs no more memory than that."""
-    r, w = os.pipe()
-    writer = os.fdopen(w, "w")
-    reader = os.fdopen(r, "rb")
-    errlog = logging.getLogger(f"localrouter.mcp.{name}")
-
-    def pump() -> None:
-        with reader:
-            while raw := reader.readline(MAX_STDERR_LINE):
-                line = raw.decode("utf-8", "replace").rstrip()
-                if line:
-                    errlog.debug("%s", line)
-                    last[:] = [line]
-
-    threading.Thread(target=pump, name=f"mcp-stderr-{name}", daemon=True).start()
-    try:
-        yield writer
-    finally:
-        writer.close()  # the child holds its own copy: the pump ends when the child does
 
 
 async def list_tools_once(server: McpServer, resolve: Resolve) -> list[types.Tool]:
