@@ -17,9 +17,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from localrouter.compiler.mcp_compile import split_call
 from localrouter.compiler.mcp_table import SEPARATOR, SKILLS
 from localrouter.config.lints import PolicyLints
@@ -217,6 +214,10 @@ class McpChecks(PolicyLints):
             self.err("LR338", f"skill '{name}' calls unknown MCP server '{server}'", path, hint)
 
     def skill_input(self, name: str, schema: dict[str, Any], path: PathKey) -> None:
+        # imported here: a config without skills does not load jsonschema (~2 MB)
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as ex:
