@@ -160,7 +160,9 @@ async def serve_http(server: MCPServer, transport: str, port: int, stateless: bo
         app = server.sse_app()
     else:
         app = server.streamable_http_app(stateless_http=stateless)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose protocol says TCP, and
+    # without it a kept-alive answer waits ~40 ms for the client's delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
