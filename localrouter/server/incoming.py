@@ -64,3 +64,4 @@ class Call:
     remote_addr: str | None
     params: Mapping[str, str]  # the path's own parameters (``model_id``)
     method: str = "GET"
+    body: bytes = b""  # POST/PUT/DELETE: the body, within the table's body limit

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from localrouter.server import admin_api, models_api, responses_api, usage_api
+from localrouter.server import admin_api, admin_config, models_api, responses_api, usage_api
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import BODY_TIMEOUT_S, Call, request_id
 from localrouter.server.reply import Reply
@@ -36,6 +36,9 @@ ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/v1/usage", usage_api.usage, GET),
     ("/metrics", usage_api.metrics, GET),
     ("/health", admin_api.health, GET),
+    ("/admin/api/config", admin_config.get_config, GET),
+    ("/admin/api/config", admin_config.put_config, ("PUT",)),
+    ("/admin/api/config/preview", admin_config.preview, ("POST",)),
 )
 
 
@@ -45,12 +48,16 @@ def _response(reply: Reply) -> Response:
 
 def _route(rt: Runtime, handler: Handler) -> Callable[..., Awaitable[Response]]:
     async def view(**params: str) -> Response:
+        body = b""
+        if request.method not in ("GET", "HEAD"):  # within MAX_CONTENT_LENGTH (413 past it)
+            body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         call = Call(
             {k.lower(): v for k, v in request.headers.items()},
             request.args.to_dict(),
             request.remote_addr,
             params,
             request.method,
+            body,
         )
         return _response(await handler(rt, call))
 

@@ -1,0 +1,39 @@
+"""Who may use the admin API (``/admin/api/…``, SPEC §3): an ``admin: true`` client, by its key
+in ``Authorization`` (never a cookie, so a page of another origin cannot make a browser send it:
+no CSRF). A missing or wrong key is 401, a client that is not an admin 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from localrouter.compiler.table import Client, RoutingTable
+from localrouter.server.auth import authenticated
+from localrouter.server.errors import error_response
+from localrouter.server.incoming import Call
+from localrouter.server.reply import Reply
+from localrouter.server.state import Runtime
+
+
+async def admin_client(rt: Runtime, call: Call) -> tuple[RoutingTable, Client] | Reply:
+    """The table (read once) and the calling admin client, or the 401/403 answer."""
+    got = await authenticated(rt, call.headers)
+    if isinstance(got, Reply):
+        return got
+    if not got[1].admin:
+        return error_response(
+            403, "the admin API needs an admin client's key (`admin: true`)", code="not_admin"
+        )
+    return got
+
+
+def json_object(call: Call) -> dict[str, Any] | Reply:
+    """The call's body as a JSON object, or the 400 that says what is wrong with it."""
+    try:
+        body = orjson.loads(call.body)
+    except orjson.JSONDecodeError:
+        return error_response(400, "the request body is not valid JSON")
+    if not isinstance(body, dict):
+        return error_response(400, "the request body must be a JSON object")
+    return body

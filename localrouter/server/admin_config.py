@@ -1,0 +1,244 @@
+"""The admin API's config endpoints (SPEC §3): the YAML stays the single source of truth.
+
+- ``GET /admin/api/config`` → ``{sha, status, root, files: [{path, text}], diagnostics}``: the
+  files as they are on disk (``path`` relative to the config's folder), the sha of the table
+  served, and the last reload's errors when it failed.
+- ``POST /admin/api/config/preview`` with ``{files: [{path, text}]}`` → ``{ok, sha,
+  diagnostics, diff: {files: [{path, diff}], table: [...]}}``: the config compiled as it would
+  be with those files (in a scratch copy: nothing is written), the unified diff of each file, and
+  what changes in the routing table (``localrouter diff``'s list).
+- ``PUT /admin/api/config`` with ``{files, base_sha}``: 409 when ``base_sha`` is not the sha of
+  the config on disk now (the files are compiled first, so a hand edit not yet reloaded counts),
+  422 with the diagnostics when the new files do not compile, else each changed file is written
+  atomically under the config's lock (checked again there: a write in between is a 409) and the
+  config reloaded; 200 ``{sha, status}`` once the new table is served.
+
+Compiles run in a worker thread. A directory config is edited file by file; a file the config
+does not have cannot be added here (400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from localrouter.compiler.build import BuildResult, build
+from localrouter.compiler.diff import diff_tables
+from localrouter.config.source import config_files
+from localrouter.diagnostics import Diagnostic, to_json_obj
+from localrouter.fsutil import rewrite
+from localrouter.server.admin_auth import admin_client, json_object
+from localrouter.server.errors import error_response
+from localrouter.server.incoming import Call
+from localrouter.server.reply import Reply
+from localrouter.server.state import Runtime
+
+MAX_FILES = 64
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """The config's files by their path relative to its folder (a file config: its name)."""
+    if root.is_dir():
+        return {f.name: f for f in config_files(root)}
+    return {root.name: root}
+
+
+def _diagnostics(result: BuildResult, scratch: Path | None, root: Path) -> list[dict[str, Any]]:
+    out = []
+    for d in result.diagnostics:
+        obj = to_json_obj(d)
+        where = obj.get("file")
+        if isinstance(where, str):
+            obj["file"] = _relative(where, scratch, root)
+        out.append(obj)
+    return out
+
+
+def _relative(where: str, scratch: Path | None, root: Path) -> str:
+    base = scratch if scratch is not None else (root if root.is_dir() else root.parent)
+    try:
+        return str(Path(where).relative_to(base))
+    except ValueError:
+        return Path(where).name
+
+
+def _compile_with(root: Path, texts: dict[str, str]) -> tuple[BuildResult, list[dict[str, Any]]]:
+    """The config compiled with ``texts`` (path → text) in place of its files, in a scratch
+    copy; the result and its diagnostics as JSON (paths relative to the config's folder)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        if root.is_dir():
+            copy = scratch / root.name
+            copy.mkdir()
+            for name, path in _files(root).items():
+                shutil.copyfile(path, copy / name)
+            for name, text in texts.items():
+                (copy / name).write_text(text, encoding="utf-8")
+            base = copy
+        else:
+            copy = scratch / root.name
+            copy.write_text(texts.get(root.name, root.read_text(encoding="utf-8")), "utf-8")
+            base = scratch
+        result = build(copy)
+        return result, _diagnostics(result, base, root)
+
+
+def _root(rt: Runtime) -> Path | Reply:
+    if rt.config is None or rt.config.path is None:
+        return error_response(404, "this gateway was not started from a config file")
+    return rt.config.path
+
+
+def _wanted(body: dict[str, Any], root: Path) -> dict[str, str] | Reply:
+    files = body.get("files")
+    if not isinstance(files, list) or not files or len(files) > MAX_FILES:
+        return error_response(400, f"`files` must be a list of 1 to {MAX_FILES}", param="files")
+    known = _files(root)
+    out: dict[str, str] = {}
+    for i, f in enumerate(files):
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str):
+            return error_response(400, "each file needs a `path`", param=f"files.{i}.path")
+        if not isinstance(f.get("text"), str):
+            return error_response(400, "each file needs a `text`", param=f"files.{i}.text")
+        if f["path"] not in known:
+            choices = ", ".join(sorted(known))
+            msg = f"the config has no file '{f['path']}' (it has: {choices})"
+            return error_response(400, msg, param=f"files.{i}.path")
+        out[f["path"]] = f["text"]
+    return out
+
+
+def _diff(root: Path, texts: dict[str, str]) -> list[dict[str, str]]:
+    known = _files(root)
+    out = []
+    for name, new in sorted(texts.items()):
+        old = known[name].read_text(encoding="utf-8")
+        lines = difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), name, name
+        )
+        out.append({"path": name, "diff": "".join(lines)})
+    return out
+
+
+async def get_config(rt: Runtime, call: Call) -> Reply:
+    """``GET /admin/api/config``."""
+    got = await admin_client(rt, call)
+    if isinstance(got, Reply):
+        return got
+    root = _root(rt)
+    if isinstance(root, Reply):
+        return root
+    last = rt.holder.last_reload
+    files = [
+        {"path": name, "text": path.read_text(encoding="utf-8")}
+        for name, path in _files(root).items()
+    ]
+    errors: list[Diagnostic] = list(last.errors) if not last.ok else []
+    return Reply.json(
+        {
+            "sha": rt.holder.current.sha256,
+            "status": "ok" if last.ok else "error",
+            "root": str(root),
+            "files": files,
+            "diagnostics": [to_json_obj(d) for d in errors],
+        }
+    )
+
+
+async def preview(rt: Runtime, call: Call) -> Reply:
+    """``POST /admin/api/config/preview``: nothing is written."""
+    got = await admin_client(rt, call)
+    if isinstance(got, Reply):
+        return got
+    root, body = _root(rt), json_object(call)
+    if isinstance(root, Reply):
+        return root
+    if isinstance(body, Reply):
+        return body
+    texts = _wanted(body, root)
+    if isinstance(texts, Reply):
+        return texts
+    result, diagnostics = await asyncio.to_thread(_compile_with, root, texts)
+    table = result.table
+    changes = [str(c) for c in diff_tables(rt.holder.current, table)] if table else []
+    return Reply.json(
+        {
+            "ok": table is not None,
+            "sha": table.sha256 if table is not None else None,
+            "diagnostics": diagnostics,
+            "diff": {"files": _diff(root, texts), "table": changes},
+        }
+    )
+
+
+async def put_config(rt: Runtime, call: Call) -> Reply:
+    """``PUT /admin/api/config``: compiled, checked against ``base_sha``, written, reloaded."""
+    got = await admin_client(rt, call)
+    if isinstance(got, Reply):
+        return got
+    root, body = _root(rt), json_object(call)
+    if isinstance(root, Reply):
+        return root
+    if isinstance(body, Reply):
+        return body
+    base_sha = body.get("base_sha")
+    if not isinstance(base_sha, str):
+        return error_response(400, "`base_sha` (the sha the edit starts from) is required",
+                              param="base_sha")  # fmt: skip
+    texts = _wanted(body, root)
+    if isinstance(texts, Reply):
+        return texts
+    assert rt.config is not None
+    before = {name: p.read_text(encoding="utf-8") for name, p in _files(root).items()}
+    now, _ = await asyncio.to_thread(_compile_with, root, {})  # the files as they are on disk
+    on_disk = now.table.sha256 if now.table is not None else rt.holder.current.sha256
+    if base_sha != on_disk:
+        return _conflict(on_disk)
+    result, diagnostics = await asyncio.to_thread(_compile_with, root, texts)
+    if result.table is None:
+        reply = error_response(422, "the edited config does not compile: nothing was written",
+                               code="config_invalid")  # fmt: skip
+        return Reply.json({**_body(reply), "diagnostics": diagnostics}, 422)
+    if not await asyncio.to_thread(_write, root, texts, before):
+        return _conflict(None)
+    outcome = await rt.config.reload("admin API")
+    sha = rt.holder.current.sha256
+    status = outcome.status if outcome is not None else "unchanged"
+    return Reply.json({"sha": sha, "status": str(status)})
+
+
+def _write(root: Path, texts: dict[str, str], before: dict[str, str]) -> bool:
+    """Write each changed file under its lock; False (and that file not written) when one
+    changed on disk since ``before`` was read."""
+    known = _files(root)
+    for name, text in sorted(texts.items()):
+        if text == before[name]:
+            continue
+        stale = False
+
+        def change(old: str, name: str = name, text: str = text) -> str | None:
+            nonlocal stale
+            stale = old != before[name]
+            return None if stale else text
+
+        rewrite(known[name], change)
+        if stale:
+            return False
+    return True
+
+
+def _conflict(sha: str | None) -> Reply:
+    msg = "the config changed since `base_sha`: read it again (GET /admin/api/config)"
+    reply = error_response(409, msg, code="config_changed")
+    return Reply.json({**_body(reply), "sha": sha}, 409)
+
+
+def _body(reply: Reply) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(reply.body)
+    return data
