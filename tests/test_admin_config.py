@@ -172,3 +172,30 @@ def test_bad_bodies_are_400(gw: Gateway, body: dict[str, Any]) -> None:
     r = httpx.put(gw.url + "/admin/api/config", headers=_as(gw, "ops"), json=body)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["message"]
+
+
+def test_explain_is_the_live_decision(gw: Gateway) -> None:
+    def explain(body: dict[str, Any], who: str = "ops") -> httpx.Response:
+        return httpx.post(gw.url + "/admin/api/explain", headers=_as(gw, who), json=body)
+
+    assert explain({"client": "app"}, "app").status_code == 403
+    got = explain({"client": "app", "request": {"messages": [{"role": "user", "content": "x"}]}})
+    assert got.status_code == 200, got.text
+    doc = got.json()
+    assert doc["status"] == 200 and doc["strategy"] == "cheap"
+    assert doc["candidates"] == ["mock/small", "mock/large"]
+    assert doc["config_sha"] == _health_sha(gw)
+    hello = [{"role": "user", "content": "hello"}]
+    pinned = explain({"client": "app", "request": {"model": "mock/large", "messages": hello}})
+    assert pinned.json()["candidates"] == ["mock/large"]
+    assert explain({"client": "nobody"}).status_code == 404
+    bad = explain({"client": "app", "request": {"messages": "not a list"}})
+    assert bad.status_code == 400 and "messages" in bad.text
+
+
+def test_providers_shows_health_circuit_and_catalog(gw: Gateway) -> None:
+    assert httpx.get(gw.url + "/admin/api/providers", headers=_as(gw, "app")).status_code == 403
+    got = httpx.get(gw.url + "/admin/api/providers", headers=_as(gw, "ops")).json()
+    mock = got["providers"]["mock"]
+    assert mock["status"] == "ok" and mock["circuit"]["state"] == "closed"
+    assert {m["id"] for m in mock["models"]} == {"mock/small", "mock/large"}

@@ -18,7 +18,14 @@ from collections.abc import Awaitable, Callable
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from localrouter.server import admin_api, admin_config, models_api, responses_api, usage_api
+from localrouter.server import (
+    admin_api,
+    admin_config,
+    admin_views,
+    models_api,
+    responses_api,
+    usage_api,
+)
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import BODY_TIMEOUT_S, Call, request_id
 from localrouter.server.reply import Reply
@@ -39,6 +46,8 @@ ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/admin/api/config", admin_config.get_config, GET),
     ("/admin/api/config", admin_config.put_config, ("PUT",)),
     ("/admin/api/config/preview", admin_config.preview, ("POST",)),
+    ("/admin/api/explain", admin_views.explain, ("POST",)),
+    ("/admin/api/providers", admin_views.providers, GET),
 )
 
 
