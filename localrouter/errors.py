@@ -51,7 +51,8 @@ ours (a type it would name is a structural Protocol here, never an import).
     │   └── ContentEncodingError   an answer in an encoding not inflated in bounded steps;
     │                          both become UpstreamProtocolError (providers/upstream_errors.py)
     └── EditError              a `clients:` edit cannot be made on this text (config/edit.py,
-                               commands/keys.py): `localrouter keys` prints it and exits 1
+                               config/client_edits.py): `localrouter keys` prints it and exits
+                               1, the admin API answers 409
     RuntimeError
     └── SecretStoreError       the encrypted secrets file cannot be used: its key is missing or
                                wrong, it is damaged (keystore.py)
@@ -67,8 +68,7 @@ ours (a type it would name is a structural Protocol here, never an import).
                                (server/bounded.py); not an Exception, so no job swallows it
 
 Private control flow stays where it is raised: an exception named with a leading underscore that
-is raised and caught in one module (config/source.py `_Hostile`, commands/keys.py `_Refused`,
-mcp/skills.py `_StepFailed`,
+is raised and caught in one module (config/source.py `_Hostile`, mcp/skills.py `_StepFailed`,
 server/http_servers.py `_HeadTooLarge`), and `Fail`, raised by the Anthropic body checks
 (dialects/anthropic_check_types.py) and always caught by ``anthropic_check.check``, which returns
 the problem instead. None of them reaches a caller; every other exception class lives here.

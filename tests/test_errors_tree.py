@@ -13,7 +13,6 @@ from localrouter import errors
 
 # private control flow, raised and caught where it is defined (errors.py's docstring says why)
 PRIVATE = {
-    "localrouter.commands.keys._Refused",
     "localrouter.config.source._Hostile",
     "localrouter.dialects.anthropic_check_types.Fail",
     "localrouter.mcp.skills._StepFailed",
