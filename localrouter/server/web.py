@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from localrouter.server import (
     admin_api,
+    admin_clients,
     admin_config,
     admin_views,
     models_api,
@@ -48,6 +49,9 @@ ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/admin/api/config/preview", admin_config.preview, ("POST",)),
     ("/admin/api/explain", admin_views.explain, ("POST",)),
     ("/admin/api/providers", admin_views.providers, GET),
+    ("/admin/api/clients", admin_clients.create, ("POST",)),
+    ("/admin/api/clients/<name>/<action>", admin_clients.action, ("POST",)),
+    ("/admin/api/clients/<name>", admin_clients.delete, ("DELETE",)),
 )
 
 
