@@ -18,13 +18,12 @@ what happened (:class:`Written`, :class:`Refused`, :class:`Rejected`); :class:`E
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from localrouter.compiler.build import build
+from localrouter.compiler.scratch import build_edited
 from localrouter.config.edit import ClientsText
 from localrouter.config.source import config_files
 from localrouter.diagnostics import Diagnostic, Severity, render_full
@@ -104,27 +103,11 @@ def target_file(root: Path, given: str | Path | None = None) -> Path:
 def check(root: Path, target: Path, text: str) -> Refused | None:
     """Compile the config as it would be with ``target`` holding ``text`` (in a scratch copy):
     None when it compiles, else why not."""
-    with tempfile.TemporaryDirectory() as scratch:
-        copy = Path(scratch) / root.name
-        if root.is_dir():
-            copy.mkdir()
-            for f in config_files(root):
-                shutil.copyfile(f, copy / f.name)
-            (copy / target.name).write_text(text, encoding="utf-8")
-        else:
-            copy.write_text(text, encoding="utf-8")
-        result = build(copy)
-        if result.table is not None:
-            return None
-        errors = [d for d in result.diagnostics if d.severity == Severity.ERROR]
-        rendered = render_full(errors, result.files).replace(str(copy), str(root))
-        return Refused(tuple(_moved(d, str(copy), str(root)) for d in errors), rendered)
-
-
-def _moved(d: Diagnostic, scratch: str, real: str) -> Diagnostic:
-    """``d`` as it reads for the real config (its file and message name no scratch path)."""
-    span = d.span and replace(d.span, file=d.span.file.replace(scratch, real))
-    return replace(d, message=d.message.replace(scratch, real), span=span)
+    result = build_edited(root, {target.name: text})
+    if result.table is not None:
+        return None
+    errors = tuple(d for d in result.diagnostics if d.severity == Severity.ERROR)
+    return Refused(errors, render_full(list(errors), result.files))
 
 
 def apply(doc: ClientsText, edit: ClientEdit, made: NewKey | None, root: Path) -> Rejected | None:

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from localrouter.compiler.build import BuildResult, build
+from localrouter.compiler.build import BuildResult
 from localrouter.compiler.diff import diff_tables
+from localrouter.compiler.scratch import build_edited
 from localrouter.config.source import config_files
 from localrouter.diagnostics import Diagnostic, to_json_obj
 from localrouter.fsutil import rewrite
@@ -49,44 +48,27 @@ def _files(root: Path) -> dict[str, Path]:
     return {root.name: root}
 
 
-def _diagnostics(result: BuildResult, scratch: Path | None, root: Path) -> list[dict[str, Any]]:
+def _diagnostics(result: BuildResult, root: Path) -> list[dict[str, Any]]:
+    """The diagnostics as JSON, their files named relative to the config's folder."""
+    base = root if root.is_dir() else root.parent
     out = []
     for d in result.diagnostics:
         obj = to_json_obj(d)
         where = obj.get("file")
         if isinstance(where, str):
-            obj["file"] = _relative(where, scratch, root)
+            try:
+                obj["file"] = str(Path(where).relative_to(base))
+            except ValueError:
+                obj["file"] = Path(where).name
         out.append(obj)
     return out
-
-
-def _relative(where: str, scratch: Path | None, root: Path) -> str:
-    base = scratch if scratch is not None else (root if root.is_dir() else root.parent)
-    try:
-        return str(Path(where).relative_to(base))
-    except ValueError:
-        return Path(where).name
 
 
 def _compile_with(root: Path, texts: dict[str, str]) -> tuple[BuildResult, list[dict[str, Any]]]:
     """The config compiled with ``texts`` (path → text) in place of its files, in a scratch
     copy; the result and its diagnostics as JSON (paths relative to the config's folder)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-        if root.is_dir():
-            copy = scratch / root.name
-            copy.mkdir()
-            for name, path in _files(root).items():
-                shutil.copyfile(path, copy / name)
-            for name, text in texts.items():
-                (copy / name).write_text(text, encoding="utf-8")
-            base = copy
-        else:
-            copy = scratch / root.name
-            copy.write_text(texts.get(root.name, root.read_text(encoding="utf-8")), "utf-8")
-            base = scratch
-        result = build(copy)
-        return result, _diagnostics(result, base, root)
+    result = build_edited(root, texts)
+    return result, _diagnostics(result, root)
 
 
 def _root(rt: Runtime) -> Path | Reply:
