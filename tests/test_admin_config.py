@@ -199,3 +199,11 @@ def test_providers_shows_health_circuit_and_catalog(gw: Gateway) -> None:
     mock = got["providers"]["mock"]
     assert mock["status"] == "ok" and mock["circuit"]["state"] == "closed"
     assert {m["id"] for m in mock["models"]} == {"mock/small", "mock/large"}
+
+
+def test_server_dashboard_false_turns_the_admin_api_off(tmp_path: Path) -> None:
+    off = CONFIG.replace("version: 2\n", "version: 2\nserver: {dashboard: false}\n", 1)
+    with running_gateway(off, tmp_path) as gw:
+        for method, path in (("GET", "config"), ("GET", "providers"), ("POST", "explain")):
+            r = httpx.request(method, f"{gw.url}/admin/api/{path}", headers=_as(gw, "ops"))
+            assert r.status_code == 404 and r.json()["error"]["code"] == "dashboard_off"

@@ -297,6 +297,8 @@ def table_sha(config: ConfigSpec, catalog: Mapping[str, tuple[ModelInfo, ...]]) 
         del dumped["server"]["http_server"]
     if dumped["server"]["responses"] == ResponsesSpec().model_dump(mode="json"):
         del dumped["server"]["responses"]  # likewise the default stored-responses settings
+    if dumped["server"]["dashboard"] is ServerSpec().dashboard:
+        del dumped["server"]["dashboard"]  # and the dashboard's switch
     for strategy in dumped["strategies"].values():
         # aliases are ordered (the first match wins), and the keys below are sorted: keep their
         # order as a list of pairs; none at all leaves the sha of a config without them as it was

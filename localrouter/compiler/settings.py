@@ -61,6 +61,7 @@ class ServerSettings:
     metrics: MetricsAccess  # who may read GET /metrics without a key
     http_server: HttpServer  # fixed at start (a change needs a restart)
     responses: ResponsesSettings = ResponsesSettings()  # stored responses; applied on reload
+    dashboard: bool = True  # the dashboard and /admin/api/... served (to admin clients)
     max_body_bytes: int = field(init=False)  # the request body limit, from max_body_mb
 
     def __post_init__(self) -> None:
@@ -77,6 +78,7 @@ class ServerSettings:
             metrics=s.metrics,
             http_server=s.http_server,
             responses=ResponsesSettings.from_spec(s.responses),
+            dashboard=s.dashboard,
         )
 
 

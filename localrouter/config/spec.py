@@ -136,6 +136,11 @@ class ServerSpec(_Spec):
         "(docs/server.md); a change needs a restart",
     )
     responses: ResponsesSpec = Field(default_factory=ResponsesSpec)
+    dashboard: bool = Field(
+        True,
+        description="serve the dashboard and its admin API (/admin/api/...) to admin clients; "
+        "false: both answer 404",
+    )
 
 
 class TimeoutSpec(_Spec):

@@ -1,6 +1,7 @@
 """Who may use the admin API (``/admin/api/…``, SPEC §3): an ``admin: true`` client, by its key
 in ``Authorization`` (never a cookie, so a page of another origin cannot make a browser send it:
-no CSRF). A missing or wrong key is 401, a client that is not an admin 403."""
+no CSRF). A missing or wrong key is 401, a client that is not an admin 403; with
+``server.dashboard: false`` the whole API is 404, before any key is looked at."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from localrouter.server.state import Runtime
 
 
 async def admin_client(rt: Runtime, call: Call) -> tuple[RoutingTable, Client] | Reply:
-    """The table (read once) and the calling admin client, or the 401/403 answer."""
+    """The table (read once) and the calling admin client, or the 401/403 answer (404 for
+    everyone when ``server.dashboard`` is false)."""
+    if not rt.holder.current.settings.server.dashboard:
+        msg = "the dashboard and its admin API are off (server.dashboard: false)"
+        return error_response(404, msg, code="dashboard_off")
     got = await authenticated(rt, call.headers)
     if isinstance(got, Reply):
         return got
