@@ -59,7 +59,7 @@ $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 clients: $(CLIENTS_STAMP)
 
 test: $(STAMP) clients lint
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 fmt: $(STAMP)
 	$(BIN)/ruff format localrouter tests bench

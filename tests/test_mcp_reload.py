@@ -156,12 +156,13 @@ def _with_mark(mark: str) -> set[int]:
 
 
 async def test_no_server_process_outlives_the_gateway(tmp_path: Path) -> None:
-    """Even a server that ignores its stdin closing (``hang``) is stopped on shutdown: the SDK's
-    escalation (stdin closed, SIGTERM, SIGKILL) runs to its end."""
+    """Even a server that ignores its stdin closing (``hang``, still starting: it never answers
+    initialize) is stopped on shutdown: the SDK's escalation (stdin closed, SIGTERM, SIGKILL)
+    runs to its end."""
     mark = f"outlive-{time.monotonic_ns()}"
     entries = "\n".join(
         f"  {name}: {{transport: stdio, command: {json.dumps(argv)}, "
-        f"connect_timeout_s: 1, env: {{LR_TEST_MARK: {mark}}}}}"
+        f"connect_timeout_s: 60, env: {{LR_TEST_MARK: {mark}}}}}"
         for name, argv in (("fx", stdio_argv("fx-outlive")), ("stuck", broken_argv("hang")))
     )
     text = BASE.format(servers="fx, stuck", entries=entries)

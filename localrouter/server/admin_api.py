@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from localrouter.compiler.table import RoutingTable
 from localrouter.diagnostics import to_json_obj
 from localrouter.runtime.breakers import BreakerInfo, breaker_key
 from localrouter.runtime.health import ProviderHealth
@@ -90,6 +91,20 @@ async def health(rt: Runtime, call: Call) -> Reply:
                 "compile_ms": round(c.last.ms, 1),
                 "summary": c.last.summary,
             }
+    providers = provider_states(rt, table)
+    body = {
+        "status": "ok",
+        "uptime_s": round(time.time() - rt.started, 3),
+        "config": config,
+        "providers": providers,
+        "mcp_servers": rt.mcp.health(),
+    }
+    return Reply.json(body)
+
+
+def provider_states(rt: Runtime, table: RoutingTable) -> dict[str, dict[str, object]]:
+    """Each provider of ``table`` as ``/health`` shows it: status (and the reason it is
+    unusable), circuit, health checks, and what discovery found."""
     checks = rt.health.status() if rt.health is not None else {}
     circuits = (
         {(b.provider, b.base_url): b for b in rt.health.breakers.info()}
@@ -112,11 +127,4 @@ async def health(rt: Runtime, call: Call) -> Reply:
             if name in providers:
                 providers[name]["discovered_models"] = st.models
                 providers[name]["discovery_error"] = st.error
-    body = {
-        "status": "ok",
-        "uptime_s": round(time.time() - rt.started, 3),
-        "config": config,
-        "providers": providers,
-        "mcp_servers": rt.mcp.health(),
-    }
-    return Reply.json(body)
+    return providers

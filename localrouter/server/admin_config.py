@@ -133,8 +133,10 @@ async def get_config(rt: Runtime, call: Call) -> Reply:
     )
 
 
-async def preview(rt: Runtime, call: Call) -> Reply:
-    """``POST /admin/api/config/preview``: nothing is written."""
+async def _edit_asked(
+    rt: Runtime, call: Call
+) -> tuple[Path, dict[str, Any], dict[str, str]] | Reply:
+    """An admin's edit: the config's path, the body, and the files' new texts; or the refusal."""
     got = await admin_client(rt, call)
     if isinstance(got, Reply):
         return got
@@ -146,6 +148,15 @@ async def preview(rt: Runtime, call: Call) -> Reply:
     texts = _wanted(body, root)
     if isinstance(texts, Reply):
         return texts
+    return root, body, texts
+
+
+async def preview(rt: Runtime, call: Call) -> Reply:
+    """``POST /admin/api/config/preview``: nothing is written."""
+    asked = await _edit_asked(rt, call)
+    if isinstance(asked, Reply):
+        return asked
+    root, _body, texts = asked
     result, diagnostics = await asyncio.to_thread(_compile_with, root, texts)
     table = result.table
     changes = [str(c) for c in diff_tables(rt.holder.current, table)] if table else []
@@ -161,21 +172,14 @@ async def preview(rt: Runtime, call: Call) -> Reply:
 
 async def put_config(rt: Runtime, call: Call) -> Reply:
     """``PUT /admin/api/config``: compiled, checked against ``base_sha``, written, reloaded."""
-    got = await admin_client(rt, call)
-    if isinstance(got, Reply):
-        return got
-    root, body = _root(rt), json_object(call)
-    if isinstance(root, Reply):
-        return root
-    if isinstance(body, Reply):
-        return body
+    asked = await _edit_asked(rt, call)
+    if isinstance(asked, Reply):
+        return asked
+    root, body, texts = asked
     base_sha = body.get("base_sha")
     if not isinstance(base_sha, str):
         return error_response(400, "`base_sha` (the sha the edit starts from) is required",
                               param="base_sha")  # fmt: skip
-    texts = _wanted(body, root)
-    if isinstance(texts, Reply):
-        return texts
     assert rt.config is not None
     before = {name: p.read_text(encoding="utf-8") for name, p in _files(root).items()}
     now, _ = await asyncio.to_thread(_compile_with, root, {})  # the files as they are on disk

@@ -7,7 +7,8 @@
   (``model``, ``messages``, ``tools``, ``metadata``, …), checked as the server checks one; an
   empty one asks for the strategy's default route.
 - ``GET /admin/api/providers`` → per provider: what ``/health`` shows (status, circuit, health
-  checks) and its catalog: each model with price, context window, parameters, capabilities.
+  checks, discovery) and its catalog: each model with price, context window, parameters,
+  capabilities.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from localrouter.compiler.table import ModelInfo
 from localrouter.errors import RequestDataError
 from localrouter.routing.facts import facts_from_openai
 from localrouter.routing.route import route
-from localrouter.runtime.breakers import breaker_key
 from localrouter.server import budget, validation
-from localrouter.server.admin_api import circuit_json, health_json
+from localrouter.server.admin_api import provider_states
 from localrouter.server.admin_auth import admin_client, json_object
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Call
@@ -99,25 +99,8 @@ async def providers(rt: Runtime, call: Call) -> Reply:
     if isinstance(got, Reply):
         return got
     table = got[0]
-    checks = rt.health.status() if rt.health is not None else {}
-    circuits = (
-        {(b.provider, b.base_url): b for b in rt.health.breakers.info()}
-        if rt.health is not None
-        else {}
-    )
-    discovered = rt.discovery.status() if rt.discovery is not None else {}
     out: dict[str, Any] = {}
-    for name, p in sorted(table.providers.items()):
-        reason = rt.upstreams.unusable(name)
-        found = discovered.get(name)
-        out[name] = {
-            "type": p.type,
-            "kind": p.kind,
-            "status": "unusable" if reason else "ok",
-            "reason": reason,
-            "circuit": circuit_json(circuits.get(breaker_key(p))),
-            "health": health_json(checks.get(name)),
-            "discovery_error": found.error if found is not None else None,
-            "models": [_model(m) for m in table.models.values() if m.provider == name],
-        }
+    for name, state in sorted(provider_states(rt, table).items()):
+        state["models"] = [_model(m) for m in table.models.values() if m.provider == name]
+        out[name] = state
     return Reply.json({"config_sha": table.sha256, "providers": out})
