@@ -33,12 +33,18 @@ async def admin_client(rt: Runtime, call: Call) -> tuple[RoutingTable, Client] |
     return got
 
 
-def json_object(call: Call) -> dict[str, Any] | Reply:
-    """The call's body as a JSON object, or the 400 that says what is wrong with it."""
+async def admin_body(
+    rt: Runtime, call: Call
+) -> tuple[RoutingTable, Client, dict[str, Any]] | Reply:
+    """:func:`admin_client`, then the call's body as a JSON object (400 saying what is wrong
+    with it): what every admin call that carries a body starts with."""
+    got = await admin_client(rt, call)
+    if isinstance(got, Reply):
+        return got
     try:
         body = orjson.loads(call.body)
     except orjson.JSONDecodeError:
         return error_response(400, "the request body is not valid JSON")
     if not isinstance(body, dict):
         return error_response(400, "the request body must be a JSON object")
-    return body
+    return got[0], got[1], body

@@ -38,7 +38,7 @@ from localrouter.config.client_edits import (
 from localrouter.config.spec import NAME_PATTERN
 from localrouter.diagnostics import to_json_obj
 from localrouter.errors import EditError
-from localrouter.server.admin_auth import admin_client, json_object
+from localrouter.server.admin_auth import admin_body, admin_client
 from localrouter.server.errors import error_body, error_response
 from localrouter.server.incoming import Call
 from localrouter.server.reply import Reply
@@ -53,13 +53,10 @@ _CREATE_FIELDS = ("name", "strategy", "model")
 
 async def create(rt: Runtime, call: Call) -> Reply:
     """``POST /admin/api/clients``."""
-    got = await admin_client(rt, call)
+    got = await admin_body(rt, call)
     if isinstance(got, Reply):
         return got
-    body = json_object(call)
-    if isinstance(body, Reply):
-        return body
-    edit = _create_edit(body)
+    edit = _create_edit(got[2])
     if isinstance(edit, Reply):
         return edit
     return await _edit(rt, edit)

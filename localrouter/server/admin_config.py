@@ -32,7 +32,7 @@ from localrouter.compiler.scratch import build_edited
 from localrouter.config.source import config_files
 from localrouter.diagnostics import Diagnostic, to_json_obj
 from localrouter.fsutil import rewrite
-from localrouter.server.admin_auth import admin_client, json_object
+from localrouter.server.admin_auth import admin_body, admin_client
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Call
 from localrouter.server.reply import Reply
@@ -137,14 +137,12 @@ async def _edit_asked(
     rt: Runtime, call: Call
 ) -> tuple[Path, dict[str, Any], dict[str, str]] | Reply:
     """An admin's edit: the config's path, the body, and the files' new texts; or the refusal."""
-    got = await admin_client(rt, call)
+    got = await admin_body(rt, call)
     if isinstance(got, Reply):
         return got
-    root, body = _root(rt), json_object(call)
+    root, body = _root(rt), got[2]
     if isinstance(root, Reply):
         return root
-    if isinstance(body, Reply):
-        return body
     texts = _wanted(body, root)
     if isinstance(texts, Reply):
         return texts

@@ -23,7 +23,7 @@ from localrouter.routing.facts import facts_from_openai
 from localrouter.routing.route import route
 from localrouter.server import budget, validation
 from localrouter.server.admin_api import provider_states
-from localrouter.server.admin_auth import admin_client, json_object
+from localrouter.server.admin_auth import admin_body, admin_client
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Call
 from localrouter.server.pipeline import runtime_view
@@ -33,13 +33,10 @@ from localrouter.server.state import Runtime, now_facts
 
 async def explain(rt: Runtime, call: Call) -> Reply:
     """``POST /admin/api/explain``."""
-    got = await admin_client(rt, call)
+    got = await admin_body(rt, call)
     if isinstance(got, Reply):
         return got
-    table = got[0]
-    body = json_object(call)
-    if isinstance(body, Reply):
-        return body
+    table, _admin, body = got
     name, request = body.get("client"), body.get("request", {})
     if not isinstance(name, str):
         return error_response(400, "`client` (a client's name) is required", param="client")
