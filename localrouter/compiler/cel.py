@@ -191,6 +191,29 @@ def _constant_true(tree: Node) -> bool:
     return node.data == "literal" and isinstance(first, Token) and first.value == "true"
 
 
+@dataclass(frozen=True)
+class Parsed:
+    tree: Node
+    problems: list[CelProblem]  # found by the bounds, not fatal: reported with the checker's
+
+
+def parse_bounded(source: str, split_hint: str, empty_hint: str) -> Parsed | tuple[CelProblem, ...]:
+    """The first steps of every compile: bound the text, parse, bound the tree. The tree (and
+    the problems that do not stop the compile), or the problems that do."""
+    if len(source) > MAX_SOURCE_CHARS:
+        msg = f"expression is too long ({len(source)} characters, the limit is {MAX_SOURCE_CHARS})"
+        return (CelProblem("LR404", msg, 1, 1, 1, split_hint),)
+    if not source.strip():
+        return (CelProblem("LR401", "the expression is empty", 1, 1, 1, empty_hint),)
+    tree = _parse(source)
+    if isinstance(tree, CelProblem):
+        return (tree,)
+    problems, fatal = bounds(tree, source)
+    if fatal:
+        return tuple(problems)
+    return Parsed(tree, problems)
+
+
 def compile_predicate(
     source: str, scope: Scope, *, prefer_native: bool = True
 ) -> Predicate | tuple[CelProblem, ...]:
@@ -199,18 +222,12 @@ def compile_predicate(
     Returns every problem found (not just the first), sorted by position. ``prefer_native=False``
     keeps the predicate on cel-python (the reference the tests compare against).
     """
-    if len(source) > MAX_SOURCE_CHARS:
-        msg = f"expression is too long ({len(source)} characters, the limit is {MAX_SOURCE_CHARS})"
-        return (CelProblem("LR404", msg, 1, 1, 1, "split it into several routes"),)
-    if not source.strip():
-        hint = "write a condition such as request.has_tools"
-        return (CelProblem("LR401", "the expression is empty", 1, 1, 1, hint),)
-    tree = _parse(source)
-    if isinstance(tree, CelProblem):
-        return (tree,)
-    problems, fatal = bounds(tree, source)
-    if fatal:
-        return tuple(problems)
+    front = parse_bounded(
+        source, "split it into several routes", "write a condition such as request.has_tools"
+    )
+    if not isinstance(front, Parsed):
+        return front
+    tree, problems = front.tree, front.problems
     checker = check(tree, source, scope)
     problems += checker.problems
     if problems:

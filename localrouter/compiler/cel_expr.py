@@ -28,9 +28,15 @@ from celpy import celtypes
 from celpy.evaluation import CELEvalError, CELUnsupportedError
 from lark import Tree
 
-from localrouter.compiler.cel import LARGEST_TRIAL_BUDGET_PY_S, TRIAL_BUDGET_S, _too_slow, _trial
-from localrouter.compiler.cel_check import MAX_SOURCE_CHARS, CelProblem, bounds, check, suggest
-from localrouter.compiler.cel_parser import parse
+from localrouter.compiler.cel import (
+    LARGEST_TRIAL_BUDGET_PY_S,
+    TRIAL_BUDGET_S,
+    Parsed,
+    _too_slow,
+    _trial,
+    parse_bounded,
+)
+from localrouter.compiler.cel_check import CelProblem, check, suggest
 from localrouter.compiler.cel_python import Runner, interpreted
 from localrouter.compiler.cel_types import Node, Scope, literal, tok, unwrap, where
 from localrouter.compiler.cel_values import MAX_VALUE_DEPTH, largest_activation, neutral_activation
@@ -125,18 +131,12 @@ def compile_expression(
     ``args``, the earlier steps; for the ``result``, all of them). Returns every problem found,
     sorted by position.
     """
-    if len(source) > MAX_SOURCE_CHARS:
-        msg = f"expression is too long ({len(source)} characters, the limit is {MAX_SOURCE_CHARS})"
-        return (CelProblem("LR404", msg, 1, 1, 1, "split the work into several steps"),)
-    if not source.strip():
-        hint = 'write a value such as input.city or "text"'
-        return (CelProblem("LR401", "the expression is empty", 1, 1, 1, hint),)
-    tree = parse(source)
-    if isinstance(tree, CelProblem):
-        return (tree,)
-    problems, fatal = bounds(tree, source)
-    if fatal:
-        return tuple(problems)
+    front = parse_bounded(
+        source, "split the work into several steps", 'write a value such as input.city or "text"'
+    )
+    if not isinstance(front, Parsed):
+        return front
+    tree, problems = front.tree, front.problems
     checker = check(tree, source, scope, boolean=False)
     problems += checker.problems
     refs = _step_refs(tree, source, checker.names) if scope == "skill" else []
