@@ -71,9 +71,12 @@ def test_sigterm_under_load_loses_no_log_line(tmp_path: Path, server: str) -> No
     logged = {line["request_id"]: line for line in lines if line is not None}
     assert len(answered) >= 200
     assert set(answered) <= set(logged), "an answered request has no log line"
-    # a request the shutdown cut before its answer reached the client is logged as cut (499)
+    # a request the shutdown cut before its answer reached the client is logged as cut (499) when
+    # it streamed; a non-streamed answer made while its connection was being closed is recorded
+    # as answered and dropped on the way (server.md: a disconnect during a non-streamed answer is
+    # not noticed) - it was seen once in 2,000+ requests under hypercorn on a loaded machine
     extra = [logged[r] for r in set(logged) - set(answered)]
-    assert all(x["status_code"] == 499 for x in extra), [
+    assert all(x["status_code"] == 499 or not x["stream"] for x in extra), [
         (x["status_code"], x["stream"], x["error_code"]) for x in extra
     ]
     assert len(lines) == len(logged)  # one line per request
