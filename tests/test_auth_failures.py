@@ -33,9 +33,11 @@ def test_a_wrong_key_with_a_real_prefix_is_cheap_after_its_first_try() -> None:
     wrong = k.prefix + "Z" * (len(k.key) - 11)
     status, first = _timed(a, table, wrong)
     assert status == 401 and first > 0.02  # one real bcrypt check
+    cpu = time.process_time()  # CPU, not wall time: the suite runs beside another worker
     later = [_timed(a, table, wrong) for _ in range(20)]
+    spent = (time.process_time() - cpu) / len(later)  # bcrypt's thread included
     assert all(s == 401 for s, _ in later)
-    assert max(t for _, t in later) < 0.005, later  # no bcrypt: a cached failure
+    assert spent < 0.005, (spent, later)  # no bcrypt (~50 ms of CPU): a cached failure
     # the failure cache cannot lock the real key out
     assert _timed(a, table, k.key)[0] == 200
     assert _timed(a, table, wrong)[0] == 401
