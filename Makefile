@@ -8,7 +8,7 @@ CONFIG ?= configs/demo.yaml
 LOCK   := requirements-dev.lock
 LOCKFLAGS := --generate-hashes --universal --python-version 3.11 --quiet
 
-.PHONY: run test clients lint fmt schema lock bench bench-peers bench-gateway profile-gateway clean
+.PHONY: run test clients browser lint fmt schema lock bench bench-peers bench-gateway profile-gateway clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,7 +58,32 @@ $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 
 clients: $(CLIENTS_STAMP)
 
-test: $(STAMP) clients lint
+# Debian's chromium, the browser the dashboard's tests drive with Playwright (tests/browser.py;
+# Playwright's own browser downloads are never used). Installed with apt-get when it is missing
+# and apt-get can be run (as root, or with sudo without a password): `apt-get update` only if the
+# first attempt fails. Otherwise nothing is installed and the browser tests are skipped, saying
+# why. LOCALROUTER_CHROMIUM names another chromium binary (then nothing is installed).
+APT_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
+browser:
+	@if [ -n "$$LOCALROUTER_CHROMIUM" ] || [ -x /usr/bin/chromium ] || command -v chromium >/dev/null; then \
+		:; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "chromium not found and no apt-get: the browser tests will be skipped"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else sudo=no; fi; \
+		if [ "$$sudo" = no ]; then \
+			echo "chromium not found (installing it needs root): the browser tests will be skipped"; \
+		elif $$sudo $(APT_CHROMIUM) || { $$sudo apt-get update -q && $$sudo $(APT_CHROMIUM); }; then \
+			:; \
+		else \
+			echo "chromium could not be installed: the browser tests will be skipped"; \
+		fi; \
+	fi
+
+test: $(STAMP) clients browser lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 fmt: $(STAMP)
