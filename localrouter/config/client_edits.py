@@ -42,13 +42,13 @@ __all__ = [
     "target_file",
 ]
 
-Change = Literal["create", "rotate", "disable", "enable", "delete"]
+Change = Literal["create", "rotate", "disable", "enable", "delete", "route"]
 
 
 @dataclass(frozen=True)
 class ClientEdit:
-    """One change to client ``name``; ``strategy``/``model`` only for ``create`` (neither: the
-    config's only strategy)."""
+    """One change to client ``name``; ``strategy``/``model`` for ``create`` (neither: the
+    config's only strategy) and ``route`` (the one it gets instead of the one it has)."""
 
     change: Change
     name: str
@@ -137,7 +137,23 @@ def apply(doc: ClientsText, edit: ClientEdit, made: NewKey | None, root: Path) -
             doc.set_value(name, "enabled", "true")
     elif edit.change == "delete":
         doc.remove_client(name)
+    elif edit.change == "route":
+        _route(doc, name, edit)
     return None
+
+
+def _route(doc: ClientsText, name: str, edit: ClientEdit) -> None:
+    """Give client ``name`` the strategy or model of ``edit`` in place of the one it has."""
+    key, value = ("model", edit.model) if edit.model else ("strategy", edit.strategy)
+    assert value is not None
+    other = "strategy" if key == "model" else "model"
+    client = doc.client(name)
+    if key in client or other not in client:
+        doc.set_value(name, key, value)
+        if other in client:
+            raise EditError(f"client '{name}' has both `strategy` and `model`: edit it by hand")
+        return
+    doc.replace_key(name, other, key, value)
 
 
 def only_strategy(root: Path) -> str:

@@ -70,6 +70,22 @@ class ClientsText:
             new = value
         self.lines[line] = src[:col] + new + src[end:]
 
+    def replace_key(self, name: str, old: str, key: str, value: str) -> None:
+        """Replace ``clients.NAME.OLD: …`` by ``KEY: VALUE`` where it stands (a client's
+        ``strategy`` becoming a ``model``, or back)."""
+        c = self.client(name)
+        line, kcol = c.lc.key(old)
+        vline, col = c.lc.value(old)
+        if vline != line:
+            raise EditError(f"client '{name}': `{old}` spans several lines: edit it by hand")
+        src = self.lines[line]
+        if col < len(src) and src[col] in "'\"":
+            end = src.index(src[col], col + 1) + 1
+        else:
+            m = _PLAIN_END.search(src, col)
+            end = m.start() if m else len(src)
+        self.lines[line] = src[:kcol] + f"{key}: {_scalar(value)}" + src[end:]
+
     def remove_client(self, name: str) -> None:
         self.client(name)  # EditError when there is none
         start, end = self._block(name)

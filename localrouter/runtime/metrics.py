@@ -217,6 +217,7 @@ class Metrics:
         self.lifetime = Lifetime()
         self._clients: set[str] = set()
         self._models: set[str] = set()
+        self.last_seen: dict[str, float] = {}  # client → when it was last answered (unix s)
 
     def _capped(self, names: set[str], name: str) -> str:
         if name in names:
@@ -233,6 +234,8 @@ class Metrics:
         provider, name = line.get("provider"), line.get("model")
         model = self._capped(self._models, f"{provider}/{name}" if provider and name else NONE)
         ts, s = line["ts"], sample(line)
+        if ts > self.last_seen.get(client, 0.0):
+            self.last_seen[client] = ts
         self.minutes.add(ts, s, client, model)
         self.tens.add(ts, s, client, model)
         if live:

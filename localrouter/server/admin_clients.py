@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from localrouter.config.spec import NAME_PATTERN
 from localrouter.diagnostics import to_json_obj
 from localrouter.errors import EditError
 from localrouter.server.admin_auth import admin_body, admin_client
+from localrouter.server.admin_strategies import limit_json
 from localrouter.server.errors import error_body, error_response
 from localrouter.server.incoming import Call
 from localrouter.server.reply import Reply
@@ -60,6 +62,62 @@ async def create(rt: Runtime, call: Call) -> Reply:
     if isinstance(edit, Reply):
         return edit
     return await _edit(rt, edit)
+
+
+async def listing(rt: Runtime, call: Call) -> Reply:
+    """``GET /admin/api/clients``: every client, with its use (from memory)."""
+    got = await admin_client(rt, call)
+    if isinstance(got, Reply):
+        return got
+    table = got[0]
+    metrics = rt.observer.metrics
+    midnight = time.time() // 86400 * 86400
+    today: dict[str, dict[str, float]] = {}
+    for series in metrics.usage("24h", by="client")["series"]:
+        points = [p for p in series["points"] if p["t"] >= midnight]
+        today[series["name"]] = {
+            "requests": sum(p["requests"] for p in points),
+            "cost_usd": round(sum(p["cost_usd"] for p in points), 9),
+        }
+    clients = []
+    for c in sorted(table.clients.values(), key=lambda c: c.name):
+        clients.append(
+            {
+                "name": c.name,
+                "strategy": None if c.fixed_model else c.strategy,
+                "model": c.fixed_model,
+                "tags": list(c.tags),
+                "limits": [limit_json(lim) for lim in c.limits],
+                "enabled": c.enabled,
+                "admin": c.admin,
+                "key_prefix": c.key_prefix,
+                "last_used": metrics.last_seen.get(c.name),
+                "today": today.get(c.name, {"requests": 0, "cost_usd": 0.0}),
+            }
+        )
+    strategies = sorted(n for n, s in table.strategies.items() if not s.implicit)
+    return Reply.json(
+        {
+            "config_sha": table.sha256,
+            "strategies": strategies,
+            "models": sorted(table.models),
+            "clients": clients,
+        }
+    )
+
+
+async def change_route(rt: Runtime, call: Call) -> Reply:
+    """``PATCH /admin/api/clients/{name}`` with ``{strategy}`` or ``{model}``."""
+    got = await admin_body(rt, call)
+    if isinstance(got, Reply):
+        return got
+    name = call.params.get("name", "")
+    if not _NAME.match(name):
+        return error_response(404, "no such client", code="unknown_client")
+    asked = _create_edit({**got[2], "name": name}, fields=("name", "strategy", "model"))
+    if isinstance(asked, Reply):
+        return asked
+    return await _edit(rt, ClientEdit("route", name, asked.strategy, asked.model))
 
 
 async def action(rt: Runtime, call: Call) -> Reply:
@@ -92,10 +150,12 @@ async def _on_client(rt: Runtime, call: Call, change: Change) -> Reply:
     return await _edit(rt, ClientEdit(change, name))
 
 
-def _create_edit(body: dict[str, Any]) -> ClientEdit | Reply:
+def _create_edit(
+    body: dict[str, Any], fields: tuple[str, ...] = _CREATE_FIELDS
+) -> ClientEdit | Reply:
     """The create asked for, or the 400 naming the field that is wrong."""
     for key in body:
-        if key not in _CREATE_FIELDS:
+        if key not in fields:
             return _bad(key, f"unknown field `{key}` (give `name` and `strategy` or `model`)")
     name = body.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
@@ -146,6 +206,8 @@ def _answer(edit: ClientEdit, done: Written) -> Reply:
         return Reply.json({"name": edit.name, "key": done.key})
     if edit.change == "delete":
         return Reply.json({"name": edit.name, "deleted": True})
+    if edit.change == "route":
+        return Reply.json({"name": edit.name, "strategy": edit.strategy, "model": edit.model})
     return Reply.json({"name": edit.name, "enabled": edit.change == "enable"})
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from localrouter import __version__
 from localrouter.compiler.build import BuildResult
 from localrouter.compiler.diff import diff_tables
 from localrouter.compiler.scratch import build_edited
@@ -64,20 +65,20 @@ def _diagnostics(result: BuildResult, root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _compile_with(root: Path, texts: dict[str, str]) -> tuple[BuildResult, list[dict[str, Any]]]:
+def compile_with(root: Path, texts: dict[str, str]) -> tuple[BuildResult, list[dict[str, Any]]]:
     """The config compiled with ``texts`` (path → text) in place of its files, in a scratch
     copy; the result and its diagnostics as JSON (paths relative to the config's folder)."""
     result = build_edited(root, texts)
     return result, _diagnostics(result, root)
 
 
-def _root(rt: Runtime) -> Path | Reply:
+def config_root(rt: Runtime) -> Path | Reply:
     if rt.config is None or rt.config.path is None:
         return error_response(404, "this gateway was not started from a config file")
     return rt.config.path
 
 
-def _wanted(body: dict[str, Any], root: Path) -> dict[str, str] | Reply:
+def wanted_files(body: dict[str, Any], root: Path) -> dict[str, str] | Reply:
     files = body.get("files")
     if not isinstance(files, list) or not files or len(files) > MAX_FILES:
         return error_response(400, f"`files` must be a list of 1 to {MAX_FILES}", param="files")
@@ -113,7 +114,7 @@ async def get_config(rt: Runtime, call: Call) -> Reply:
     got = await admin_client(rt, call)
     if isinstance(got, Reply):
         return got
-    root = _root(rt)
+    root = config_root(rt)
     if isinstance(root, Reply):
         return root
     last = rt.holder.last_reload
@@ -129,8 +130,30 @@ async def get_config(rt: Runtime, call: Call) -> Reply:
             "root": str(root),
             "files": files,
             "diagnostics": [to_json_obj(d) for d in errors],
+            "history": _history(rt),
+            "version": __version__,
+            "state_dir": rt.holder.current.settings.state_dir,
         }
     )
+
+
+def _history(rt: Runtime) -> list[dict[str, Any]]:
+    """The last reloads (at most 20, newest first): when, why, what came of it."""
+    if rt.config is None:
+        return []
+    return [
+        {
+            "time": r.at,
+            "status": r.status,
+            "reason": r.reason,
+            "old_sha": r.old_sha,
+            "new_sha": r.new_sha,
+            "summary": r.summary,
+            "ms": round(r.ms, 1),
+            "errors": [to_json_obj(d) for d in r.errors],
+        }
+        for r in reversed(rt.config.counters.history)
+    ]
 
 
 async def _edit_asked(
@@ -140,10 +163,10 @@ async def _edit_asked(
     got = await admin_body(rt, call)
     if isinstance(got, Reply):
         return got
-    root, body = _root(rt), got[2]
+    root, body = config_root(rt), got[2]
     if isinstance(root, Reply):
         return root
-    texts = _wanted(body, root)
+    texts = wanted_files(body, root)
     if isinstance(texts, Reply):
         return texts
     return root, body, texts
@@ -155,17 +178,28 @@ async def preview(rt: Runtime, call: Call) -> Reply:
     if isinstance(asked, Reply):
         return asked
     root, _body, texts = asked
-    result, diagnostics = await asyncio.to_thread(_compile_with, root, texts)
+    return Reply.json(await preview_of(rt, root, texts))
+
+
+async def preview_of(rt: Runtime, root: Path, texts: dict[str, str]) -> dict[str, Any]:
+    """``{ok, sha, diagnostics, diff}`` for the config with ``texts`` in place of its files (a
+    compile in a worker thread; nothing written): the preview every edit is shown as."""
+    result, diagnostics = await asyncio.to_thread(compile_with, root, texts)
     table = result.table
     changes = [str(c) for c in diff_tables(rt.holder.current, table)] if table else []
-    return Reply.json(
-        {
-            "ok": table is not None,
-            "sha": table.sha256 if table is not None else None,
-            "diagnostics": diagnostics,
-            "diff": {"files": _diff(root, texts), "table": changes},
-        }
-    )
+    return {
+        "ok": table is not None,
+        "sha": table.sha256 if table is not None else None,
+        "diagnostics": diagnostics,
+        "diff": {"files": _diff(root, texts), "table": changes},
+    }
+
+
+async def disk_sha(rt: Runtime, root: Path) -> str:
+    """The sha of the config as it is on disk now (compiled in a worker thread): what
+    ``base_sha`` is checked against; the served table's when the files do not compile."""
+    now, _ = await asyncio.to_thread(compile_with, root, {})
+    return now.table.sha256 if now.table is not None else rt.holder.current.sha256
 
 
 async def put_config(rt: Runtime, call: Call) -> Reply:
@@ -180,11 +214,10 @@ async def put_config(rt: Runtime, call: Call) -> Reply:
                               param="base_sha")  # fmt: skip
     assert rt.config is not None
     before = {name: p.read_text(encoding="utf-8") for name, p in _files(root).items()}
-    now, _ = await asyncio.to_thread(_compile_with, root, {})  # the files as they are on disk
-    on_disk = now.table.sha256 if now.table is not None else rt.holder.current.sha256
+    on_disk = await disk_sha(rt, root)
     if base_sha != on_disk:
         return _conflict(on_disk)
-    result, diagnostics = await asyncio.to_thread(_compile_with, root, texts)
+    result, diagnostics = await asyncio.to_thread(compile_with, root, texts)
     if result.table is None:
         reply = error_response(422, "the edited config does not compile: nothing was written",
                                code="config_invalid")  # fmt: skip

@@ -73,6 +73,7 @@ class ReloadOutcome:
     summary: str  # what changed, one line
     errors: tuple[Diagnostic, ...] = ()
     reason: str = ""  # what triggered it: "file changed", "SIGHUP", ...
+    at: float = field(default_factory=time.time)  # when it ended (unix s)
 
 
 @dataclass
