@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 from localrouter.compiler.table import LimitPolicy, Route, RoutingTable, Strategy
@@ -53,8 +54,12 @@ def _strategy(rt: Runtime, table: RoutingTable, s: Strategy) -> dict[str, Any]:
         if isinstance(raw, dict) and isinstance(raw.get(s.name), dict):
             written = raw[s.name]
         span = rt.config.doc.spans.key_span(("strategies", s.name))
-        if span is not None:
-            where = {"file": span.file, "line": span.line}
+        if span is not None:  # named as the config endpoints name files
+            base = rt.config.path if rt.config.path is not None else Path(span.file).parent
+            base = base if base.is_dir() else base.parent
+            path = Path(span.file)
+            shown = str(path.relative_to(base)) if path.is_relative_to(base) else path.name
+            where = {"file": shown, "line": span.line}
     return {
         "name": s.name,
         "models": list(s.default.entries),
