@@ -26,6 +26,7 @@ lock: $(STAMP)
 		--upgrade -o $(LOCK)
 
 DEMO_KEY := lr-sZ2uI4TNR_tpdMDX-EiEieiVgSx_8Jt6j3-cYZWYFUs
+DEMO_ADMIN_KEY := lr-eN2fWr4w7fJDVYN13YsRz8bu7bhmCyNiKUbAHv6rYPs
 
 run: $(STAMP)
 	@$(BIN)/localrouter validate $(CONFIG)
@@ -35,6 +36,9 @@ run: $(STAMP)
 	@echo "  curl -s http://127.0.0.1:3625/v1/chat/completions \\"
 	@echo "    -H 'Authorization: Bearer $(DEMO_KEY)' -H 'Content-Type: application/json' \\"
 	@echo "    -d '{\"model\": \"auto\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'"
+	@echo
+	@echo "The dashboard: open http://127.0.0.1:3625/ and sign in with the demo admin key"
+	@echo "  $(DEMO_ADMIN_KEY)"
 	@echo
 	@$(BIN)/localrouter serve --config $(CONFIG)
 

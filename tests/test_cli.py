@@ -30,7 +30,7 @@ def test_validate_ok_prints_one_summary_line() -> None:
     lines = result.out.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"ok: {DEMO} — sha ")
-    assert "1 provider, 2 models, 3 strategies, 1 client; 2/2 tests passed" in lines[0]
+    assert "1 provider, 2 models, 3 strategies, 2 clients; 2/2 tests passed" in lines[0]
 
 
 def test_validate_reports_every_problem_with_position(write) -> None:  # type: ignore[no-untyped-def]
