@@ -150,6 +150,12 @@ export async function mount(view, ctx) {
       h("button", { type: "button", class: "small quiet", "data-action": "cancel",
         onclick: () => { st.editing = null; render(true); } }, "Cancel"));
     edit.addEventListener("submit", (event) => { event.preventDefault(); change(c, select.value); });
+    edit.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      st.editing = null;
+      render(true);
+      focusIn(c.name, '[data-action="change"]');
+    });
     return edit;
   }
 
