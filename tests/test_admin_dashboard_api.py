@@ -276,3 +276,20 @@ def test_the_page_is_off_with_the_dashboard(tmp_path: Path) -> None:
         r = httpx.get(gw.url + "/")
         assert r.status_code == 404 and r.json()["error"]["code"] == "dashboard_off"
         assert httpx.get(gw.url + "/dashboard/app.js").status_code == 404
+
+
+def test_a_comment_written_by_hand_after_the_preview_is_never_overwritten(gw: Gateway) -> None:
+    doc = _call(gw, "POST", "/admin/api/strategies/cheap/edit", {"order": []}).json()
+    assert doc["ok"] is True
+    assert doc["base_files_sha"] == _call(gw, "GET", "/admin/api/config").json()["files_sha"]
+    by_hand = gw.config.read_text() + "# a note written by hand meanwhile\n"
+    gw.config.write_text(by_hand)  # the table's sha is the same: only the bytes tell
+    apply = {k: doc[k] for k in ("files", "base_sha", "base_files_sha")}
+    put = _call(gw, "PUT", "/admin/api/config", apply)
+    assert put.status_code == 409, put.text
+    assert gw.config.read_text() == by_hand
+    again = _call(gw, "POST", "/admin/api/strategies/cheap/edit", {"order": []}).json()
+    apply = {k: again[k] for k in ("files", "base_sha", "base_files_sha")}
+    assert _call(gw, "PUT", "/admin/api/config", apply).status_code == 200
+    after = gw.config.read_text()
+    assert "# a note written by hand meanwhile" in after and "order:" not in after.split("best")[0]

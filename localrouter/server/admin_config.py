@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,20 @@ def _files(root: Path) -> dict[str, Path]:
     if root.is_dir():
         return {f.name: f for f in config_files(root)}
     return {root.name: root}
+
+
+def read_files(root: Path) -> dict[str, str]:
+    """The text of each of the config's files, by its path relative to the config's folder."""
+    return {name: path.read_text(encoding="utf-8") for name, path in _files(root).items()}
+
+
+def files_sha(texts: dict[str, str]) -> str:
+    """A digest of the files' names and texts: unlike the table's sha, a comment or a blank
+    line changes it (``base_files_sha``: an edit made from these very bytes)."""
+    digest = hashlib.sha256()
+    for name, text in sorted(texts.items()):
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()
 
 
 def _diagnostics(result: BuildResult, root: Path) -> list[dict[str, Any]]:
@@ -118,10 +133,8 @@ async def get_config(rt: Runtime, call: Call) -> Reply:
     if isinstance(root, Reply):
         return root
     last = rt.holder.last_reload
-    files = [
-        {"path": name, "text": path.read_text(encoding="utf-8")}
-        for name, path in _files(root).items()
-    ]
+    texts = read_files(root)
+    files = [{"path": name, "text": text} for name, text in texts.items()]
     errors: list[Diagnostic] = list(last.errors) if not last.ok else []
     return Reply.json(
         {
@@ -129,6 +142,7 @@ async def get_config(rt: Runtime, call: Call) -> Reply:
             "status": "ok" if last.ok else "error",
             "root": str(root),
             "files": files,
+            "files_sha": files_sha(texts),
             "diagnostics": [to_json_obj(d) for d in errors],
             "history": _history(rt),
             "version": __version__,
@@ -213,7 +227,10 @@ async def put_config(rt: Runtime, call: Call) -> Reply:
         return error_response(400, "`base_sha` (the sha the edit starts from) is required",
                               param="base_sha")  # fmt: skip
     assert rt.config is not None
-    before = {name: p.read_text(encoding="utf-8") for name, p in _files(root).items()}
+    before = read_files(root)
+    base_files = body.get("base_files_sha")
+    if base_files is not None and base_files != files_sha(before):  # comments count here
+        return _conflict(await disk_sha(rt, root))
     on_disk = await disk_sha(rt, root)
     if base_sha != on_disk:
         return _conflict(on_disk)

@@ -22,7 +22,13 @@ from localrouter.config.spec import LIMIT_METRICS, ORDER_KEYS
 from localrouter.config.strategy_edits import LimitEdit, StrategyEdit, edit_strategy
 from localrouter.errors import EditError
 from localrouter.server.admin_auth import admin_body, admin_client
-from localrouter.server.admin_config import config_root, disk_sha, preview_of
+from localrouter.server.admin_config import (
+    config_root,
+    disk_sha,
+    files_sha,
+    preview_of,
+    read_files,
+)
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Call
 from localrouter.server.reply import Reply
@@ -167,7 +173,10 @@ async def edit(rt: Runtime, call: Call) -> Reply:
         texts = await asyncio.to_thread(edit_strategy, root, change)
     except EditError as exc:
         return error_response(409, str(exc), code="edit_not_possible")
+    before = await asyncio.to_thread(read_files, root)
     base = await disk_sha(rt, root)
     shown = await preview_of(rt, root, texts)
     files = [{"path": path, "text": text} for path, text in texts.items()]
-    return Reply.json({"base_sha": base, "files": files, **shown})
+    return Reply.json(
+        {"base_sha": base, "base_files_sha": files_sha(before), "files": files, **shown}
+    )

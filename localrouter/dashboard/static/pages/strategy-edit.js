@@ -193,7 +193,7 @@ export function editor(strategy, meta, ctx, hooks) {
       const answer = await ctx.api("POST", `/admin/api/strategies/${encodeURIComponent(name)}/edit`, body);
       showPreview(answer);
       if (answer.ok) {
-        pending = { files: answer.files, base_sha: answer.base_sha };
+        pending = { files: answer.files, base_sha: answer.base_sha, base_files_sha: answer.base_files_sha };
         applyBtn.disabled = false;
         fill(status, badge("compiles", "ok"), ` Edited config ${fmt.sha(answer.sha)} (from ${fmt.sha(answer.base_sha)}): `,
           "the preview above shows what a request would get with it. Nothing is written until Apply.");
@@ -218,11 +218,11 @@ export function editor(strategy, meta, ctx, hooks) {
 
   applyBtn.addEventListener("click", async () => {
     if (!pending) return;
-    const { files, base_sha } = pending;
+    const { files, base_sha, base_files_sha } = pending;
     applyBtn.disabled = true;
     status.textContent = "Writing…";
     try {
-      const answer = await ctx.api("PUT", "/admin/api/config", { files, base_sha });
+      const answer = await ctx.api("PUT", "/admin/api/config", { files, base_sha, base_files_sha });
       pending = null;
       dirty = false;
       fill(diffBox);
