@@ -109,8 +109,11 @@ export function lineChart(container, options) {
         },
       },
       legend: { show: true, live: true },
+      // Values show in the legend only while the pointer is on the plot (not "–" beside each name).
+      hooks: { setLegend: [(u) => u.root.classList.toggle("idle", u.legend.idx === null || u.legend.idx === undefined)] },
       cursor: { drag: { x: false, y: false }, points: { size: 7 } },
     }, data(), host);
+    plot.root.classList.add("idle");
     // The canvas says nothing to a screen reader: the plot area carries the summary instead.
     const wrap = host.querySelector(".u-wrap");
     if (wrap) {
