@@ -293,3 +293,34 @@ def test_a_comment_written_by_hand_after_the_preview_is_never_overwritten(gw: Ga
     assert _call(gw, "PUT", "/admin/api/config", apply).status_code == 200
     after = gw.config.read_text()
     assert "# a note written by hand meanwhile" in after and "order:" not in after.split("best")[0]
+
+
+SECRET = "sk-test-Zq81VvXa0123456789abcdef"
+WITH_SECRET = CONFIG.replace(
+    "strategies:\n",
+    f"  far:\n    type: openai\n    base_url: http://127.0.0.1:9/v1\n    api_key: {SECRET}\n"
+    "    discover: false\n    models: {m: {}}\nstrategies:\n",
+    1,
+)
+
+
+def test_a_literal_secret_is_never_shown_and_never_overwritten_by_its_stars(
+    tmp_path: Path,
+) -> None:
+    with running_gateway(WITH_SECRET, tmp_path, watch=True) as gw:
+        doc = _call(gw, "GET", "/admin/api/config").json()
+        text = doc["files"][0]["text"]
+        assert SECRET not in text and "    api_key: " + "*" * len(SECRET) in text
+        edited = text.replace("# the end of the file", "# the end, edited")
+        preview = _call(gw, "POST", "/admin/api/config/preview", {"files": [
+            {"path": "routers.yaml", "text": edited}]}).json()  # fmt: skip
+        assert preview["ok"] is True, preview
+        assert SECRET not in str(preview) and "api_key" not in preview["diff"]["files"][0]["diff"]
+        put = _call(gw, "PUT", "/admin/api/config", {
+            "files": [{"path": "routers.yaml", "text": edited}], "base_sha": doc["sha"],
+            "base_files_sha": doc["files_sha"]})  # fmt: skip
+        assert put.status_code == 200, put.text
+        on_disk = gw.config.read_text()
+        assert f"    api_key: {SECRET}\n" in on_disk and "# the end, edited" in on_disk
+        r = _call(gw, "POST", "/admin/api/strategies/cheap/edit", {"order": []})
+        assert SECRET not in str(r.json()["diff"]) and SECRET not in str(r.json()["diagnostics"])

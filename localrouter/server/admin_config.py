@@ -31,6 +31,7 @@ from localrouter import __version__
 from localrouter.compiler.build import BuildResult
 from localrouter.compiler.diff import diff_tables
 from localrouter.compiler.scratch import build_edited
+from localrouter.config.secret_mask import config_names, find_secrets
 from localrouter.config.source import config_files
 from localrouter.diagnostics import Diagnostic, to_json_obj
 from localrouter.fsutil import rewrite
@@ -93,7 +94,12 @@ def config_root(rt: Runtime) -> Path | Reply:
     return rt.config.path
 
 
-def wanted_files(body: dict[str, Any], root: Path) -> dict[str, str] | Reply:
+def wanted_files(
+    body: dict[str, Any], root: Path, names: frozenset[str] = frozenset()
+) -> dict[str, str] | Reply:
+    """The files an edit sends (path → text), each line that comes back starred as
+    ``GET /admin/api/config`` showed it put back as it is on disk (:func:`unstarred`); or the
+    400 saying what is wrong."""
     files = body.get("files")
     if not isinstance(files, list) or not files or len(files) > MAX_FILES:
         return error_response(400, f"`files` must be a list of 1 to {MAX_FILES}", param="files")
@@ -109,19 +115,46 @@ def wanted_files(body: dict[str, Any], root: Path) -> dict[str, str] | Reply:
             msg = f"the config has no file '{f['path']}' (it has: {choices})"
             return error_response(400, msg, param=f"files.{i}.path")
         out[f["path"]] = f["text"]
+    return unstarred(out, {name: known[name].read_text(encoding="utf-8") for name in out}, names)
+
+
+def unstarred(
+    texts: dict[str, str], on_disk: dict[str, str], names: frozenset[str]
+) -> dict[str, str]:
+    """``texts`` with every line that is a starred line of the file on disk (a secret as the page
+    was shown it, sent back unchanged) replaced by the real line: an edit made from what the page
+    showed never writes stars over a secret."""
+    out = {}
+    for name, text in texts.items():
+        real = on_disk[name].split("\n")
+        starred = shown_texts({name: on_disk[name]}, names)[name].split("\n")
+        back = {s: r for s, r in zip(starred, real, strict=True) if s != r}
+        out[name] = "\n".join(back.get(line, line) for line in text.split("\n")) if back else text
     return out
 
 
-def _diff(root: Path, texts: dict[str, str]) -> list[dict[str, str]]:
-    known = _files(root)
+def _diff(root: Path, texts: dict[str, str], names: frozenset[str]) -> list[dict[str, str]]:
+    """Each edited file's unified diff, literal secrets starred on both sides."""
+    before = shown_texts({name: _files(root)[name].read_text(encoding="utf-8") for name in texts},
+                         names)  # fmt: skip
+    after = shown_texts(texts, names)
     out = []
-    for name, new in sorted(texts.items()):
-        old = known[name].read_text(encoding="utf-8")
-        lines = difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), name, name
-        )
+    for name in sorted(texts):
+        old, new = before[name].splitlines(keepends=True), after[name].splitlines(keepends=True)
+        lines = difflib.unified_diff(old, new, name, name)
         out.append({"path": name, "diff": "".join(lines)})
     return out
+
+
+def shown_texts(texts: dict[str, str], names: frozenset[str] = frozenset()) -> dict[str, str]:
+    """``texts`` as the page may show them: every literal secret (an ``api_key`` written out, a
+    secret header, a URL's password, anything shaped like a key) starred, character for
+    character, as ``validate`` stars the lines it prints."""
+    return find_secrets(texts, names=names).files(texts)
+
+
+def shown_names(rt: Runtime) -> frozenset[str]:
+    return config_names(rt.config.doc.data) if rt.config is not None else frozenset()
 
 
 async def get_config(rt: Runtime, call: Call) -> Reply:
@@ -134,7 +167,8 @@ async def get_config(rt: Runtime, call: Call) -> Reply:
         return root
     last = rt.holder.last_reload
     texts = read_files(root)
-    files = [{"path": name, "text": text} for name, text in texts.items()]
+    shown = shown_texts(texts, shown_names(rt))
+    files = [{"path": name, "text": text} for name, text in shown.items()]
     errors: list[Diagnostic] = list(last.errors) if not last.ok else []
     return Reply.json(
         {
@@ -180,7 +214,7 @@ async def _edit_asked(
     root, body = config_root(rt), got[2]
     if isinstance(root, Reply):
         return root
-    texts = wanted_files(body, root)
+    texts = wanted_files(body, root, shown_names(rt))
     if isinstance(texts, Reply):
         return texts
     return root, body, texts
@@ -205,7 +239,7 @@ async def preview_of(rt: Runtime, root: Path, texts: dict[str, str]) -> dict[str
         "ok": table is not None,
         "sha": table.sha256 if table is not None else None,
         "diagnostics": diagnostics,
-        "diff": {"files": _diff(root, texts), "table": changes},
+        "diff": {"files": _diff(root, texts, shown_names(rt)), "table": changes},
     }
 
 

@@ -28,7 +28,12 @@ from localrouter.routing.route import route
 from localrouter.server import budget, validation
 from localrouter.server.admin_api import provider_states
 from localrouter.server.admin_auth import admin_body, admin_client
-from localrouter.server.admin_config import compile_with, config_root, wanted_files
+from localrouter.server.admin_config import (
+    compile_with,
+    config_root,
+    shown_names,
+    wanted_files,
+)
 from localrouter.server.errors import error_response
 from localrouter.server.incoming import Call
 from localrouter.server.pipeline import runtime_view
@@ -57,7 +62,7 @@ async def _edited_table(rt: Runtime, body: dict[str, Any]) -> RoutingTable | Rep
     root = config_root(rt)
     if isinstance(root, Reply):
         return root
-    texts = wanted_files(body, root)
+    texts = wanted_files(body, root, shown_names(rt))
     if isinstance(texts, Reply):
         return texts
     result, diagnostics = await asyncio.to_thread(compile_with, root, texts)
