@@ -324,3 +324,39 @@ def test_a_literal_secret_is_never_shown_and_never_overwritten_by_its_stars(
         assert f"    api_key: {SECRET}\n" in on_disk and "# the end, edited" in on_disk
         r = _call(gw, "POST", "/admin/api/strategies/cheap/edit", {"order": []})
         assert SECRET not in str(r.json()["diff"]) and SECRET not in str(r.json()["diagnostics"])
+
+
+def test_the_mcp_view_shows_each_server_its_tools_and_who_sees_them(tmp_path: Path) -> None:
+    import json
+
+    from tests.mcp_servers.run import time_argv
+
+    text = CONFIG.replace(
+        "clients:\n",
+        "  agents:\n    models: [mock/small]\n"
+        "    mcp: {servers: [time, skills], deny: ['time__convert*']}\n"
+        f"mcp_servers:\n  time: {{transport: stdio, command: {json.dumps(time_argv())}}}\n"
+        "skills:\n  now:\n    description: The time now\n    steps:\n"
+        "      - {id: t, call: time__get_current_time, args: {timezone: '\"UTC\"'}}\n"
+        'clients:\n  agent: {key_prefix: "{key_prefix:agent}", key_hash: "{key_hash:agent}",'
+        " strategy: agents}\n",
+        1,
+    )
+    with running_gateway(text, tmp_path) as gw:
+        deadline = time.monotonic() + 20
+        while True:
+            doc = _call(gw, "GET", "/admin/api/mcp").json()
+            [server] = doc["servers"]
+            if server["state"] == "ready" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert server["name"] == "time" and server["transport"] == "stdio", server
+        assert server["state"] == "ready" and server["circuit"] == "closed"
+        assert server["clients"] == ["agent"] and server["tools_source"] == "live"
+        tools = {t["name"]: t for t in server["tools"]}
+        assert set(tools) == {"time__get_current_time", "time__convert_time"}
+        assert tools["time__get_current_time"]["clients"] == ["agent"]
+        assert tools["time__convert_time"]["clients"] == []  # denied by the strategy's glob
+        assert doc["skills"] == [
+            {"name": "skills__now", "description": "The time now", "clients": ["agent"]}
+        ]
