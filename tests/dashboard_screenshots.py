@@ -10,8 +10,9 @@ clients of which one is an admin, an MCP server over stdio), sends a few dozen c
 through it with the clients' keys (``--minutes N`` spreads them over N minutes, so the 1-hour
 charts have more than one point), then saves 1280x860 shots of every page into
 ``OUT/dashboard-<page>.png``: home, clients (a new client's key shown once), strategies (an order
-change previewed: its diff and the candidates before and after), providers, config, mcp,
-settings, plus ``home-dark`` (the dark theme) and ``narrow`` (the Clients page 375 px wide).
+change previewed: the candidates with it and served now), strategies-edit (its diff and what
+changes in the routing table), providers, config, mcp, settings, plus ``dark`` (Home in the dark
+theme) and ``narrow`` (the Clients page 375 px wide).
 """
 
 from __future__ import annotations
@@ -131,21 +132,26 @@ QUESTIONS = (
 
 
 def traffic(gw: Gateway, minutes: float) -> int:
-    """A few dozen chat requests from the clients (some with tools, two refused); over
-    ``minutes`` when > 0. Returns how many were sent."""
-    plan: list[tuple[str, dict[str, object]]] = []
+    """A few dozen chat requests from the clients, interleaved (some with tools, two refused);
+    over ``minutes`` when > 0. Returns how many were sent."""
+    web: list[dict[str, object]] = []
     for i in range(18):
         body: dict[str, object] = {"messages": [{"role": "user", "content": QUESTIONS[i % 4]}]}
         if i % 5 == 0:
             body["tools"] = [TOOL]
-        plan.append(("web-app", body))
-    for i in range(12):
-        plan.append(("batch", {"messages": [{"role": "user", "content": QUESTIONS[i % 3] * 3}]}))
-    for i in range(6):
-        plan.append(("notes", {"messages": [{"role": "user", "content": QUESTIONS[i % 2]}]}))
+        web.append(body)
+    batch = [{"messages": [{"role": "user", "content": QUESTIONS[i % 3] * 3}]} for i in range(12)]
+    notes = [{"messages": [{"role": "user", "content": QUESTIONS[i % 2]}]} for i in range(6)]
+    plan: list[tuple[str, dict[str, object]]] = []
+    for i in range(18):  # every third request of web-app's, a batch one, every third a note
+        plan.append(("web-app", web[i]))
+        if i < len(batch):
+            plan.append(("batch", batch[i]))
+        if i % 3 == 1:
+            plan.append(("notes", notes[i // 3]))
     short = [{"role": "user", "content": "?"}]
-    plan.append(("web-app", {"model": "hosted/missing", "messages": short}))  # 404
-    plan.append(("batch", {"model": "hosted/smart", "messages": short}))  # not its strategy's
+    plan.insert(9, ("web-app", {"model": "hosted/missing", "messages": short}))  # 404
+    plan.insert(25, ("batch", {"model": "hosted/smart", "messages": short}))  # not its strategy's
     pause = minutes * 60 / len(plan) if minutes > 0 else 0
     with httpx.Client(timeout=30) as http:
         for name, body in plan:
@@ -224,7 +230,7 @@ async def take(gw: Gateway, out: Path) -> None:
 
         await page.get_by_label("Dark").check()
         await open_page(page, gw, "home", "#chart-requests[data-points]")
-        await shot(page, out, "home-dark")
+        await shot(page, out, "dark")
         await page.goto(f"{gw.url}/#/settings")
         await page.get_by_label("As the system").check()
 
