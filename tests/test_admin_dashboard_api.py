@@ -360,3 +360,43 @@ def test_the_mcp_view_shows_each_server_its_tools_and_who_sees_them(tmp_path: Pa
         assert doc["skills"] == [
             {"name": "skills__now", "description": "The time now", "clients": ["agent"]}
         ]
+
+
+DISCOVERING = """
+version: 2
+providers:
+  ollama: {{type: ollama, base_url: "{upstream}"}}   # its models are discovered
+strategies:
+  local: {{models: ["ollama/*"], order: [lowest_cost]}}
+clients:
+  ops:
+    {{key_prefix: "{{key_prefix:ops}}", key_hash: "{{key_hash:ops}}", strategy: local, admin: true}}
+"""
+
+
+def test_edits_compile_with_the_models_discovery_found(tmp_path: Path) -> None:
+    from tests.fakes.ollama_fake import FakeState, create_app
+    from tests.fakes.serve import serve_app
+
+    with (
+        serve_app(create_app(FakeState())) as upstream,
+        running_gateway(DISCOVERING.format(upstream=upstream), tmp_path, watch=True) as gw,
+    ):
+        deadline = time.monotonic() + 10
+        while (
+            "ollama/qwen2.5-coder:7b" not in _call(gw, "GET", "/admin/api/clients").json()["models"]
+        ):
+            assert time.monotonic() < deadline, "discovery did not list the fake's models"
+            time.sleep(0.05)
+        served = _call(gw, "GET", "/admin/api/config").json()
+        # a strategy naming a discovered model compiles, from the served sha
+        edit = _call(gw, "POST", "/admin/api/strategies/local/edit",
+                     {"models": ["ollama/qwen2.5-coder:7b"]}).json()  # fmt: skip
+        assert edit.get("ok") is True, edit
+        assert edit["base_sha"] == served["sha"]
+        assert not any("removed" in c for c in edit["diff"]["table"]), edit["diff"]["table"]
+        apply = {k: edit[k] for k in ("files", "base_sha", "base_files_sha")}
+        assert _call(gw, "PUT", "/admin/api/config", apply).status_code == 200
+        # a client with a discovered model as its fixed model
+        r = _call(gw, "POST", "/admin/api/clients", {"name": "coder", "model": "ollama/llava:7b"})
+        assert r.status_code == 201, r.text

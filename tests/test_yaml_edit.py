@@ -28,7 +28,9 @@ strategies:   # the strategies
     - x
     - y
     fallback: {attempts: 2}
-  c: {models: [z]}
+  c: {models: [z, "a,b"], order: [x]}   # c
+  e: {models: [z],
+      order: [x]}
 clients: {}
 """
 
@@ -79,8 +81,25 @@ def test_a_missing_key_is_added_after_the_last_one_and_none_removes_it() -> None
 
 
 @pytest.mark.parametrize(
+    ("key", "value", "line"),
+    [
+        ("models", ["n1", "m/*"], '  c: {models: [n1, "m/*"], order: [x]}   # c'),
+        ("order", None, '  c: {models: [z, "a,b"]}   # c'),
+        ("models", None, "  c: {order: [x]}   # c"),
+        ("limits", [{"requests": 1, "per": "1m"}],
+         '  c: {models: [z, "a,b"], order: [x], limits: [{requests: 1, per: 1m}]}   # c'),
+    ],
+)  # fmt: skip
+def test_a_one_line_flow_mapping_is_edited_on_its_line(key: str, value: Any, line: str) -> None:
+    after = set_key(TEXT, ["strategies", "c"], key, value)
+    assert _changed(TEXT, after) == {line, '  c: {models: [z, "a,b"], order: [x]}   # c'}
+    c = _load(after)["strategies"]["c"]
+    assert c.get(key) == value
+
+
+@pytest.mark.parametrize(
     ("path", "why"),
-    [(["strategies", "c"], "flow style"), (["strategies", "nope"], "not a mapping"),
+    [(["strategies", "e"], "several lines"), (["strategies", "nope"], "not a mapping"),
      (["clients"], "empty")],
 )  # fmt: skip
 def test_a_shape_that_cannot_be_edited_in_place_is_refused(path: list[str], why: str) -> None:

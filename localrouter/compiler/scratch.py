@@ -17,12 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from localrouter.compiler.build import BuildResult, build
+from localrouter.compiler.catalog import CatalogSnapshot
 from localrouter.config.source import config_files
 from localrouter.diagnostics import Diagnostic
 
 
-def build_edited(root: Path, texts: Mapping[str, str]) -> BuildResult:
-    """``root`` compiled with ``texts`` (a file's name → its new text) in place of its files."""
+def build_edited(
+    root: Path, texts: Mapping[str, str], snapshot: CatalogSnapshot | None = None
+) -> BuildResult:
+    """``root`` compiled with ``texts`` (a file's name → its new text) in place of its files;
+    ``snapshot``: the models discovery found (a running gateway's), so the edit compiles as the
+    gateway would compile it."""
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / root.name
         if root.is_dir():
@@ -33,7 +38,7 @@ def build_edited(root: Path, texts: Mapping[str, str]) -> BuildResult:
                 (copy / name).write_text(text, encoding="utf-8")
         else:
             copy.write_text(texts.get(root.name, root.read_text(encoding="utf-8")), "utf-8")
-        result = build(copy)
+        result = build(copy, snapshot=snapshot)
     fake, real = str(copy), str(root)
     return replace(
         result,

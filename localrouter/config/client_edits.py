@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from localrouter.compiler.build import build
+from localrouter.compiler.catalog import CatalogSnapshot
 from localrouter.compiler.scratch import build_edited
 from localrouter.config.edit import ClientsText
 from localrouter.config.source import config_files
@@ -100,10 +101,13 @@ def target_file(root: Path, given: str | Path | None = None) -> Path:
     raise EditError(f"{where} in {root} hold `clients:`; name the one to edit with --file")
 
 
-def check(root: Path, target: Path, text: str) -> Refused | None:
-    """Compile the config as it would be with ``target`` holding ``text`` (in a scratch copy):
-    None when it compiles, else why not."""
-    result = build_edited(root, {target.name: text})
+def check(
+    root: Path, target: Path, text: str, snapshot: CatalogSnapshot | None = None
+) -> Refused | None:
+    """Compile the config as it would be with ``target`` holding ``text`` (in a scratch copy;
+    with ``snapshot``, the models a running gateway discovered): None when it compiles, else
+    why not."""
+    result = build_edited(root, {target.name: text}, snapshot)
     if result.table is not None:
         return None
     errors = tuple(d for d in result.diagnostics if d.severity == Severity.ERROR)
@@ -168,7 +172,10 @@ def only_strategy(root: Path) -> str:
 
 
 def edit_client(
-    root: Path, edit: ClientEdit, given: str | Path | None = None
+    root: Path,
+    edit: ClientEdit,
+    given: str | Path | None = None,
+    snapshot: CatalogSnapshot | None = None,
 ) -> Written | Refused | Rejected:
     """Make ``edit`` in the config at ``root`` (a file or a directory; ``given``: the file of a
     directory to edit), compiled first, under the lock, atomically (see the module docstring).
@@ -187,7 +194,7 @@ def edit_client(
             stopped.append(rejected)
             return None  # nothing written
         new = doc.render()
-        refused = check(root, target, new)
+        refused = check(root, target, new, snapshot)
         if refused is not None:
             stopped.append(refused)
             return None

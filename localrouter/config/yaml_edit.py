@@ -73,8 +73,6 @@ class _Doc:
             node = node.get(key) if isinstance(node, CommentedMap) else None
             if not isinstance(node, CommentedMap):
                 raise EditError(f"'{'.'.join(path[: i + 1])}' is not a mapping in this file")
-        if node.fa.flow_style():
-            raise EditError(f"'{'.'.join(path)}' is written in flow style {{…}}: edit it by hand")
         found: CommentedMap = node
         return found
 
@@ -99,6 +97,8 @@ def set_key(text: str, path: Sequence[str], key: str, value: Any) -> str:
     doc = _Doc(text)
     parent = doc.parent(path)
     lines = doc.lines
+    if parent.fa.flow_style():
+        return _in_flow(doc, parent, ".".join(path), key, value)
     if key not in parent:
         if value is None:
             return text
@@ -151,3 +151,60 @@ def _render(
         ipad = " " * (item_col if item_col is not None else col + 2)
         return [f"{pad}{flow(key)}:", *(f"{ipad}- {flow(v)}" for v in value)]
     return [f"{pad}{flow(key)}: {flow(value)}"]
+
+
+def _in_flow(doc: _Doc, parent: CommentedMap, where: str, key: str, value: Any) -> str:
+    """``key`` set in a flow mapping ``{…}`` written on one line (its other bytes kept)."""
+    keys = list(parent)
+    rows = {parent.lc.key(k)[0] for k in keys} | {parent.lc.value(k)[0] for k in keys}
+    if not keys or len(rows) != 1:
+        raise EditError(f"'{where}' is a flow mapping {{…}} that is empty or over several lines: "
+                        "edit it by hand")  # fmt: skip
+    n = rows.pop()
+    line = doc.lines[n]
+    if key in parent:
+        start = parent.lc.value(key)[1]
+        end = _flow_end(line, start)
+        if value is not None:
+            line = line[:start] + flow(value) + line[end:]
+        else:
+            begin, after = parent.lc.key(key)[1], end
+            if after < len(line) and line[after] == ",":  # not the last: drop its comma too
+                after += 1
+                while after < len(line) and line[after] == " ":
+                    after += 1
+            elif keys.index(key) > 0:  # the last: drop the comma before it
+                begin = line.rindex(",", 0, begin)
+            line = line[:begin] + line[after:]
+    elif value is not None:
+        last = keys[-1]
+        close = _flow_end(line, parent.lc.value(last)[1])
+        line = line[:close] + f", {flow(key)}: {flow(value)}" + line[close:]
+    doc.lines[n] = line
+    return "\n".join(doc.lines)
+
+
+def _flow_end(line: str, start: int) -> int:
+    """Where the flow value starting at ``start`` ends: the ``,`` or closing bracket after it at
+    its own depth (trailing blanks excluded)."""
+    depth, i = 0, start
+    while i < len(line):
+        c = line[i]
+        if c == '"':
+            i += 1
+            while i < len(line) and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+        elif c == "'":
+            i += 1
+            while i < len(line) and not (line[i] == "'" and line[i + 1 : i + 2] != "'"):
+                i += 2 if line[i] == "'" else 1
+        elif c in "[{":
+            depth += 1
+        elif c in "]}" or (c == "," and depth == 0):
+            if depth == 0:
+                break
+            depth -= 1
+        i += 1
+    while i > start and line[i - 1] == " ":
+        i -= 1
+    return i

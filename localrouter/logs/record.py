@@ -25,7 +25,9 @@ ERROR_TYPES = {
     405: "invalid_request_error",
     408: "invalid_request_error",  # the request body did not arrive in time
     413: "invalid_request_error",
+    409: "invalid_request_error",  # an admin edit that conflicts with the config on disk
     421: "invalid_request_error",  # Host not in server.allowed_hosts
+    422: "invalid_request_error",  # an admin edit that would not compile
     431: "invalid_request_error",  # too many header fields for routing
     429: "rate_limit_error",
     499: "cancelled",

@@ -180,7 +180,7 @@ async def _edit(rt: Runtime, edit: ClientEdit) -> Reply:
         return error_response(404, "this gateway was not started from a config file")
     root = source.path
     try:
-        done = await asyncio.to_thread(edit_client, root, edit)
+        done = await asyncio.to_thread(edit_client, root, edit, None, source.snapshot)
     except EditError as exc:  # the file's shape does not allow this edit: say why
         return error_response(409, str(exc), code="edit_not_possible")
     except OSError as exc:

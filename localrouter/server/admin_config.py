@@ -29,6 +29,7 @@ import orjson
 
 from localrouter import __version__
 from localrouter.compiler.build import BuildResult
+from localrouter.compiler.catalog import CatalogSnapshot
 from localrouter.compiler.diff import diff_tables
 from localrouter.compiler.scratch import build_edited
 from localrouter.config.secret_mask import config_names, find_secrets
@@ -81,10 +82,14 @@ def _diagnostics(result: BuildResult, root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def compile_with(root: Path, texts: dict[str, str]) -> tuple[BuildResult, list[dict[str, Any]]]:
+def compile_with(
+    root: Path, texts: dict[str, str], snapshot: CatalogSnapshot | None
+) -> tuple[BuildResult, list[dict[str, Any]]]:
     """The config compiled with ``texts`` (path → text) in place of its files, in a scratch
-    copy; the result and its diagnostics as JSON (paths relative to the config's folder)."""
-    result = build_edited(root, texts)
+    copy, with the models discovery found (``snapshot``, the running gateway's: so it compiles
+    to the sha the gateway would serve); the result and its diagnostics as JSON (paths relative
+    to the config's folder)."""
+    result = build_edited(root, texts, snapshot)
     return result, _diagnostics(result, root)
 
 
@@ -151,6 +156,11 @@ def shown_texts(texts: dict[str, str], names: frozenset[str] = frozenset()) -> d
     secret header, a URL's password, anything shaped like a key) starred, character for
     character, as ``validate`` stars the lines it prints."""
     return find_secrets(texts, names=names).files(texts)
+
+
+def discovered(rt: Runtime) -> CatalogSnapshot | None:
+    """The models discovery found, which the served table was compiled with."""
+    return rt.config.snapshot if rt.config is not None else None
 
 
 def shown_names(rt: Runtime) -> frozenset[str]:
@@ -232,7 +242,7 @@ async def preview(rt: Runtime, call: Call) -> Reply:
 async def preview_of(rt: Runtime, root: Path, texts: dict[str, str]) -> dict[str, Any]:
     """``{ok, sha, diagnostics, diff}`` for the config with ``texts`` in place of its files (a
     compile in a worker thread; nothing written): the preview every edit is shown as."""
-    result, diagnostics = await asyncio.to_thread(compile_with, root, texts)
+    result, diagnostics = await asyncio.to_thread(compile_with, root, texts, discovered(rt))
     table = result.table
     changes = [str(c) for c in diff_tables(rt.holder.current, table)] if table else []
     return {
@@ -246,7 +256,7 @@ async def preview_of(rt: Runtime, root: Path, texts: dict[str, str]) -> dict[str
 async def disk_sha(rt: Runtime, root: Path) -> str:
     """The sha of the config as it is on disk now (compiled in a worker thread): what
     ``base_sha`` is checked against; the served table's when the files do not compile."""
-    now, _ = await asyncio.to_thread(compile_with, root, {})
+    now, _ = await asyncio.to_thread(compile_with, root, {}, discovered(rt))
     return now.table.sha256 if now.table is not None else rt.holder.current.sha256
 
 
@@ -268,7 +278,7 @@ async def put_config(rt: Runtime, call: Call) -> Reply:
     on_disk = await disk_sha(rt, root)
     if base_sha != on_disk:
         return _conflict(on_disk)
-    result, diagnostics = await asyncio.to_thread(compile_with, root, texts)
+    result, diagnostics = await asyncio.to_thread(compile_with, root, texts, discovered(rt))
     if result.table is None:
         reply = error_response(422, "the edited config does not compile: nothing was written",
                                code="config_invalid")  # fmt: skip

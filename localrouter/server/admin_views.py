@@ -31,6 +31,7 @@ from localrouter.server.admin_auth import admin_body, admin_client
 from localrouter.server.admin_config import (
     compile_with,
     config_root,
+    discovered,
     shown_names,
     wanted_files,
 )
@@ -65,7 +66,7 @@ async def _edited_table(rt: Runtime, body: dict[str, Any]) -> RoutingTable | Rep
     texts = wanted_files(body, root, shown_names(rt))
     if isinstance(texts, Reply):
         return texts
-    result, diagnostics = await asyncio.to_thread(compile_with, root, texts)
+    result, diagnostics = await asyncio.to_thread(compile_with, root, texts, discovered(rt))
     if result.table is None:
         reply = error_response(422, "the edited config does not compile", code="config_invalid")
         return Reply.json({**orjson.loads(reply.body), "diagnostics": diagnostics}, 422)

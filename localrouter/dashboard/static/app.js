@@ -110,6 +110,7 @@ function loginError(err) {
 }
 
 window.addEventListener("lr-unauthorized", () => {
+  if (!auth.get()) return; // a sign-in's own try: its form says why
   auth.clear();
   showLogin("The key was refused (it may have been rotated or deleted): sign in again.");
 });
