@@ -54,8 +54,11 @@ def _files(root: Path) -> dict[str, Path]:
 def file_of_strategy(root: Path, name: str) -> tuple[str, Path]:
     """The file (its name relative to the config's folder, its path) holding ``strategies.NAME``;
     :class:`EditError` when no file or several do."""
+    files = _files(root)
+    if len(files) == 1:  # a file config: the compiled table named it, so it is here
+        return next(iter(files.items()))
     found = []
-    for rel, path in _files(root).items():
+    for rel, path in files.items():
         try:
             data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
         except YAMLError:

@@ -256,6 +256,8 @@ async def preview_of(rt: Runtime, root: Path, texts: dict[str, str]) -> dict[str
 async def disk_sha(rt: Runtime, root: Path) -> str:
     """The sha of the config as it is on disk now (compiled in a worker thread): what
     ``base_sha`` is checked against; the served table's when the files do not compile."""
+    if rt.config is not None and await asyncio.to_thread(rt.config.serves_disk):
+        return rt.holder.current.sha256  # the table served was compiled from these very files
     now, _ = await asyncio.to_thread(compile_with, root, {}, discovered(rt))
     return now.table.sha256 if now.table is not None else rt.holder.current.sha256
 

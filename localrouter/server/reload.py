@@ -142,6 +142,15 @@ class ConfigSource:
         self.running: tuple[str, float] | None = None  # (reason, unix time) of a reload under way
         self.abandoned = Abandoned()  # compiles stopped at their deadline (until they end)
 
+    def serves_disk(self) -> bool:
+        """True when the files on disk are byte for byte those the served table was compiled
+        from (no edit since, and the last compile of them succeeded)."""
+        if self.path is None or self._compiled is None or self.running is not None:
+            return False
+        last = self.counters.last
+        failed = last is not None and last.status not in ("swapped", "unchanged")
+        return not failed and fingerprint(self.path) == self._compiled
+
     # -- recompiles ------------------------------------------------------------------------
     async def reload(self, reason: str = "file changed") -> ReloadOutcome | None:
         """Recompile from the files on disk and swap on success (see the module docstring).
