@@ -245,3 +245,32 @@ def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path
     assert [n for n in before if before[n] != after[n]] == ["20-clients.yaml"]
     assert after["20-clients.yaml"].startswith("# who may call\n")
     shutil.rmtree(directory)
+
+
+def test_in_a_config_directory_a_strategy_is_edited_in_its_own_file(tmp_path: Path) -> None:
+    directory = tmp_path / "conf"
+    directory.mkdir()
+    made: dict[str, NewKey] = {}
+    keys: dict[str, str] = {}
+    for name, text in DIRECTORY.items():
+        (directory / name).write_text(render(text, made, keys), encoding="utf-8")
+    before = {p.name: p.read_text() for p in directory.glob("*.yaml")}
+    doc, diags, _texts = load_files(directory)
+    assert doc is not None, diags
+    table = build_document(doc, list(diags)).table
+    assert table is not None
+    app = create_app(table, source=(doc, list(diags)), config_path=directory, watch=True)
+    with serve_app(app) as url:
+        gw = Gateway(url, keys, table, directory, made)
+        headers = {"authorization": f"Bearer {gw.keys['ops']}"}
+        edit = httpx.post(url + "/admin/api/strategies/cheap/edit", headers=headers,
+                          json={"order": ["highest_quality"]}).json()  # fmt: skip
+        assert [f["path"] for f in edit["files"]] == ["10-providers.yaml"], edit
+        apply = {k: edit[k] for k in ("files", "base_sha", "base_files_sha")}
+        put = httpx.put(url + "/admin/api/config", headers=headers, json=apply)
+        assert put.status_code == 200, put.text
+    after = {p.name: p.read_text() for p in directory.glob("*.yaml")}
+    assert [n for n in before if before[n] != after[n]] == ["10-providers.yaml"]
+    assert "cheap: {models: [mock/small], order: [highest_quality]}" in after["10-providers.yaml"]
+    assert "# kept" in after["10-providers.yaml"]
+    shutil.rmtree(directory)
