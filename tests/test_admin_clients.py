@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,9 @@ DIRECTORY = {
 }
 
 
-def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path) -> None:
+@contextmanager
+def _directory_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, dict[str, str]]]:
+    """The gateway (watcher on) on the config directory DIRECTORY, and its files' texts."""
     directory = tmp_path / "conf"
     directory.mkdir()
     made: dict[str, NewKey] = {}
@@ -237,7 +240,12 @@ def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path
     assert table is not None
     app = create_app(table, source=(doc, list(diags)), config_path=directory, watch=True)
     with serve_app(app) as url:
-        gw = Gateway(url, keys, table, directory, made)
+        yield Gateway(url, keys, table, directory, made), before
+
+
+def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path) -> None:
+    with _directory_gateway(tmp_path) as (gw, before):
+        directory = gw.config
         r = _admin(gw, "POST", "", {"name": "ci", "strategy": "cheap"})
         assert r.status_code == 201, r.text
         assert _chat(gw, r.json()["key"]) == "small"
@@ -248,20 +256,8 @@ def test_in_a_config_directory_the_file_holding_clients_is_edited(tmp_path: Path
 
 
 def test_in_a_config_directory_a_strategy_is_edited_in_its_own_file(tmp_path: Path) -> None:
-    directory = tmp_path / "conf"
-    directory.mkdir()
-    made: dict[str, NewKey] = {}
-    keys: dict[str, str] = {}
-    for name, text in DIRECTORY.items():
-        (directory / name).write_text(render(text, made, keys), encoding="utf-8")
-    before = {p.name: p.read_text() for p in directory.glob("*.yaml")}
-    doc, diags, _texts = load_files(directory)
-    assert doc is not None, diags
-    table = build_document(doc, list(diags)).table
-    assert table is not None
-    app = create_app(table, source=(doc, list(diags)), config_path=directory, watch=True)
-    with serve_app(app) as url:
-        gw = Gateway(url, keys, table, directory, made)
+    with _directory_gateway(tmp_path) as (gw, before):
+        directory, url = gw.config, gw.url
         headers = {"authorization": f"Bearer {gw.keys['ops']}"}
         edit = httpx.post(url + "/admin/api/strategies/cheap/edit", headers=headers,
                           json={"order": ["highest_quality"]}).json()  # fmt: skip

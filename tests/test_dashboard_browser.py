@@ -169,7 +169,8 @@ async def test_only_an_admin_key_signs_in(gw: Gateway) -> None:
         # a key nobody has
         await page.locator("#admin-key").fill("lr-" + "x" * 43)
         await page.get_by_role("button", name="Sign in").click()
-        await expect(page.locator("#login-error")).to_contain_text(re.compile(r"not known to this gateway"))
+        error = page.locator("#login-error")
+        await expect(error).to_contain_text(re.compile(r"not known to this gateway"))
         await expect(page.locator("#nav a")).to_have_count(0)
         assert await page.evaluate("sessionStorage.length") == 0  # nothing kept of either
         # the admin's key: in, the nav, the header's sha and the Home page
