@@ -62,28 +62,33 @@ $(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
 
 clients: $(CLIENTS_STAMP)
 
-# Debian's chromium, the browser the dashboard's tests drive with Playwright (tests/browser.py;
-# Playwright's own browser downloads are never used). Installed with apt-get when it is missing
-# and apt-get can be run (as root, or with sudo without a password): `apt-get update` only if the
-# first attempt fails. Otherwise nothing is installed and the browser tests are skipped, saying
-# why. LOCALROUTER_CHROMIUM names another chromium binary (then nothing is installed).
-APT_CHROMIUM := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+# The browsers the dashboard's tests drive: Debian's chromium (with Playwright: tests/browser.py;
+# Playwright's own browser downloads are never used) and Debian's firefox-esr (with puppeteer-core
+# over WebDriver BiDi: tests/clients/firefox_dashboard.mjs). Each one missing is installed with
+# apt-get when apt-get can be run (as root, or with sudo without a password): `apt-get update`
+# only if the first attempt fails. Otherwise nothing is installed and the browser tests are
+# skipped, saying why. LOCALROUTER_CHROMIUM / LOCALROUTER_FIREFOX name other binaries (then that
+# one is not installed).
+APT_INSTALL := env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
 browser:
-	@if [ -n "$$LOCALROUTER_CHROMIUM" ] || [ -x /usr/bin/chromium ] || command -v chromium >/dev/null; then \
+	@want=; \
+	if [ -z "$$LOCALROUTER_CHROMIUM" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null; then want="chromium"; fi; \
+	if [ -z "$$LOCALROUTER_FIREFOX" ] && [ ! -x /usr/bin/firefox-esr ] && ! command -v firefox-esr >/dev/null; then want="$$want firefox-esr"; fi; \
+	if [ -z "$$want" ]; then \
 		:; \
 	elif ! command -v apt-get >/dev/null; then \
-		echo "chromium not found and no apt-get: the browser tests will be skipped"; \
+		echo "$$want not found and no apt-get: the browser tests that need them will be skipped"; \
 	else \
 		if [ "$$(id -u)" = 0 ]; then sudo=; \
 		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
 		else sudo=no; fi; \
 		if [ "$$sudo" = no ]; then \
-			echo "chromium not found (installing it needs root): the browser tests will be skipped"; \
-		elif $$sudo $(APT_CHROMIUM) || { $$sudo apt-get update -q && $$sudo $(APT_CHROMIUM); }; then \
+			echo "$$want not found (installing needs root): the browser tests that need them will be skipped"; \
+		elif $$sudo $(APT_INSTALL) $$want || { $$sudo apt-get update -q && $$sudo $(APT_INSTALL) $$want; }; then \
 			:; \
 		else \
-			echo "chromium could not be installed: the browser tests will be skipped"; \
+			echo "$$want could not be installed: the browser tests that need them will be skipped"; \
 		fi; \
 	fi
 

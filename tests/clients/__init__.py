@@ -8,6 +8,8 @@
   installed it needs neither Node nor the network.
 - Codex, the ``@openai/codex`` CLI from npm, pinned and installed the same way: its helpers are
   in :mod:`tests.clients.codex` (its launcher is a Node script, so it needs Node to run too).
+- ``puppeteer-core`` from npm, pinned and installed the same way, drives Debian's firefox-esr
+  over WebDriver BiDi for the dashboard's Firefox test (``firefox_dashboard.mjs``).
 - :class:`Listener` stands for a CLI's proxy, to see that it contacted nothing but the gateway;
   :func:`logged` reads the gateway's access log for one client.
 - The official ``anthropic`` and ``openai`` SDKs come from the Python lock files (``.venv``).
