@@ -46,6 +46,13 @@ def plain_output(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys made with bcrypt cost 4 (``LOCALROUTER_BCRYPT_COST``), not 12: for the tests that
+    create and rotate keys (``pytestmark = pytest.mark.usefixtures("fast_bcrypt")``)."""
+    monkeypatch.setenv("LOCALROUTER_BCRYPT_COST", "4")
+
+
+@pytest.fixture
 def cli() -> Callable[..., CliResult]:
     return run_cli
 

@@ -23,6 +23,8 @@ from localrouter.server.app import create_app
 from tests.fakes.serve import serve_app
 from tests.gateway import Gateway, render, running_gateway
 
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")
+
 CONFIG = """
 version: 2
 # the providers of this test: a comment that must survive every edit
@@ -43,11 +45,6 @@ clients:
 """
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOCALROUTER_BCRYPT_COST", "4")
 
 
 @pytest.fixture()

@@ -16,6 +16,8 @@ import pytest
 
 from tests.gateway import Gateway, running_gateway
 
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")
+
 CONFIG = """
 version: 2
 # a comment above everything, kept by every edit
@@ -50,11 +52,6 @@ clients:
 """
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOCALROUTER_BCRYPT_COST", "4")
 
 
 @pytest.fixture()

@@ -28,7 +28,7 @@ from tests.gateway import Gateway, running_gateway
 if TYPE_CHECKING:  # Playwright itself is imported by each test, after browsing() found it
     from playwright.async_api import Page
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("fast_bcrypt")]
 
 CONFIG = """
 version: 2
@@ -74,11 +74,6 @@ DRAWN = {
     "settings": "#version",
 }
 REFUSED = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOCALROUTER_BCRYPT_COST", "4")
 
 
 @pytest.fixture()

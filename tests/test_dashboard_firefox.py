@@ -22,7 +22,7 @@ from tests.clients import HERE, INSTALL, node_missing
 from tests.gateway import running_gateway
 from tests.test_dashboard_browser import CONFIG
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("fast_bcrypt")]
 SCRIPT = HERE / "firefox_dashboard.mjs"
 PAGES = {"home", "clients", "strategies", "providers", "config", "mcp", "settings"}
 
@@ -37,11 +37,6 @@ def _firefox() -> str:
     if not (HERE / "node_modules" / "puppeteer-core").is_dir():  # installable: not a skip
         pytest.fail(f"puppeteer-core is not installed: run `{INSTALL}` (make test does)")
     return found
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOCALROUTER_BCRYPT_COST", "4")
 
 
 def test_every_page_works_in_firefox(tmp_path: Path) -> None:

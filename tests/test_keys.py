@@ -21,6 +21,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.gateway import running_gateway
 
+pytestmark = pytest.mark.usefixtures("fast_bcrypt")
+
 COMMENTED = """\
 # yaml-language-server: $schema=./localrouter.schema.json
 # The team's gateway. Every comment here must survive.
@@ -51,11 +53,6 @@ clients:
 # the end of the file
 health: {interval_s: 30}   # trailing comment
 """.replace("HASH", "$2b$12$PmcTqb0wG9pwHVCaxTgxruh7koJgeUH5Y8ySfyUhspI77J2CV/cD6")
-
-
-@pytest.fixture(autouse=True)
-def fast_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOCALROUTER_BCRYPT_COST", "4")
 
 
 @pytest.fixture
