@@ -39,7 +39,7 @@ from localrouter.providers.anthropic_native import (
 from localrouter.providers.base import Target
 from localrouter.providers.transport import Transport
 from tests.fakes.anthropic_fake import FakeState, create_app
-from tests.fakes.serve import serve_app
+from tests.fakes.serve import serve_app, wait_for_streams_closed
 from tests.transports import http_transport, transport_for
 
 Json = dict[str, Any]
@@ -68,6 +68,7 @@ def fake(server: tuple[str, FakeState]) -> FakeState:
     state.script.clear()
     state.prompt_cache.clear()
     state.chunk_delay, state.crlf, state.split_writes = 0.0, False, False
+    wait_for_streams_closed(state)
     state.disconnects = state.streams_started = state.streams_finished = 0
     state.client_gone.clear()
     return state

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from tests.fakes.openai_fake import FakeState, create_app, default_models
 from tests.fakes.openai_fake_responses import instance
-from tests.fakes.serve import serve_app
+from tests.fakes.serve import serve_app, wait_for_streams_closed
 from tests.openapi import check_event, check_response, validate
 
 Json = dict[str, Any]
@@ -57,6 +57,7 @@ def fake(server: tuple[str, FakeState]) -> FakeState:
     state.chunk_delay = 0.0
     state.crlf = state.split_writes = state.burst = False
     state.models = default_models()
+    wait_for_streams_closed(state)
     state.disconnects = state.streams_started = state.streams_finished = 0
     return state
 

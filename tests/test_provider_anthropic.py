@@ -31,7 +31,7 @@ from localrouter.providers.base import Target
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
 from tests.fakes.anthropic_fake import FakeState, create_app, default_models
-from tests.fakes.serve import free_port, serve_app
+from tests.fakes.serve import free_port, serve_app, wait_for_streams_closed
 from tests.openapi import validate
 from tests.transports import http_transport, transport_for
 
@@ -69,6 +69,7 @@ def fake(server: tuple[str, FakeState]) -> FakeState:
     state.chunk_delay, state.crlf, state.split_writes = 0.0, False, False
     state.cache_read_tokens = state.cache_creation_tokens = 0
     state.models = default_models()
+    wait_for_streams_closed(state)
     state.disconnects = state.streams_started = state.streams_finished = 0
     state.client_gone.clear()
     return state

@@ -37,7 +37,7 @@ from localrouter.providers.openai import OpenAIAdapter, request_body
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
 from tests.fakes.openai_fake import FakeState, create_app, default_models, openrouter_models
-from tests.fakes.serve import free_port, serve_app
+from tests.fakes.serve import free_port, serve_app, wait_for_streams_closed
 from tests.openapi import validate
 from tests.transports import http_transport, transport_for
 
@@ -74,6 +74,7 @@ def fake(server: tuple[str, FakeState]) -> FakeState:
     state.chunk_delay = 0.0
     state.compat = state.openrouter = state.crlf = state.split_writes = False
     state.models = default_models()
+    wait_for_streams_closed(state)
     state.disconnects = state.streams_started = state.streams_finished = 0
     state.client_gone.clear()
     return state

@@ -138,6 +138,7 @@ class FakeState:
     streamed: list[bytes] = field(default_factory=list)  # the last stream's events, as sent
     streams_started: int = 0
     streams_finished: int = 0
+    streams_open: int = 0  # started and not yet ended (any way)
     disconnects: int = 0
     client_gone: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -305,6 +306,7 @@ def create_app(state: FakeState | None = None) -> Quart:
 
     async def stream(message: Json, step: Step | None, scope: Any) -> AsyncIterator[bytes]:
         state.streams_started += 1
+        state.streams_open += 1
         state.streamed = []
         finished = False
         try:
@@ -345,6 +347,7 @@ def create_app(state: FakeState | None = None) -> Quart:
             finished = True
             state.streams_finished += 1
         finally:
+            state.streams_open -= 1
             if not finished:
                 state.disconnects += 1
                 state.client_gone.set()

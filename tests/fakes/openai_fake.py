@@ -100,6 +100,7 @@ class FakeState:
     reported: list[Json] = field(default_factory=list)  # every usage object sent, in order
     streams_started: int = 0
     streams_finished: int = 0
+    streams_open: int = 0  # started and not yet ended (any way)
     disconnects: int = 0
     client_gone: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -315,6 +316,7 @@ def create_app(state: FakeState | None = None) -> Quart:
         chunks: list[Json], step: Step | None, model: str, scope: Any
     ) -> AsyncIterator[bytes]:
         state.streams_started += 1
+        state.streams_open += 1
         finished = False
         events = [json.dumps(c) for c in chunks] + ["[DONE]"]
         try:
@@ -357,6 +359,7 @@ def create_app(state: FakeState | None = None) -> Quart:
             if chunks and chunks[-1].get("usage"):  # the usage chunk went out
                 state.reported.append(chunks[-1]["usage"])
         finally:
+            state.streams_open -= 1
             if not finished:
                 state.disconnects += 1
                 state.client_gone.set()

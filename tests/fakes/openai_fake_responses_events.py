@@ -187,6 +187,7 @@ async def stream(
         return (text.replace("\n", "\r\n") if state.crlf else text).encode()
 
     state.streams_started += 1
+    state.streams_open += 1
     finished = False
     try:
         pending = out
@@ -226,6 +227,7 @@ async def stream(
         if out and out[-1]["response"].get("usage"):
             state.reported.append(out[-1]["response"]["usage"])
     finally:
+        state.streams_open -= 1
         if not finished:
             state.disconnects += 1
             state.client_gone.set()

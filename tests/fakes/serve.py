@@ -46,6 +46,17 @@ def wait_for_requests(*states: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def wait_for_streams_closed(*states: Any, timeout: float = 5.0) -> None:
+    """Wait until no fake has a stream still open: a stream a previous test left (its client
+    gone, the server not told yet) would otherwise end, or count a disconnect, inside the next
+    test's counters."""
+    deadline = time.monotonic() + timeout
+    while any(s.streams_open for s in states):
+        if time.monotonic() > deadline:
+            raise AssertionError("a fake provider's stream from an earlier test never ended")
+        time.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
