@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from localrouter.compiler.table import LimitPolicy, ModelInfo
@@ -199,6 +199,13 @@ async def test_never_over_a_limit_in_any_window(
     steps=st.lists(st.one_of(st.floats(0, 0.2), st.sampled_from([0.0, 0.001, 2.0])), max_size=40),
     sizes=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=41, max_size=41),
     release=st.sets(st.integers(0, 40)),
+)
+@example(  # the window drains exactly IN_FLIGHT_RETRY_S after now (once taken for a settling wait)
+    policies=[pol("requests", 1, 1, owner="a")],
+    buckets=1,
+    steps=[0.0625],
+    sizes=[(0, 0)] * 41,
+    release=set(),
 )
 async def test_retry_after_is_exact(
     policies: list[LimitPolicy],

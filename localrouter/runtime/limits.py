@@ -290,6 +290,7 @@ class Limiter:
     ) -> Rejection:
         readings = await self.store.readings(keys, now_ms)
         free: list[float] = []  # per policy, the first millisecond its window has room
+        settling: list[bool] = []  # per policy, free only once requests in flight settle
         soon = now_ms + IN_FLIGHT_RETRY_S * 1000.0
         for p, k, n, r in zip(plan, keys, need, readings, strict=True):
             at = await self.store.free_at(k, n, p.amount, now_ms)
@@ -297,14 +298,19 @@ class Limiter:
             # blocked only by what requests in flight hold beyond their estimates: that frees
             # when they settle, long before the window ends (a 1-day budget must not say 86400)
             held = self._in_flight.get(k, 0.0)
-            if held and soon < at_ms < math.inf and fits(r.used - held, n, p.amount):
+            by_in_flight = bool(held) and soon < at_ms < math.inf
+            if by_in_flight and fits(r.used - held, n, p.amount):
                 at_ms = soon
+            else:
+                by_in_flight = False
             free.append(at_ms)
+            settling.append(by_in_flight)
         worst = max(range(len(plan)), key=lambda i: free[i])
         if free[worst] <= now_ms:  # cannot happen (check is atomic); stay safe
             worst = first
         at_end = max(free[worst] / 1000.0 - now, 0.0005)
-        wait = IN_FLIGHT_RETRY_S if free[worst] == soon else at_end
+        # (not `free[worst] == soon`: a window can drain at that very millisecond by itself)
+        wait = IN_FLIGHT_RETRY_S if settling[worst] else at_end
         return Rejection(plan[worst], wait, need[worst], now, plan, readings)
 
     def _unhold(self, admission: Admission) -> None:
