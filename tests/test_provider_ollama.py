@@ -33,7 +33,7 @@ from localrouter.providers.ollama import OllamaAdapter, _params_b
 from localrouter.providers.registry import adapter_for
 from localrouter.providers.transport import Transport
 from tests.fakes.ollama_fake import STREAM_ERROR, FakeState, create_app
-from tests.fakes.serve import free_port, serve_app
+from tests.fakes.serve import free_port, serve_app, wait_for_streams_closed
 from tests.openapi import validate, validator
 from tests.transports import http_transport, transport_for
 
@@ -63,6 +63,7 @@ def fake() -> Iterator[tuple[str, FakeState]]:
 
 @pytest.fixture
 def state(fake: tuple[str, FakeState]) -> FakeState:
+    wait_for_streams_closed(fake[1])
     fake[1].reset()
     return fake[1]
 
