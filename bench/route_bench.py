@@ -7,6 +7,9 @@ so the filter turns down the three cheapest models (8k, 16k, 24k context) before
 passes: a route evaluation plus four filter evaluations, the health/breaker view and the
 provider-cap check per judged candidate, then the client and strategy limit reservation.
 
+It also measures what awaiting the embedded counter store adds over its sync view (its async
+calls never suspend; ``tests/test_store_async.py`` proves that, this measures the cost).
+
 Run by hand: `python bench/route_bench.py` (pin it with `taskset -c 0` for steadier numbers).
 """
 
@@ -129,5 +132,31 @@ async def main() -> None:
     )
 
 
+async def store_await_cost() -> None:
+    """What ``await store.readings(...)`` costs over the sync ``store.local_readings(...)``."""
+    store = MemoryStore(None)
+    keys = [("client", "c", "requests", 60)]
+    t0_ms = int(time.time() * 1000)
+    await store.reserve([(keys[0], 1.0, 1e9, 1.0)], t0_ms)
+    n = 20_000
+
+    async def awaited() -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await store.readings(keys, t0_ms)
+        return time.perf_counter() - t0
+
+    def called() -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            store.local_readings(keys, t0_ms)
+        return time.perf_counter() - t0
+
+    runs = [(await awaited(), called()) for _ in range(7)]
+    extra_us = (min(a for a, _ in runs) - min(c for _, c in runs)) / n * 1e6
+    print(f"awaiting a MemoryStore call: +{extra_us:.3f} µs over the sync call (best of 7 × {n})")
+
+
 if __name__ == "__main__":
     asyncio.run(main())
+    asyncio.run(store_await_cost())
