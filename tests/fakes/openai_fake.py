@@ -97,7 +97,7 @@ class FakeState:
     models: list[Json] = field(default_factory=default_models)
     requests: list[Recorded] = field(default_factory=list)
     script: list[Step] = field(default_factory=list)
-    reported: list[Json] = field(default_factory=list)  # every usage object sent, in order
+    reported: list[Json] = field(default_factory=list)  # every usage object written, in order
     streams_started: int = 0
     streams_finished: int = 0
     streams_open: int = 0  # started and not yet ended (any way)
@@ -327,6 +327,8 @@ def create_app(state: FakeState | None = None) -> Quart:
                     else ": OPENROUTER PROCESSING\n\n"
                 ).encode()
             if state.burst and step is None:
+                if chunks and chunks[-1].get("usage"):
+                    state.reported.append(chunks[-1]["usage"])
                 yield b"".join(encode(data) for data in events)
                 events = []
             for n, data in enumerate(events):
@@ -347,6 +349,10 @@ def create_app(state: FakeState | None = None) -> Quart:
                     return
                 if step is not None and step.kind == "malformed" and n == step.events:
                     data = fa.malformed_event(step.mode, model)
+                elif n == len(chunks) - 1 and chunks[-1].get("usage"):
+                    # recorded as it is written: a gateway may end its answer on this chunk
+                    # (or the [DONE] after it) before this generator runs again
+                    state.reported.append(chunks[-1]["usage"])
                 raw = encode(data)
                 if state.split_writes:
                     yield raw[: len(raw) // 2]
@@ -356,8 +362,6 @@ def create_app(state: FakeState | None = None) -> Quart:
                     yield raw
             finished = True
             state.streams_finished += 1
-            if chunks and chunks[-1].get("usage"):  # the usage chunk went out
-                state.reported.append(chunks[-1]["usage"])
         finally:
             state.streams_open -= 1
             if not finished:

@@ -192,6 +192,8 @@ async def stream(
     try:
         pending = out
         if state.burst and step is None:
+            if out and out[-1]["response"].get("usage"):
+                state.reported.append(out[-1]["response"]["usage"])
             yield b"".join(encode(e["type"], json.dumps(e)) for e in out)
             pending = []
         for n, event in enumerate(pending):
@@ -215,6 +217,10 @@ async def stream(
                 return
             if step is not None and step.kind == "malformed" and n == step.events:
                 data = _broken(step.mode, event)
+            elif n == len(out) - 1 and event["response"].get("usage"):
+                # recorded as it is written: a gateway may end its answer on this event before
+                # this generator runs again
+                state.reported.append(event["response"]["usage"])
             raw = encode(event["type"], data)
             if state.split_writes:
                 yield raw[: len(raw) // 2]
@@ -224,8 +230,6 @@ async def stream(
                 yield raw
         finished = True
         state.streams_finished += 1
-        if out and out[-1]["response"].get("usage"):
-            state.reported.append(out[-1]["response"]["usage"])
     finally:
         state.streams_open -= 1
         if not finished:
