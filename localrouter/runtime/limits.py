@@ -298,12 +298,10 @@ class Limiter:
             # blocked only by what requests in flight hold beyond their estimates: that frees
             # when they settle, long before the window ends (a 1-day budget must not say 86400)
             held = self._in_flight.get(k, 0.0)
-            by_in_flight = bool(held) and soon < at_ms < math.inf
-            if by_in_flight and fits(r.used - held, n, p.amount):
-                at_ms = soon
-            else:
-                by_in_flight = False
-            free.append(at_ms)
+            by_in_flight = (
+                bool(held) and soon < at_ms < math.inf and fits(r.used - held, n, p.amount)
+            )
+            free.append(soon if by_in_flight else at_ms)
             settling.append(by_in_flight)
         worst = max(range(len(plan)), key=lambda i: free[i])
         if free[worst] <= now_ms:  # cannot happen (check is atomic); stay safe
